@@ -1,0 +1,1 @@
+"""Pure domain logic: records, trigger rules, mappings, preview. No IO, no Qt, no HTTP."""
