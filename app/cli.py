@@ -21,8 +21,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Move triggered ServiceNow incidents into Autotask tickets, with preview and approval.",
     )
     parser.add_argument("--version", action="version", version=f"triage-sync {__version__}")
-    parser.add_argument("--config", metavar="PATH", help="configuration file (default: $TRIAGE_SYNC_CONFIG, "
-                        "then the user config folder)")
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="configuration file (default: $TRIAGE_SYNC_CONFIG, then the user config folder)",
+    )
     sub = parser.add_subparsers(dest="command")
 
     config = sub.add_parser("config", help="check or locate the configuration")

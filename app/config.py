@@ -401,7 +401,9 @@ def require_live_settings(config: AppConfig) -> list[str]:
     if not config.autotask.username:
         missing.append("autotask.username: must be set (the API user's user name)")
     if not config.autotask.integration_code:
-        missing.append("autotask.integration_code: must be set (from Admin > Resources > API tracking identifier)")
+        missing.append(
+            "autotask.integration_code: must be set (the API tracking identifier of the integration)"
+        )
     if config.outbound.company_id <= 0:
         missing.append("outbound.company_id: must be the Autotask company id the tickets belong to")
     return missing

@@ -1,0 +1,142 @@
+"""Shared simulator plumbing: a request log for inspection and the loopback control endpoints.
+
+Control endpoints (loopback only, never part of the real APIs):
+- ``GET /_sim/requests``: every request received (method, path, query, JSON body, status).
+- ``GET|POST|DELETE /_sim/faults``: list, add (JSON body = :class:`Fault` fields) or clear faults.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from app.simulators.faults import ASGIApp, Fault, FaultPlan, Message, Receive, Scope, Send
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    at: float
+    method: str
+    path: str
+    query: str
+    body: Any  # parsed JSON body, raw text, or None
+    status: int
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class RequestLog:
+    """Thread-safe log of what a simulator received. Credentials (headers) are never recorded."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: list[LoggedRequest] = []
+
+    def add(self, entry: LoggedRequest) -> None:
+        with self._lock:
+            self._entries.append(entry)
+
+    def entries(self, method: str | None = None, path_contains: str | None = None) -> list[LoggedRequest]:
+        with self._lock:
+            entries = list(self._entries)
+        return [
+            e
+            for e in entries
+            if (method is None or e.method == method.upper())
+            and (path_contains is None or path_contains.lower() in e.path.lower())
+        ]
+
+    def count(self, method: str | None = None, path_contains: str | None = None) -> int:
+        return len(self.entries(method, path_contains))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+class RequestLogMiddleware:
+    """Outermost layer: records each request with the status the client finally saw."""
+
+    def __init__(self, app: ASGIApp, log: RequestLog) -> None:
+        self.app = app
+        self.log = log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/_sim/"):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        more = True
+        while more:
+            message = await receive()
+            chunks.append(bytes(message.get("body", b"")))
+            more = bool(message.get("more_body", False))
+        raw = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": raw, "more_body": False}
+            return await receive()
+
+        status = 0
+
+        async def watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, replay, watch)
+        finally:
+            body: Any = None
+            if raw:
+                try:
+                    body = json.loads(raw)
+                except ValueError:
+                    body = raw.decode("utf-8", "replace")
+            self.log.add(
+                LoggedRequest(
+                    at=time.time(),
+                    method=scope["method"],
+                    path=scope["path"],
+                    query=scope.get("query_string", b"").decode("latin-1"),
+                    body=body,
+                    status=status,
+                )
+            )
+
+
+def control_routes(plan: FaultPlan, log: RequestLog) -> list[Route]:
+    async def requests_endpoint(request: Request) -> Response:
+        return JSONResponse({"requests": [e.to_json() for e in log.entries()]})
+
+    async def faults_endpoint(request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                fault = plan.add(Fault(**(await request.json())))
+            except (TypeError, ValueError) as exc:
+                return JSONResponse({"error": f"bad fault: {exc}"}, status_code=400)
+            return JSONResponse(fault.to_json(), status_code=201)
+        if request.method == "DELETE":
+            plan.clear()
+            return Response(status_code=204)
+        return JSONResponse({"faults": [f.to_json() for f in plan.active()]})
+
+    handlers: list[tuple[str, Callable[[Request], Awaitable[Response]], list[str]]] = [
+        ("/_sim/requests", requests_endpoint, ["GET"]),
+        ("/_sim/faults", faults_endpoint, ["GET", "POST", "DELETE"]),
+    ]
+    return [Route(path, handler, methods=methods) for path, handler, methods in handlers]
