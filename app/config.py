@@ -24,6 +24,8 @@ import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from app import APP_NAME
+from app.domain.records import INCIDENT_FIELDS, TEMPLATE_FIELDS
+from app.domain.text import TemplateError, template_fields
 from app.resources import resource_path
 
 CONFIG_ENV = "TRIAGE_SYNC_CONFIG"
@@ -353,6 +355,31 @@ def semantic_problems(config: AppConfig) -> list[str]:
                 rule.template.format_map(_TemplateProbe())
             except (ValueError, IndexError) as exc:
                 problems.append(f"outbound.fields.{target}.template: not a valid template ({exc})")
+            else:
+                problems += _template_problems(
+                    f"outbound.fields.{target}.template", rule.template, TEMPLATE_FIELDS
+                )
+        if isinstance(rule, CopyRule | ValueMapRule) and rule.source not in TEMPLATE_FIELDS:
+            problems.append(
+                f"outbound.fields.{target}.source: {rule.source!r} is not an incident field "
+                f"Triage Sync reads; use one of {', '.join(TEMPLATE_FIELDS)}"
+            )
+        if isinstance(rule, DueInHoursRule) and rule.by not in config.outbound.fields:
+            problems.append(
+                f"outbound.fields.{target}.by: {rule.by!r} must name another field under outbound.fields "
+                "(its label picks the hours, e.g. 'priority')"
+            )
+    for index, condition in enumerate(config.trigger.conditions):
+        if condition.field not in INCIDENT_FIELDS:
+            problems.append(
+                f"trigger.conditions[{index}].field: {condition.field!r} is not an incident field "
+                f"Triage Sync reads; use one of {', '.join(INCIDENT_FIELDS)}"
+            )
+    problems += _template_problems(
+        "return_trip.default_close_notes",
+        config.return_trip.default_close_notes,
+        ("ticket_number", "ticket_id"),
+    )
     queue_rule = config.outbound.fields.get("queueID")
     if (
         isinstance(queue_rule, ValueMapRule)
@@ -364,6 +391,19 @@ def semantic_problems(config: AppConfig) -> list[str]:
             "it is the queue for categories missing from outbound.fields.queueID.map"
         )
     return problems
+
+
+def _template_problems(key: str, template: str, known: tuple[str, ...]) -> list[str]:
+    """Placeholders must be plain names the renderer knows, so a typo fails at load, not at push time."""
+    try:
+        names = template_fields(template)
+    except TemplateError as exc:
+        return [f"{key}: {exc}"]
+    return [
+        f"{key}: unknown placeholder {{{name}}}; use one of {', '.join(known)}"
+        for name in dict.fromkeys(names)
+        if name not in known
+    ]
 
 
 class _TemplateProbe(dict[str, str]):

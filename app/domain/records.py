@@ -8,7 +8,7 @@ missing optional fields take defaults, so a payload change never breaks us.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -57,6 +57,9 @@ INCIDENT_FIELDS: tuple[str, ...] = (
     "sys_updated_on",
     "sys_mod_count",
 )
+# Names a template, copy or value_map rule may use besides INCIDENT_FIELDS (labels for display).
+DERIVED_INCIDENT_FIELDS: tuple[str, ...] = ("priority_label", "state_label")
+TEMPLATE_FIELDS: tuple[str, ...] = INCIDENT_FIELDS + DERIVED_INCIDENT_FIELDS
 # The ticket fields we read back from Autotask (IncludeFields).
 TICKET_FIELDS: tuple[str, ...] = (
     "id",
@@ -235,6 +238,10 @@ class Incident(BaseModel):
             return format_sn_time(value)
         return "" if value is None else str(value)
 
+    def field_values(self) -> dict[str, str]:
+        """Every field a rule may name (TEMPLATE_FIELDS) as text, for templates and value maps."""
+        return {name: self.field_text(name) for name in TEMPLATE_FIELDS}
+
     @property
     def state_label(self) -> str:
         return INCIDENT_STATES.get(self.state, str(self.state))
@@ -381,7 +388,7 @@ class TicketMetadata(BaseModel):
         return [entry.label for entry in sorted(info.picklist, key=lambda e: e.sort_order) if entry.is_active]
 
     @classmethod
-    def from_wire(cls, raw_fields: list[Mapping[str, Any]]) -> TicketMetadata:
+    def from_wire(cls, raw_fields: Sequence[Mapping[str, Any]]) -> TicketMetadata:
         """Parse the ``fields`` array of ``/Tickets/entityInformation/fields``."""
         parsed: dict[str, FieldInfo] = {}
         for raw in raw_fields:
