@@ -1,0 +1,58 @@
+"""Persistent state: queue items, links, audit events, poll cursors and the single-engine lease.
+
+SQLite (WAL) by default; any SQLAlchemy URL works. The store never holds credentials: secrets
+live in the OS keyring or the environment, and audit bodies are payloads, never auth headers.
+"""
+
+from app.store.db import SchemaTooNew, StoreError, backup_sqlite, create_store_engine, head_revision, migrate
+from app.store.lease import DEFAULT_LEASE_TIMEOUT, EngineAlreadyRunning, Lease, LeaseLost, pid_alive
+from app.store.models import (
+    AuditDirection,
+    AuditEvent,
+    AuditOutcome,
+    Cursor,
+    EngineLease,
+    Link,
+    QueueItem,
+    QueueState,
+    WritebackState,
+)
+from app.store.store import (
+    InvalidTransition,
+    ItemNotFound,
+    LinkConflict,
+    LinkNotFound,
+    Store,
+    TransitionResult,
+    utcnow,
+)
+
+__all__ = [
+    "DEFAULT_LEASE_TIMEOUT",
+    "AuditDirection",
+    "AuditEvent",
+    "AuditOutcome",
+    "Cursor",
+    "EngineAlreadyRunning",
+    "EngineLease",
+    "InvalidTransition",
+    "ItemNotFound",
+    "Lease",
+    "LeaseLost",
+    "Link",
+    "LinkConflict",
+    "LinkNotFound",
+    "QueueItem",
+    "QueueState",
+    "SchemaTooNew",
+    "Store",
+    "StoreError",
+    "TransitionResult",
+    "WritebackState",
+    "backup_sqlite",
+    "create_store_engine",
+    "head_revision",
+    "migrate",
+    "pid_alive",
+    "utcnow",
+]

@@ -1,0 +1,201 @@
+"""Engine creation and schema migration (Alembic, driven from code: no alembic.ini at runtime).
+
+SQLite is the default (one file in the user data dir, WAL so the GUI/CLI can read while the
+engine writes); the URL is any SQLAlchemy URL so a team can move to a server database later.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+BUSY_TIMEOUT_MS = 10_000
+#: Execution option: start this transaction with BEGIN IMMEDIATE (SQLite only, ignored elsewhere).
+IMMEDIATE = "triage_sync_immediate"
+
+
+class StoreError(Exception):
+    """Base of every error the store raises on purpose."""
+
+
+class SchemaTooNew(StoreError):
+    """The database was written by a newer Triage Sync than this one."""
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a SQLite URL, or None (server database or in-memory SQLite)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    database = parsed.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def _prepare_sqlite_file(path: Path) -> None:
+    """Private parent dir (0700) and file (0600): the queue holds incident text."""
+    parent = path.parent
+    if not parent.exists():
+        parent.mkdir(parents=True, mode=0o700)
+        os.chmod(parent, 0o700)  # mkdir's mode is filtered by the umask
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
+def create_store_engine(url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
+    """An engine safe to use from worker threads; for SQLite: WAL, foreign keys, busy timeout.
+
+    pysqlite's own implicit BEGIN is turned off and we emit BEGIN ourselves, so write transactions
+    can use BEGIN IMMEDIATE: a deferred transaction that reads and then writes can fail at once
+    with SQLITE_BUSY under WAL, whatever the busy timeout.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+
+    path = sqlite_path(url)
+    kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
+    if path is None:
+        kwargs["poolclass"] = StaticPool  # one shared in-memory database
+    else:
+        _prepare_sqlite_file(path)
+    engine = create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see docstring)
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            if path is not None:
+                cursor.execute("PRAGMA journal_mode = WAL")
+                # FULL, not NORMAL: a 'pushing' mark lost to a power cut would let a restart create a
+                # second ticket (DESIGN: never duplicate). Our write rate is tiny; the cost is nil.
+                cursor.execute("PRAGMA synchronous = FULL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        immediate = connection.get_execution_options().get(IMMEDIATE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
+    """An Alembic config built in code; the migration scripts ship inside the package."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url is not None:
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:  # pragma: no cover - the package always ships revisions
+        raise StoreError("no schema revisions found in the installed package")
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def backup_sqlite(path: Path, old_revision: str, *, now: datetime | None = None) -> Path:
+    """Copy a live SQLite file consistently (backup API, WAL content included) next to itself."""
+    stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = path.with_name(f"{path.name}.bak-{old_revision}-{stamp}")
+    os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o600))
+    source = sqlite3.connect(path)
+    try:
+        destination = sqlite3.connect(target)
+        try:
+            source.backup(destination)
+        finally:
+            destination.close()
+    finally:
+        source.close()
+    return target
+
+
+@contextmanager
+def _foreign_keys_off(connection: Connection) -> Iterator[None]:
+    """SQLite batch migrations copy and drop tables; with FKs on that would cascade or fail.
+
+    The PRAGMA is a no-op inside a transaction, so it is sent on the raw connection first.
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    raw = connection.connection.dbapi_connection
+    assert raw is not None
+    raw.cursor().execute("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+    finally:
+        raw.cursor().execute("PRAGMA foreign_keys = ON")
+
+
+def migrate(engine: Engine, *, now: datetime | None = None) -> Path | None:
+    """Bring the schema to head; back up an existing SQLite file first. Returns the backup path.
+
+    A revision this code does not know means a newer app wrote the file: refuse, do not guess.
+    """
+    script = ScriptDirectory.from_config(alembic_config())
+    head = head_revision()
+    current = current_revision(engine)
+    if current == head:
+        return None
+    if current is not None:
+        try:
+            known = script.get_revision(current)
+        except CommandError:
+            known = None
+        if known is None:
+            raise SchemaTooNew(
+                f"the database {engine.url.render_as_string(hide_password=True)} has schema revision "
+                f"{current!r}, which this version of Triage Sync does not know (it knows up to {head!r}): "
+                "it was written by a newer Triage Sync. Upgrade the app (or point store.url elsewhere)."
+            )
+    elif inspect(engine).get_table_names():
+        existing = ", ".join(sorted(inspect(engine).get_table_names()))
+        raise StoreError(
+            f"the database {engine.url.render_as_string(hide_password=True)} has tables ({existing}) "
+            "but no schema revision: it is not a Triage Sync database, or it was damaged."
+        )
+
+    backup: Path | None = None
+    path = sqlite_path(engine.url.render_as_string(hide_password=False))
+    if current is not None and path is not None:
+        backup = backup_sqlite(path, current, now=now)
+
+    with engine.connect() as connection, _foreign_keys_off(connection):
+        with connection.begin():
+            command.upgrade(alembic_config(connection), "head")
+            if connection.dialect.name == "sqlite":
+                problems = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if problems:
+                    raise StoreError(f"migration left broken references: {problems[:5]}")
+    return backup

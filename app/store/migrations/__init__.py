@@ -1,0 +1,1 @@
+"""Alembic migration scripts for the store (shipped as package data, run from code)."""

@@ -1,0 +1,298 @@
+"""Queue life cycle: upsert/refresh, user transitions, push bookkeeping, record_pushed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from store_helpers import T0, IncidentFactory, sys_id
+
+from app.store import (
+    AuditOutcome,
+    InvalidTransition,
+    ItemNotFound,
+    LinkConflict,
+    QueueState,
+    Store,
+)
+from app.store.store import Store as StoreClass
+
+S1 = sys_id(1)
+
+
+def _state(store: Store, key: str | int) -> QueueState:
+    item = store.get_item(key)
+    assert item is not None
+    return item.state
+
+
+def _set_state(store: Store, key: str, state: QueueState) -> None:
+    """Drive an item into a state through the public API."""
+    if state is QueueState.PENDING:
+        return
+    if state is QueueState.APPROVED:
+        store.approve([key], "user", now=T0)
+    elif state is QueueState.REJECTED:
+        store.reject([key], "user", now=T0)
+    elif state is QueueState.DROPPED:
+        store.drop(key, "cancelled", now=T0)
+    elif state is QueueState.PUSHING:
+        store.mark_pushing(key, now=T0)
+    elif state is QueueState.FAILED:
+        store.mark_pushing(key, now=T0)
+        store.mark_failed(key, "bad queue", None, now=T0)
+    elif state is QueueState.PUSHED:
+        store.mark_pushing(key, now=T0)
+        store.record_pushed(
+            key, ticket_id=1, ticket_number="T1", outbound_values={}, return_synced={}, now=T0
+        )
+    assert _state(store, key) is state
+
+
+# ---- upsert ---------------------------------------------------------------------------------------
+
+
+def test_upsert_refresh_only_when_newer(store: Store, make_incident: IncidentFactory) -> None:
+    store.upsert_from_incident(make_incident(1, mod=1), now=T0)
+    _, created, changed = store.upsert_from_incident(make_incident(1, mod=1), now=T0)
+    assert (created, changed) == (False, False)
+
+    newer = make_incident(1, mod=2, minutes=5, short_description="Now smoking")
+    item, created, changed = store.upsert_from_incident(newer, now=T0 + timedelta(minutes=6))
+    assert (created, changed) == (False, True)
+    assert item.short_description == "Now smoking" and item.sn_mod_count == 2
+    assert item.incident() == newer
+
+    older = make_incident(1, mod=1, short_description="stale read")
+    item, _, changed = store.upsert_from_incident(older, now=T0 + timedelta(minutes=7))
+    assert not changed and item.short_description == "Now smoking"
+    kinds = [e.kind for e in store.list_audit(sys_id=S1)]
+    assert kinds == ["refreshed", "queued"]
+
+
+@pytest.mark.parametrize(
+    "state", [QueueState.APPROVED, QueueState.FAILED, QueueState.REJECTED, QueueState.PUSHING]
+)
+def test_upsert_refresh_keeps_state(store: Store, make_incident: IncidentFactory, state: QueueState) -> None:
+    store.upsert_from_incident(make_incident(1), now=T0)
+    _set_state(store, S1, state)
+    item, _, changed = store.upsert_from_incident(make_incident(1, mod=5), now=T0)
+    assert changed and item.state is state and item.sn_mod_count == 5
+
+
+def test_upsert_pushed_item_untouched(store: Store, make_incident: IncidentFactory) -> None:
+    store.upsert_from_incident(make_incident(1), now=T0)
+    _set_state(store, S1, QueueState.PUSHED)
+    item, created, changed = store.upsert_from_incident(make_incident(1, mod=9), now=T0)
+    assert (created, changed, item.state, item.sn_mod_count) == (False, False, QueueState.PUSHED, 0)
+
+
+def test_upsert_dropped_item_requeued(store: Store, make_incident: IncidentFactory) -> None:
+    store.upsert_from_incident(make_incident(1), now=T0)
+    store.drop(S1, "re-categorised to HR", now=T0)
+    item, created, changed = store.upsert_from_incident(make_incident(1, mod=2), now=T0)
+    assert (created, changed, item.state, item.drop_reason) == (False, True, QueueState.PENDING, None)
+
+
+# ---- user transitions -----------------------------------------------------------------------------
+
+ALL = list(QueueState)
+ALLOWED = {
+    "approve": ({QueueState.PENDING, QueueState.FAILED}, QueueState.APPROVED),
+    "reject": ({QueueState.PENDING, QueueState.APPROVED, QueueState.FAILED}, QueueState.REJECTED),
+    "restore": ({QueueState.REJECTED, QueueState.DROPPED}, QueueState.PENDING),
+    "retry": ({QueueState.FAILED}, QueueState.APPROVED),
+}
+
+
+@pytest.mark.parametrize("action", sorted(ALLOWED))
+@pytest.mark.parametrize("start", ALL)
+def test_transition_table(
+    store: Store, make_incident: IncidentFactory, action: str, start: QueueState
+) -> None:
+    store.upsert_from_incident(make_incident(1), now=T0)
+    _set_state(store, S1, start)
+    allowed, target = ALLOWED[action]
+    [result] = getattr(store, action)(["INC0000001"], "cli", now=T0 + timedelta(minutes=1))
+    assert result.key == "INC0000001" and result.from_state is start
+    if start is target:
+        assert result.status == "unchanged" and result.ok
+    elif start in allowed:
+        assert result.status == "changed" and result.ok
+        assert result.item is not None and result.item.state is target
+        assert result.item.decided_by == "cli" and result.item.decided_at == T0 + timedelta(minutes=1)
+        kinds = {"approve": "approved", "reject": "rejected", "restore": "restored", "retry": "retry"}
+        assert store.list_audit(sys_id=S1, limit=1)[0].kind == kinds[action]
+    else:
+        assert result.status == "invalid" and not result.ok
+        assert "cannot be" in result.message
+    assert _state(store, S1) is (target if start in allowed else start)
+
+
+def test_transition_per_key_results(store: Store, make_incident: IncidentFactory) -> None:
+    for n in (1, 2):
+        store.upsert_from_incident(make_incident(n), now=T0)
+    store.reject(["INC0000002"], "user", now=T0)
+    results = store.approve(["INC0000001", "INC0000002", "INC9999999"], "user", now=T0)
+    assert [r.status for r in results] == ["changed", "invalid", "unknown"]
+    assert "not in the queue" in results[2].message
+    assert _state(store, "INC0000001") is QueueState.APPROVED
+
+
+def test_approve_clears_retry_and_error(store: Store, make_incident: IncidentFactory) -> None:
+    store.upsert_from_incident(make_incident(1), now=T0)
+    store.mark_pushing(S1, now=T0)
+    store.mark_failed(S1, "403 no permission", None, now=T0)
+    [result] = store.retry([S1], "user", now=T0)
+    assert result.item is not None
+    assert (result.item.state, result.item.last_error, result.item.next_retry_at) == (
+        QueueState.APPROVED,
+        None,
+        None,
+    )
+
+
+def test_drop(store: Store, make_incident: IncidentFactory) -> None:
+    for n in (1, 2):
+        store.upsert_from_incident(make_incident(n), now=T0)
+    store.reject([sys_id(2)], "user", now=T0)
+    assert store.drop(S1, "cancelled in ServiceNow", now=T0).status == "changed"
+    assert store.drop(S1, "again", now=T0).status == "unchanged"
+    assert store.drop(sys_id(2), "cancelled", now=T0).status == "invalid"  # the user's decision stands
+    assert store.drop("nope", "x", now=T0).status == "unknown"
+    item = store.get_item(S1)
+    assert item is not None and item.drop_reason == "cancelled in ServiceNow"
+    event = store.list_audit(sys_id=S1, limit=1)[0]
+    assert (event.kind, event.outcome) == ("dropped", AuditOutcome.SKIPPED)
+
+
+def test_list_and_counts(store: Store, make_incident: IncidentFactory) -> None:
+    for n in range(1, 6):
+        store.upsert_from_incident(make_incident(n), now=T0 + timedelta(minutes=n))
+    store.approve(["INC0000002", "INC0000003"], "user", now=T0)
+    store.reject(["INC0000004"], "user", now=T0)
+    counts = store.counts_by_state()
+    assert counts[QueueState.PENDING] == 2 and counts[QueueState.APPROVED] == 2
+    assert counts[QueueState.REJECTED] == 1 and counts[QueueState.PUSHED] == 0
+    assert set(counts) == set(QueueState)
+    assert [i.number for i in store.list_items()] == [f"INC000000{n}" for n in (5, 4, 3, 2, 1)]
+    assert [i.number for i in store.list_items(states=["approved"])] == ["INC0000003", "INC0000002"]
+    assert [i.number for i in store.list_items(limit=2, offset=1)] == ["INC0000004", "INC0000003"]
+    assert [i.number for i in store.list_items(search="printer 3")] == ["INC0000003"]
+    assert store.list_items(search="100%_") == []
+
+
+# ---- pushing --------------------------------------------------------------------------------------
+
+
+def test_items_to_push_order_and_retry_timing(store: Store, make_incident: IncidentFactory) -> None:
+    for n in range(1, 5):
+        store.upsert_from_incident(make_incident(n), now=T0 + timedelta(minutes=n))
+    store.approve(["INC0000003", "INC0000002"], "user", now=T0)
+    # 2 fails retryably: back to approved, due in 5 minutes
+    store.mark_pushing(sys_id(2), now=T0)
+    store.mark_failed(sys_id(2), "503", T0 + timedelta(minutes=5), now=T0)
+    assert _state(store, sys_id(2)) is QueueState.APPROVED
+
+    numbers = [i.number for i in store.items_to_push(T0, auto_push=False)]
+    assert numbers == ["INC0000003"]
+    numbers = [i.number for i in store.items_to_push(T0 + timedelta(minutes=5), auto_push=False)]
+    assert numbers == ["INC0000002", "INC0000003"]
+    numbers = [i.number for i in store.items_to_push(T0 + timedelta(minutes=5), auto_push=True)]
+    assert numbers == ["INC0000002", "INC0000003", "INC0000001", "INC0000004"]
+    assert len(store.items_to_push(T0 + timedelta(minutes=5), auto_push=True, limit=3)) == 3
+
+
+def test_mark_pushing_counts_attempts_and_records_auto_push(
+    store: Store, make_incident: IncidentFactory
+) -> None:
+    store.upsert_from_incident(make_incident(1), now=T0)
+    assert store.mark_pushing(S1, now=T0) == 1
+    item = store.get_item(S1)
+    assert item is not None and item.decided_by == "auto-push" and item.state is QueueState.PUSHING
+    assert store.mark_pushing(S1, now=T0) == 2  # a recovery re-attempt: search first
+    store.upsert_from_incident(make_incident(2), now=T0)
+    store.reject([sys_id(2)], "user", now=T0)
+    with pytest.raises(InvalidTransition):
+        store.mark_pushing(sys_id(2), now=T0)
+    with pytest.raises(ItemNotFound):
+        store.mark_pushing("missing", now=T0)
+
+
+def test_mark_failed_permanent_and_retryable(store: Store, make_incident: IncidentFactory) -> None:
+    store.upsert_from_incident(make_incident(1), now=T0)
+    store.mark_pushing(S1, now=T0)
+    item = store.mark_failed(S1, "queueID is required", None, now=T0, request_body="{}", response_body="{}")
+    assert (item.state, item.last_error, item.next_retry_at) == (
+        QueueState.FAILED,
+        "queueID is required",
+        None,
+    )
+    event = store.list_audit(sys_id=S1, limit=1)[0]
+    assert (event.kind, event.outcome, event.request_body) == ("failure", AuditOutcome.FAILED, "{}")
+
+    store.upsert_from_incident(make_incident(2), now=T0)  # pending, auto-push pre-flight failure
+    item = store.mark_failed(sys_id(2), "stale snapshot", T0 + timedelta(minutes=1), now=T0)
+    assert item.state is QueueState.PENDING and item.next_retry_at == T0 + timedelta(minutes=1)
+    assert store.items_to_push(T0, auto_push=True) == []
+
+
+def test_push_uncertain_stays_pushing(store: Store, make_incident: IncidentFactory) -> None:
+    store.upsert_from_incident(make_incident(1), now=T0)
+    store.approve([S1], "user", now=T0)
+    store.mark_pushing(S1, now=T0)
+    store.mark_push_uncertain(S1, "read timeout", T0 + timedelta(minutes=2), now=T0)
+    assert _state(store, S1) is QueueState.PUSHING
+    assert [i.sys_id for i in store.stuck_pushing()] == [S1]
+    assert store.stuck_pushing(T0) == []
+    assert [i.sys_id for i in store.stuck_pushing(T0 + timedelta(minutes=2))] == [S1]
+    assert store.items_to_push(T0 + timedelta(hours=1), auto_push=True) == []
+    assert store.reject([S1], "user", now=T0)[0].status == "invalid"  # a ticket may exist: no reject
+
+
+def test_record_pushed_links_and_is_idempotent(store: Store, make_incident: IncidentFactory) -> None:
+    store.upsert_from_incident(make_incident(1), now=T0)
+    store.mark_pushing(S1, now=T0)
+    args = {"ticket_id": 9, "ticket_number": "T9", "outbound_values": {"status": "New"}}
+    link = store.record_pushed(S1, **args, return_synced={"status": "New"}, now=T0)  # type: ignore[arg-type]
+    again = store.record_pushed(S1, **args, return_synced={"status": "New"}, now=T0)  # type: ignore[arg-type]
+    assert again.id == link.id
+    assert _state(store, S1) is QueueState.PUSHED
+    assert [e.kind for e in store.list_audit(sys_id=S1)].count("create") == 1
+    assert store.count_links() == 1
+
+    with pytest.raises(LinkConflict, match="already linked to ticket T9"):
+        store.record_pushed(
+            S1, ticket_id=10, ticket_number="T10", outbound_values={}, return_synced={}, now=T0
+        )
+    store.upsert_from_incident(make_incident(2), now=T0)
+    store.mark_pushing(sys_id(2), now=T0)
+    with pytest.raises(LinkConflict, match="ticket T9 is already linked to INC0000001"):
+        store.record_pushed(
+            sys_id(2), ticket_id=9, ticket_number="T9", outbound_values={}, return_synced={}, now=T0
+        )
+    assert _state(store, sys_id(2)) is QueueState.PUSHING
+
+
+def test_record_pushed_is_atomic(
+    store: Store, make_incident: IncidentFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.upsert_from_incident(make_incident(1), now=T0)
+    store.mark_pushing(S1, now=T0)
+
+    def broken_audit(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(StoreClass, "_audit", staticmethod(broken_audit))
+    with pytest.raises(RuntimeError, match="disk full"):
+        store.record_pushed(S1, ticket_id=9, ticket_number="T9", outbound_values={}, return_synced={}, now=T0)
+    monkeypatch.undo()
+    assert store.get_link(sys_id=S1) is None
+    assert _state(store, S1) is QueueState.PUSHING
+    assert store.list_audit(sys_id=S1)[0].kind == "queued"
+
+
+def test_user_actions_default_to_now(store: Store, make_incident: IncidentFactory) -> None:
+    store.upsert_from_incident(make_incident(1), now=T0)
+    [result] = store.approve([S1], "user")
+    assert result.item is not None and result.item.decided_at is not None and result.item.decided_at > T0
