@@ -91,16 +91,15 @@ class RequestLogMiddleware:
             return await receive()
 
         status = 0
+        logged = False
 
-        async def watch(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, replay, watch)
-        finally:
+        def record() -> None:
+            # Logged before the last body chunk goes out, so a client that has its answer always
+            # finds its request in the log (logging after sending raced with test assertions).
+            nonlocal logged
+            if logged:
+                return
+            logged = True
             body: Any = None
             if raw:
                 try:
@@ -117,6 +116,19 @@ class RequestLogMiddleware:
                     status=status,
                 )
             )
+
+        async def watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                record()
+            await send(message)
+
+        try:
+            await self.app(scope, replay, watch)
+        finally:
+            record()
 
 
 def control_routes(plan: FaultPlan, log: RequestLog) -> list[Route]:
