@@ -1,0 +1,85 @@
+"""The engine facade the UI (and the CLI) drive. The UI depends on this protocol only."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from app.config import AppConfig
+from app.domain.outbound import Preview
+from app.engine.events import EventBus, SystemName
+from app.engine.views import (
+    ActionResult,
+    AuditRow,
+    BudgetState,
+    DryRunReport,
+    Explanation,
+    HealthState,
+    LinkRow,
+    QueueRow,
+)
+
+
+class EngineAPI(Protocol):
+    bus: EventBus
+    config: AppConfig
+
+    # --- life cycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Take the single-engine lease, recover interrupted pushes, start the poll loops."""
+
+    async def stop(self) -> None:
+        """Stop loops; in-flight pushes finish or stay 'pushing' for safe recovery."""
+
+    # --- state ------------------------------------------------------------------------------
+    @property
+    def auto_push(self) -> bool: ...
+
+    def set_auto_push(self, enabled: bool) -> None: ...
+
+    def health(self, system: SystemName) -> HealthState: ...
+
+    def budget(self) -> BudgetState: ...
+
+    async def poll_now(self) -> None:
+        """Run one poll of both systems now (and the pushes that are due)."""
+
+    async def list_queue(
+        self, states: Sequence[str] | None = None, search: str | None = None
+    ) -> list[QueueRow]: ...
+
+    async def list_links(self, search: str | None = None, limit: int | None = None) -> list[LinkRow]: ...
+
+    async def list_audit(
+        self,
+        *,
+        direction: str | None = None,
+        sys_id: str | None = None,
+        ticket_id: int | None = None,
+        limit: int = 200,
+    ) -> list[AuditRow]: ...
+
+    # --- actions ----------------------------------------------------------------------------
+    async def preview(self, key: str) -> Preview:
+        """The exact ticket the outbound mapping would create for a queued incident."""
+
+    async def approve(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]: ...
+
+    async def reject(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]: ...
+
+    async def restore(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]: ...
+
+    async def retry(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]: ...
+
+    async def retry_return(self, ticket_id: int) -> None:
+        """Re-read a linked ticket and apply its return-trip update again."""
+
+    async def explain(self, key: str) -> Explanation: ...
+
+    async def dry_run(self) -> DryRunReport: ...
+
+    async def test_connection(self, system: SystemName) -> str:
+        """One real, cheap API call; returns a human message or raises ConnectorError."""
+
+    def record_url(self, system: SystemName, record_id: str) -> str | None:
+        """Browser URL of an incident (sys_id) or ticket (id), when the instance URLs are known."""

@@ -1,0 +1,197 @@
+"""GUI entry point: QApplication + qasync loop, first run, engine life cycle, main window.
+
+``run_gui`` creates the QApplication, then runs ``Controller.main()`` on a qasync loop
+(``asyncio.Runner(loop_factory=QEventLoop)`` on 3.11, ``asyncio.run(..., loop_factory=)`` on 3.12+).
+``main()`` obtains a configuration (demo simulators, an existing file, or the first-run dialog),
+builds and starts the engine, shows the window and waits until the user quits; then it stops the
+engine cleanly before the loop ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+os.environ.setdefault("QT_API", "pyside6")  # qasync must pick PySide6, not another installed binding
+
+from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402  (after QT_API)
+
+if TYPE_CHECKING:
+    from app.config import AppConfig
+    from app.engine.api import EngineAPI
+    from app.ui.main_window import MainWindow
+
+log = logging.getLogger(__name__)
+
+ORGANISATION = "Triage Sync"
+
+
+class Controller:
+    """Owns the engine, the optional demo environment and the main window."""
+
+    def __init__(self, app: QApplication, config_path: str | None, demo: bool) -> None:
+        self.app = app
+        self.config_arg = config_path
+        self.demo = demo
+        self.engine: EngineAPI | None = None
+        self.window: MainWindow | None = None
+        self.demo_env: Any = None
+        self.path: Path | None = None
+        self.quit_event = asyncio.Event()
+        self.exit_code = 0
+
+    def request_quit(self) -> None:
+        self.quit_event.set()
+
+    async def main(self) -> int:
+        self.app.aboutToQuit.connect(self.request_quit)
+        try:
+            config = await self.obtain_config()
+            if config is None:
+                return 0
+            if not await self.start(config):
+                return 1
+            await self.quit_event.wait()
+        finally:
+            await self.shutdown()
+        return self.exit_code
+
+    # ---- configuration ------------------------------------------------------------------------
+    async def obtain_config(self) -> AppConfig | None:
+        from app.config import ConfigError, load_config, parse_config, resolve_config_path
+        from app.ui.first_run import FirstRunDialog
+        from app.ui.settings_dialog import SettingsDialog
+        from app.ui.widgets import exec_async
+
+        if self.demo:
+            return await self.start_demo()
+        self.path = resolve_config_path(self.config_arg)
+        if not self.path.exists():
+            choice = await exec_async(FirstRunDialog())
+            if choice == FirstRunDialog.DEMO:
+                self.demo = True
+                return await self.start_demo()
+            if choice != FirstRunDialog.CONNECT:
+                return None
+            dialog = SettingsDialog(parse_config({}, str(self.path)), self.path, first_run=True)
+            if await exec_async(dialog) != SettingsDialog.DialogCode.Accepted:
+                return None
+        try:
+            return load_config(self.path)
+        except ConfigError as exc:
+            QMessageBox.critical(None, "Triage Sync: configuration problem", str(exc))
+            self.exit_code = 2
+            return None
+
+    async def start_demo(self) -> AppConfig:
+        from app.simulators.demo import DemoEnvironment
+
+        self.demo_env = DemoEnvironment()
+        config = self.demo_env.start()
+        if inspect.isawaitable(config):
+            config = await config
+        return config  # type: ignore[no-any-return]
+
+    # ---- engine + window ----------------------------------------------------------------------
+    async def start(self, config: AppConfig) -> bool:
+        from app.engine.factory import build_engine
+        from app.ui.main_window import MainWindow
+        from app.ui.tasks import spawn
+
+        try:
+            engine = build_engine(config)
+            await engine.start()
+        except Exception as exc:
+            log.exception("engine start failed")
+            QMessageBox.critical(None, "Triage Sync could not start", str(exc))
+            return False
+        self.engine = engine
+        window = MainWindow(engine, config_path=self.path, demo=self.demo)
+        window.quitRequested.connect(self.request_quit)
+        window.configSaved.connect(lambda path: spawn(self.reload(path), name="reload-config"))
+        self.window = window
+        window.show()
+        spawn(
+            window.load(), name="initial-load", on_error=lambda e: window.show_message(f"Loading failed: {e}")
+        )
+        return True
+
+    async def reload(self, path: Path) -> None:
+        """Settings were saved: restart the engine with the new file and a fresh window."""
+        from app.config import ConfigError, load_config
+
+        try:
+            config = load_config(path)
+        except ConfigError as exc:
+            QMessageBox.critical(self.window, "Configuration problem", str(exc))
+            return
+        old_window, self.window = self.window, None
+        if old_window is not None:
+            old_window.detach()
+        await self.stop_engine()
+        if not await self.start(config):
+            self.request_quit()
+
+    async def stop_engine(self) -> None:
+        engine, self.engine = self.engine, None
+        if engine is not None:
+            try:
+                await engine.stop()
+            except Exception:
+                log.exception("engine stop failed")
+
+    async def shutdown(self) -> None:
+        from app.ui.tasks import cancel_all
+
+        if self.window is not None:
+            self.window.detach()
+            self.window = None
+        await self.stop_engine()
+        await cancel_all()
+        if self.demo_env is not None:
+            result = self.demo_env.stop()
+            if inspect.isawaitable(result):
+                await result
+            self.demo_env = None
+
+
+def create_application() -> QApplication:
+    from app import APP_DISPLAY_NAME, APP_NAME
+    from app.ui.theme import app_icon
+
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv)
+    app.setApplicationName(APP_NAME)
+    app.setApplicationDisplayName(APP_DISPLAY_NAME)
+    app.setOrganizationName(ORGANISATION)
+    app.setOrganizationDomain("triage-sync.local")
+    app.setDesktopFileName("triage-sync")
+    app.setWindowIcon(app_icon())
+    app.setQuitOnLastWindowClosed(False)  # the tray keeps auto-push running
+    return app
+
+
+def run_gui(config_path: str | None, demo: bool) -> int:
+    """Run the desktop app until the user quits; returns the process exit code."""
+    import qasync
+
+    app = create_application()
+    controller = Controller(app, config_path, demo)
+    try:
+        if sys.version_info >= (3, 12):
+            return asyncio.run(controller.main(), loop_factory=qasync.QEventLoop)
+        with asyncio.Runner(loop_factory=qasync.QEventLoop) as runner:
+            return runner.run(controller.main())
+    except RuntimeError as exc:
+        # The session ended (app.quit() from outside): the loop stopped before main() finished.
+        if "stopped before" not in str(exc):
+            raise
+        log.info("Qt quit before the engine stopped; stopping it now")
+        with asyncio.Runner(loop_factory=qasync.QEventLoop) as runner:
+            runner.run(controller.shutdown())
+        return controller.exit_code

@@ -1,0 +1,73 @@
+"""Small text helpers for the views: priorities, ages, local times. No Qt here."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from app.domain.records import INCIDENT_PRIORITIES
+
+SYSTEM_LABELS: dict[str, str] = {"servicenow": "ServiceNow", "autotask": "Autotask"}
+
+
+def priority_label(priority: int) -> str:
+    return INCIDENT_PRIORITIES.get(priority, str(priority))
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def humanize_age(moment: datetime | None, now: datetime | None = None) -> str:
+    """``"just now"``, ``"4 min"``, ``"3 h 5 min"``, ``"2 d 4 h"``."""
+    if moment is None:
+        return ""
+    now = now or now_utc()
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    seconds = int((now - moment).total_seconds())
+    if seconds < 60:
+        return "just now"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+def humanize_until(moment: datetime | None, now: datetime | None = None) -> str:
+    """``"in 40 s"``, ``"in 3 min"``, ``"due"``."""
+    if moment is None:
+        return ""
+    now = now or now_utc()
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    seconds = int((moment - now).total_seconds())
+    if seconds <= 0:
+        return "due now"
+    if seconds < 60:
+        return f"in {seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"in {minutes} min"
+    return f"in {minutes // 60} h {minutes % 60} min"
+
+
+def local_time(moment: datetime | None, *, with_date: bool = False, now: datetime | None = None) -> str:
+    """Local wall-clock time; the date is added when it is not today (or when asked)."""
+    if moment is None:
+        return "—"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    local = moment.astimezone()
+    today = (now or now_utc()).astimezone().date()
+    if with_date or local.date() != today:
+        return local.strftime("%Y-%m-%d %H:%M:%S")
+    return local.strftime("%H:%M:%S")
+
+
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    word = singular if count == 1 else (plural_form or singular + "s")
+    return f"{count:,} {word}"

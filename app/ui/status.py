@@ -1,0 +1,122 @@
+"""Health of both systems and the Autotask request budget, for the status bar."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QStyle, QWidget
+
+from app.engine.views import BudgetState, HealthState
+from app.ui.format import SYSTEM_LABELS, humanize_until, local_time
+from app.ui.theme import Tone, std_icon, tone_icon
+
+LEVEL_TEXT = {
+    "unknown": "starting",
+    "ok": "OK",
+    "degraded": "degraded",
+    "auth_failed": "credentials refused",
+    "offline": "offline",
+    "paused": "paused",
+}
+LEVEL_TONE = {
+    "unknown": Tone.INFO,
+    "ok": Tone.OK,
+    "degraded": Tone.WARNING,
+    "auth_failed": Tone.ERROR,
+    "offline": Tone.ERROR,
+    "paused": Tone.WARNING,
+}
+
+
+def health_text(system: str, health: HealthState) -> str:
+    name = SYSTEM_LABELS.get(system, system)
+    parts = [f"{name}: {LEVEL_TEXT.get(health.level, health.level)}"]
+    if health.last_success is not None:
+        parts.append(f"last poll {local_time(health.last_success)}")
+    if health.next_poll is not None and health.level not in ("auth_failed", "paused"):
+        parts.append(f"next {humanize_until(health.next_poll)}")
+    if health.message and health.level != "ok":
+        message = health.message if len(health.message) <= 48 else health.message[:47] + "…"
+        parts.append(message)
+    return " · ".join(parts)
+
+
+def budget_text(budget: BudgetState) -> str:
+    return f"budget: {budget.remaining:,} / {budget.limit:,} left this hour"
+
+
+class HealthLabel(QWidget):
+    """Icon + one line for one system; the full message in the tooltip."""
+
+    def __init__(self, system: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.system = system
+        self.health = HealthState()
+        self.icon = QLabel()
+        self.text = QLabel()
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 0, 4, 0)
+        layout.setSpacing(4)
+        layout.addWidget(self.icon)
+        layout.addWidget(self.text)
+        self.set_health(self.health)
+
+    def set_health(self, health: HealthState) -> None:
+        self.health = health
+        size = self.style().pixelMetric(QStyle.PixelMetric.PM_SmallIconSize)
+        self.icon.setPixmap(tone_icon(LEVEL_TONE.get(health.level, Tone.INFO), self).pixmap(size, size))
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-render relative times ("next in 40 s")."""
+        self.text.setText(health_text(self.system, self.health))
+        tip = [health_text(self.system, self.health)]
+        if self.health.message:
+            tip.append(self.health.message)
+        if self.health.last_failure is not None:
+            tip.append(f"last failure {local_time(self.health.last_failure, with_date=True)}")
+        self.setToolTip("\n".join(tip))
+
+
+class StatusStrip(QWidget):
+    """ServiceNow health | Autotask health | budget | Poll now."""
+
+    pollRequested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.labels = {system: HealthLabel(system) for system in ("servicenow", "autotask")}
+        self.budget = QLabel("budget: —")
+        self.budget.setToolTip(
+            "Autotask API requests left in this hour for Triage Sync (its share of the tenant limit)"
+        )
+        self.poll_button = QPushButton(std_icon(QStyle.StandardPixmap.SP_BrowserReload), "Poll now")
+        self.poll_button.setToolTip("Poll ServiceNow and Autotask now")
+        self.poll_button.clicked.connect(self.pollRequested)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(12)
+        layout.addWidget(self.labels["servicenow"])
+        layout.addWidget(_separator())
+        layout.addWidget(self.labels["autotask"])
+        layout.addWidget(_separator())
+        layout.addWidget(self.budget)
+        layout.addStretch(1)
+        layout.addWidget(self.poll_button, 0, Qt.AlignmentFlag.AlignRight)
+
+    def set_health(self, system: str, health: HealthState) -> None:
+        label = self.labels.get(system)
+        if label is not None:
+            label.set_health(health)
+
+    def set_budget(self, budget: BudgetState) -> None:
+        self.budget.setText(budget_text(budget))
+
+    def refresh(self) -> None:
+        for label in self.labels.values():
+            label.refresh()
+
+
+def _separator() -> QLabel:
+    label = QLabel("|")
+    label.setEnabled(False)
+    return label

@@ -1,0 +1,120 @@
+"""Palette-derived colours and icons, so the UI reads well in light and dark palettes.
+
+Only the semantic tints (warning, error, success, info) are not palette roles; they are blended into
+the current ``Base``/``Window`` colour so they stay subtle on light and dark backgrounds alike.
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import Enum
+
+from PySide6.QtCore import QSize
+from PySide6.QtGui import QColor, QFont, QFontDatabase, QGuiApplication, QIcon, QPalette
+from PySide6.QtWidgets import QApplication, QStyle, QWidget
+
+log = logging.getLogger(__name__)
+
+
+class Tone(Enum):
+    INFO = "info"
+    OK = "ok"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+_BASE_HUES: dict[Tone, QColor] = {
+    Tone.INFO: QColor(40, 120, 220),
+    Tone.OK: QColor(40, 160, 80),
+    Tone.WARNING: QColor(225, 150, 0),
+    Tone.ERROR: QColor(215, 45, 45),
+}
+
+
+def palette() -> QPalette:
+    return QGuiApplication.palette()
+
+
+def is_dark(pal: QPalette | None = None) -> bool:
+    pal = pal or palette()
+    return pal.color(QPalette.ColorRole.Window).lightness() < 128
+
+
+def _blend(a: QColor, b: QColor, amount: float) -> QColor:
+    """``amount`` of ``b`` over ``a``."""
+    return QColor(
+        round(a.red() + (b.red() - a.red()) * amount),
+        round(a.green() + (b.green() - a.green()) * amount),
+        round(a.blue() + (b.blue() - a.blue()) * amount),
+    )
+
+
+def tint(tone: Tone, pal: QPalette | None = None, *, strength: float | None = None) -> QColor:
+    """A background tint for rows/banners: the tone blended into the palette's base colour."""
+    pal = pal or palette()
+    base = pal.color(QPalette.ColorRole.Base)
+    amount = strength if strength is not None else (0.32 if is_dark(pal) else 0.16)
+    return _blend(base, _BASE_HUES[tone], amount)
+
+
+def banner_background(tone: Tone, pal: QPalette | None = None) -> QColor:
+    pal = pal or palette()
+    window = pal.color(QPalette.ColorRole.Window)
+    return _blend(window, _BASE_HUES[tone], 0.38 if is_dark(pal) else 0.22)
+
+
+def foreground(tone: Tone, pal: QPalette | None = None) -> QColor:
+    """A readable text colour of the tone on the palette's base (lighter in dark palettes)."""
+    pal = pal or palette()
+    hue = _BASE_HUES[tone]
+    if is_dark(pal):
+        return _blend(hue, QColor(255, 255, 255), 0.35)
+    return _blend(hue, QColor(0, 0, 0), 0.25)
+
+
+def text_color(pal: QPalette | None = None) -> QColor:
+    pal = pal or palette()
+    return pal.color(QPalette.ColorRole.Text)
+
+
+def std_icon(pixmap: QStyle.StandardPixmap, widget: QWidget | None = None) -> QIcon:
+    style = widget.style() if widget is not None else QApplication.style()
+    return style.standardIcon(pixmap)
+
+
+def tone_icon(tone: Tone, widget: QWidget | None = None) -> QIcon:
+    pixmap = {
+        Tone.INFO: QStyle.StandardPixmap.SP_MessageBoxInformation,
+        Tone.OK: QStyle.StandardPixmap.SP_DialogApplyButton,
+        Tone.WARNING: QStyle.StandardPixmap.SP_MessageBoxWarning,
+        Tone.ERROR: QStyle.StandardPixmap.SP_MessageBoxCritical,
+    }[tone]
+    return std_icon(pixmap, widget)
+
+
+def app_icon() -> QIcon:
+    """The application icon from resources/icons, or a standard Qt icon when it is missing."""
+    try:
+        from app.resources import resource_path
+
+        icon = QIcon()
+        svg = resource_path("icons/triage-sync.svg")
+        icon.addFile(str(svg))
+        for size in (16, 24, 32, 48, 64, 128, 256, 512):
+            try:
+                icon.addFile(str(resource_path(f"icons/triage-sync-{size}.png")), QSize(size, size))
+            except FileNotFoundError:
+                continue
+        if not icon.isNull():
+            return icon
+    except FileNotFoundError:
+        log.debug("application icon missing; using a standard icon")
+    return std_icon(QStyle.StandardPixmap.SP_BrowserReload)
+
+
+def monospace_font() -> QFont:
+    return QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+
+
+def css_color(color: QColor) -> str:
+    return color.name(QColor.NameFormat.HexRgb)

@@ -1,0 +1,93 @@
+"""UI test fixtures: a fake engine, a qasync loop per test, an in-memory keyring, isolated QSettings."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import keyring
+import pytest
+import qasync
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication
+from ui_fakes import FakeEngine, MemoryKeyring
+
+
+@pytest.fixture
+def memory_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[MemoryKeyring]:
+    for name in ("SERVICENOW_PASSWORD", "SERVICENOW_CLIENT_SECRET", "AUTOTASK_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture(autouse=True)
+def _never_real_keyring(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every UI test runs with an in-memory keyring, even when it did not ask for one."""
+    if "memory_keyring" in request.fixturenames:
+        yield
+        return
+    previous = keyring.get_keyring()
+    keyring.set_keyring(MemoryKeyring())
+    yield
+    keyring.set_keyring(previous)
+
+
+class _ErrorCollector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def loop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
+    """A fresh qasync loop per test (qasync's own test pattern); loop or UI errors fail the test."""
+    event_loop = qasync.QEventLoop(qapp)
+    asyncio.set_event_loop(event_loop)
+    errors: list[dict[str, Any]] = []
+    event_loop.set_exception_handler(lambda _loop, context: errors.append(context))
+    collector = _ErrorCollector()
+    logging.getLogger("app.ui").addHandler(collector)
+    try:
+        yield event_loop
+    finally:
+        logging.getLogger("app.ui").removeHandler(collector)
+        pending = [task for task in asyncio.all_tasks(event_loop) if not task.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            event_loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        event_loop.close()
+        asyncio.set_event_loop(None)
+    if errors:
+        raise AssertionError(f"event loop errors: {errors}")
+    if collector.records:
+        raise AssertionError("UI logged errors: " + "; ".join(r.getMessage() for r in collector.records))
+
+
+@pytest.fixture
+def engine() -> FakeEngine:
+    return FakeEngine()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> QSettings:
+    return QSettings(str(tmp_path / "ui.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def window(qtbot: Any, engine: FakeEngine, settings: QSettings, loop: qasync.QEventLoop) -> Any:
+    from app.ui.main_window import MainWindow
+
+    win = MainWindow(engine, config_path=Path("/tmp/none.toml"), use_tray=False, settings=settings)
+    qtbot.addWidget(win)
+    return win
