@@ -374,6 +374,26 @@ class Store:
         with self._read() as session:
             return list(session.exec(query).all())
 
+    def open_sys_ids(self) -> list[str]:
+        """sys_ids of items still waiting (pending, approved, failed): the poller re-checks them so an
+        incident that stops matching the trigger leaves the queue. Ids only: cheap with a big queue."""
+        query = select(QueueItem.sys_id).where(col(QueueItem.state).in_(list(_DROPPABLE)))
+        with self._read() as session:
+            return list(session.exec(query).all())
+
+    def states_by_sys_id(self, sys_ids: Iterable[str]) -> dict[str, QueueState]:
+        """The queue state of each of these incidents that has an item (others are left out)."""
+        ids = sorted(set(sys_ids))
+        found: dict[str, QueueState] = {}
+        with self._read() as session:
+            for chunk in _chunks(ids):
+                rows = session.exec(
+                    select(QueueItem.sys_id, QueueItem.state).where(col(QueueItem.sys_id).in_(chunk))
+                ).all()
+                for sys_id, state in rows:
+                    found[sys_id] = QueueState(state)
+        return found
+
     def counts_by_state(self) -> dict[QueueState, int]:
         """Every state present, zero-filled (for the queue tabs and `status`)."""
         counts = dict.fromkeys(QueueState, 0)
@@ -775,6 +795,16 @@ class Store:
             query = query.limit(limit)
         with self._read() as session:
             return list(session.exec(query).all())
+
+    def set_ticket_number(self, ticket_id: int, ticket_number: str) -> Link:
+        """Fill in the ticket number of a link recorded right after the create (the create answer
+        carries only the id; numbers are read for a whole batch at once, before the write-back)."""
+        with self._write() as session:
+            link = session.exec(select(Link).where(col(Link.ticket_id) == ticket_id)).first()
+            if link is None:
+                raise LinkNotFound(f"no link for ticket id {ticket_id}")
+            link.ticket_number = ticket_number
+            return link
 
     def mark_writeback(
         self,

@@ -1,0 +1,524 @@
+"""SyncEngine: the headless heart. Plain asyncio, no Qt; the GUI and the CLI drive the same object.
+
+Life cycle: :meth:`start` takes the single-engine lease and runs three loops (ServiceNow poll ->
+pushes -> write-backs; a push loop woken by approvals and auto-push; the Autotask return-trip
+poll) plus a lease heartbeat. :meth:`run_once` does one full cycle for ``triage-sync run --once``.
+:meth:`stop` lets in-flight pushes finish for a moment, then cancels: an interrupted push stays
+``pushing`` and the next start searches Autotask before creating anything.
+
+Reads (queue, links, audit, preview, explain, dry-run) work without :meth:`start`, so short
+commands can run beside an engine that holds the lease elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from app.config import AppConfig
+from app.connectors.autotask import AutotaskClient
+from app.connectors.budget import BudgetState as ConnectorBudget
+from app.connectors.errors import ConnectorError, NotFound
+from app.connectors.servicenow import ServiceNowClient
+from app.domain.outbound import Preview, preview
+from app.domain.records import Incident, TicketMetadata
+from app.domain.triggers import evaluate
+from app.engine.backoff import Backoff
+from app.engine.context import EngineContext, utcnow
+from app.engine.convert import audit_row, link_row, queue_row
+from app.engine.events import (
+    AutoPushChanged,
+    BudgetChanged,
+    EventBus,
+    ItemUpdated,
+    PollFailed,
+    SystemName,
+)
+from app.engine.outbound import OutboundPipeline
+from app.engine.return_trip import ReturnPipeline
+from app.engine.views import (
+    ActionResult,
+    AuditRow,
+    BudgetState,
+    DryRunEntry,
+    DryRunReport,
+    Explanation,
+    HealthState,
+    LinkRow,
+    QueueRow,
+)
+from app.store import Lease, LeaseLost, QueueItem, QueueState, Store, TransitionResult
+
+log = logging.getLogger(__name__)
+
+PUSH_TICK_SECONDS = 5.0  # how often the push loop looks for due retries without being woken
+HEARTBEAT_SECONDS = 15.0
+STOP_GRACE_SECONDS = 5.0
+
+
+@dataclass
+class CycleReport:
+    """What one full cycle did (``run --once`` prints it and exits 1 when ``failures``)."""
+
+    queued: int = 0
+    removed: int = 0
+    pushed: int = 0
+    applied: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+class SyncEngine:
+    """Implements :class:`app.engine.api.EngineAPI`."""
+
+    def __init__(
+        self,
+        config: AppConfig,
+        store: Store,
+        servicenow: ServiceNowClient,
+        autotask: AutotaskClient,
+        *,
+        holder: str = "engine",
+        owns_store: bool = True,
+        clock: Callable[[], datetime] = utcnow,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.holder = holder
+        self._owns_store = owns_store
+        self.bus = EventBus()
+        self.ctx = EngineContext(
+            config, store, servicenow, autotask, bus=self.bus, clock=clock, backoff=backoff or Backoff()
+        )
+        self.outbound = OutboundPipeline(self.ctx)
+        self.returns = ReturnPipeline(self.ctx)
+        self._lease: Lease | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._push_wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._poll_wake = {"servicenow": asyncio.Event(), "autotask": asyncio.Event()}
+        self._lock = asyncio.Lock()  # one cycle of a kind at a time (loops vs run_once/poll_now)
+        self._push_lock = asyncio.Lock()
+        self._closed = False
+        if autotask.budget is not None:
+            autotask.budget.subscribe(self._on_budget)
+
+    @property
+    def servicenow(self) -> ServiceNowClient:
+        return self.ctx.servicenow
+
+    @property
+    def autotask(self) -> AutotaskClient:
+        return self.ctx.autotask
+
+    # ---- life cycle ------------------------------------------------------------------------------
+
+    async def acquire_lease(self) -> None:
+        if self._lease is None:
+            self._lease = await self.ctx.db(self.store.acquire_engine_lease, self.holder)
+
+    async def start(self) -> None:
+        await self.acquire_lease()
+        stuck = await self.ctx.db(self.store.stuck_pushing)
+        if stuck:
+            await self.ctx.audit_system(
+                f"resuming: {len(stuck)} push(es) were interrupted; Autotask is searched before any create"
+            )
+        self._stopping.clear()
+        self._tasks = [
+            asyncio.create_task(self._servicenow_loop(), name="servicenow-poll"),
+            asyncio.create_task(self._push_loop(), name="push"),
+            asyncio.create_task(self._autotask_loop(), name="autotask-poll"),
+            asyncio.create_task(self._heartbeat_loop(), name="lease-heartbeat"),
+        ]
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        self._push_wake.set()
+        for event in self._poll_wake.values():
+            event.set()
+        tasks, self._tasks = self._tasks, []
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=STOP_GRACE_SECONDS)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        await self.close()
+
+    async def close(self) -> None:
+        """Release the lease, close both HTTP clients and the store (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._lease is not None:
+            with contextlib.suppress(Exception):
+                await self.ctx.db(self._lease.release)
+            self._lease = None
+        await self.ctx.servicenow.aclose()
+        await self.ctx.autotask.aclose()
+        if self._owns_store:
+            self.store.close()
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """``triage-sync run``: start, wait until ``stop`` is set (SIGINT/SIGTERM), stop cleanly."""
+        await self.start()
+        try:
+            waiter = asyncio.create_task(stop.wait())
+            watched = [waiter, *self._tasks]
+            done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is not waiter and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+            waiter.cancel()
+        finally:
+            await self.stop()
+
+    async def run_once(self, *, auto_push: bool | None = None) -> CycleReport:
+        """One full cycle: poll ServiceNow, push what is due, write back, poll Autotask, apply."""
+        await self.acquire_lease()
+        if auto_push is not None:
+            self.outbound.auto_push = auto_push
+        report = CycleReport()
+        await self._servicenow_cycle(report)
+        await self._push_cycle(report)
+        await self._autotask_cycle(report)
+        return report
+
+    # ---- loops -------------------------------------------------------------------------------------
+
+    async def _sleep(self, seconds: float, wake: asyncio.Event) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), timeout=seconds)
+        wake.clear()
+
+    async def _servicenow_loop(self) -> None:
+        interval = self.config.servicenow.poll_seconds
+        while not self._stopping.is_set():
+            report = CycleReport()
+            await self._servicenow_cycle(report)
+            self._push_wake.set()
+            self.ctx.set_next_poll("servicenow", interval)
+            await self._sleep(interval, self._poll_wake["servicenow"])
+
+    async def _push_loop(self) -> None:
+        while not self._stopping.is_set():
+            await self._push_cycle(CycleReport())
+            await self._sleep(PUSH_TICK_SECONDS, self._push_wake)
+
+    async def _autotask_loop(self) -> None:
+        interval = self.config.autotask.poll_seconds
+        while not self._stopping.is_set():
+            await self._autotask_cycle(CycleReport())
+            self.ctx.set_next_poll("autotask", interval)
+            await self._sleep(interval, self._poll_wake["autotask"])
+
+    async def _heartbeat_loop(self) -> None:
+        while not self._stopping.is_set():
+            await self._sleep(HEARTBEAT_SECONDS, self._stopping)
+            lease = self._lease
+            if lease is None or self._stopping.is_set():
+                return
+            try:
+                await self.ctx.db(lease.refresh)
+            except LeaseLost as exc:
+                log.error("%s", exc)
+                await self.ctx.audit_system(str(exc))
+                self._lease = None
+                self._stopping.set()
+                self._push_wake.set()
+                for event in self._poll_wake.values():
+                    event.set()
+                return
+            except Exception:
+                log.exception("lease heartbeat failed; trying again")
+
+    async def _guarded(
+        self, system: SystemName, step: Callable[[], Awaitable[None]], report: CycleReport
+    ) -> None:
+        """Run one step; a connector error becomes health + event, never a dead loop."""
+        try:
+            await step()
+        except ConnectorError as error:
+            await self.ctx.failed(error.system, error)
+            await self.ctx.db(self.store.cursor_failure, system, str(error), now=self.ctx.clock())
+            self.bus.publish(PollFailed(system, str(error)))
+            report.failures.append(str(error))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug must not stop unattended syncing; it is logged in full
+            log.exception("%s step failed", system)
+            self.bus.publish(PollFailed(system, f"internal error: {exc}"))
+            report.failures.append(f"internal error in the {system} step: {exc}")
+
+    async def _servicenow_cycle(self, report: CycleReport) -> None:
+        if self.ctx.is_paused("servicenow"):
+            return
+
+        async def step() -> None:
+            async with self._lock:
+                finished = await self.outbound.poll()
+            report.queued += finished.queued
+            report.removed += finished.removed
+            self.bus.publish(finished)
+
+        await self._guarded("servicenow", step, report)
+
+    async def _push_cycle(self, report: CycleReport) -> None:
+        async def step() -> None:
+            async with self._push_lock:
+                pushes = await self.outbound.push_due()
+                report.pushed += pushes.pushed
+                report.failures += pushes.failures
+                report.failures += await self.outbound.write_back_due()
+
+        await self._guarded("autotask", step, report)
+
+    async def _autotask_cycle(self, report: CycleReport) -> None:
+        if self.ctx.is_paused("autotask"):
+            return
+
+        async def step() -> None:
+            finished, returns = await self.returns.poll()
+            report.applied += returns.applied
+            report.failures += returns.failures
+            self.bus.publish(finished)
+
+        await self._guarded("autotask", step, report)
+
+    # ---- state -------------------------------------------------------------------------------------
+
+    @property
+    def auto_push(self) -> bool:
+        return self.outbound.auto_push
+
+    def set_auto_push(self, enabled: bool) -> None:
+        if enabled == self.outbound.auto_push:
+            return
+        self.outbound.auto_push = enabled
+        self.bus.publish(AutoPushChanged(enabled))
+        self._push_wake.set()
+        with contextlib.suppress(RuntimeError):
+            asyncio.get_running_loop().create_task(
+                self.ctx.audit_system(f"auto-push switched {'on' if enabled else 'off'}")
+            )
+
+    def health(self, system: SystemName) -> HealthState:
+        return self.ctx.health[system]
+
+    def budget(self) -> BudgetState:
+        budget = self.autotask.budget
+        if budget is None:
+            return BudgetState(used=0, limit=0, remaining=0)
+        state = budget.state()
+        return BudgetState(used=state.used, limit=state.allowance, remaining=state.remaining)
+
+    def _on_budget(self, state: ConnectorBudget) -> None:
+        self.bus.publish(BudgetChanged(used=state.used, limit=state.allowance, remaining=state.remaining))
+
+    async def poll_now(self) -> None:
+        """Both systems now (a user asked: credentials may be fixed, so pauses are lifted)."""
+        self.ctx.unpause()
+        if self._tasks:
+            for event in self._poll_wake.values():
+                event.set()
+            self._push_wake.set()
+            return
+        await self.run_once()
+
+    # ---- lists -------------------------------------------------------------------------------------
+
+    async def list_queue(
+        self, states: Sequence[str] | None = None, search: str | None = None
+    ) -> list[QueueRow]:
+        items = await self.ctx.db(self.store.list_items, states, search)
+        return [queue_row(item) for item in items]
+
+    async def list_links(self, search: str | None = None, limit: int | None = None) -> list[LinkRow]:
+        links = await self.ctx.db(self.store.list_links, search, limit)
+        return [link_row(link) for link in links]
+
+    async def list_audit(
+        self,
+        *,
+        direction: str | None = None,
+        sys_id: str | None = None,
+        ticket_id: int | None = None,
+        limit: int = 200,
+    ) -> list[AuditRow]:
+        events = await self.ctx.db(
+            lambda: self.store.list_audit(
+                direction=direction, sys_id=sys_id, ticket_id=ticket_id, limit=limit
+            )
+        )
+        return [audit_row(event) for event in events]
+
+    # ---- actions -----------------------------------------------------------------------------------
+
+    async def _metadata(self) -> TicketMetadata | None:
+        try:
+            return await self.autotask.metadata()
+        except ConnectorError as error:
+            log.warning("Autotask picklists unavailable: %s", error)
+            return None
+
+    async def _item(self, key: str) -> QueueItem:
+        item = await self.ctx.db(self.store.get_item, key)
+        if item is None:
+            raise LookupError(f"{key}: not in the queue")
+        return item
+
+    async def preview(self, key: str) -> Preview:
+        item = await self._item(key)
+        metadata = await self._metadata()
+        return preview(item.incident(), self.config.outbound, metadata, now=self.ctx.clock())
+
+    async def _act(
+        self, action: Callable[..., list[TransitionResult]], keys: Sequence[str], by: str
+    ) -> list[ActionResult]:
+        results = await self.ctx.db(action, list(keys), by)
+        for result in results:
+            if result.item is not None and result.status == "changed":
+                self.bus.publish(ItemUpdated(queue_row(result.item)))
+        self._push_wake.set()
+        return [ActionResult(key=r.key, ok=r.ok, message=r.message) for r in results]
+
+    async def approve(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]:
+        return await self._act(self.store.approve, keys, by)
+
+    async def reject(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]:
+        return await self._act(self.store.reject, keys, by)
+
+    async def restore(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]:
+        return await self._act(self.store.restore, keys, by)
+
+    async def retry(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]:
+        return await self._act(self.store.retry, keys, by)
+
+    async def retry_return(self, ticket_id: int) -> None:
+        self.ctx.unpause()
+        if not await self.returns.retry(ticket_id):
+            raise RuntimeError(f"the update from ticket {ticket_id} failed again; see the activity view")
+
+    async def ingest_incident_ids(self, sys_ids: Sequence[str]) -> None:
+        """The seam for an id-only notification (webhook): re-read each record, then the same path
+        as a poll hit. Extra or missing payload fields never matter: only the id is trusted."""
+        incidents: list[Incident] = []
+        for sys_id in dict.fromkeys(sys_ids):
+            try:
+                incidents.append(await self.servicenow.get_incident(sys_id))
+            except NotFound:
+                continue
+        await self.outbound.ingest(incidents)
+        self._push_wake.set()
+
+    async def explain(self, key: str) -> Explanation:
+        key = key.strip()
+        item = await self.ctx.db(self.store.get_item, key)
+        link = await self.ctx.db(self.store.get_link, number=key) if item is None else None
+        if item is None and link is None:
+            return await self._explain_remote(key)
+        if item is None:
+            assert link is not None
+            return Explanation(
+                key,
+                True,
+                False,
+                "pushed",
+                f"{link.incident_number} is linked to ticket {link.ticket_number}",
+                ticket_number=link.ticket_number,
+            )
+        linked = await self.ctx.db(self.store.get_link, sys_id=item.sys_id)
+        verdict = evaluate(self.config.trigger, item.incident(), linked=linked is not None)
+        state = str(item.state)
+        reasons = tuple(verdict.reasons())
+        number = item.number
+        ticket_number = linked.ticket_number if linked else "?"
+        decider = item.decided_by or "a user"
+        summaries = {
+            QueueState.PENDING: f"{number} is in the queue, waiting for approval",
+            QueueState.APPROVED: f"{number} is approved and will be pushed on the next cycle",
+            QueueState.PUSHING: f"{number} is being pushed (or waits to check Autotask first)",
+            QueueState.PUSHED: f"{number} is linked to Autotask ticket {ticket_number}",
+            QueueState.REJECTED: f"{number} was rejected by {decider}; restore it to queue it",
+            QueueState.FAILED: f"{number} failed: {item.last_error}",
+            QueueState.DROPPED: f"{number} left the queue: {item.drop_reason}",
+        }
+        summary = summaries[item.state]
+        if item.state in (QueueState.APPROVED, QueueState.PENDING) and item.next_retry_at is not None:
+            summary += f"; next try at {item.next_retry_at:%Y-%m-%d %H:%M:%S} UTC ({item.last_error})"
+        return Explanation(
+            key,
+            True,
+            item.state in (QueueState.PENDING, QueueState.APPROVED, QueueState.PUSHING, QueueState.FAILED),
+            state,
+            summary,
+            reasons,
+            ticket_number=linked.ticket_number if linked else None,
+        )
+
+    async def _explain_remote(self, key: str) -> Explanation:
+        is_sys_id = len(key) == 32 and all(ch in "0123456789abcdef" for ch in key.lower())
+        field_name, value = ("sys_id", key.lower()) if is_sys_id else ("number", key.upper())
+        if not value.isalnum():  # never let a typed key add terms to the encoded query
+            return Explanation(key, False, False, None, f"{key!r} is not an incident number or sys_id")
+        found: Incident | None = None
+        async for page in self.servicenow.query_incidents(f"{field_name}={value}"):
+            found = page[0]
+            break
+        if found is None:
+            return Explanation(
+                key, False, False, None, f"ServiceNow has no incident {key} (or the API user cannot see it)"
+            )
+        verdict = evaluate(self.config.trigger, found, linked=False)
+        if verdict.matched:
+            summary = f"{found.number} matches the trigger; it is queued on the next poll"
+        else:
+            summary = f"{found.number} does not match the trigger"
+        return Explanation(key, True, False, None, summary, tuple(verdict.reasons()))
+
+    async def dry_run(self) -> DryRunReport:
+        """What auto-push would do now over the queued snapshots: no write to either system."""
+        items = await self.ctx.db(self.store.list_items, [QueueState.PENDING, QueueState.APPROVED])
+        metadata = await self._metadata()
+        linked = await self.ctx.db(self.store.linked_sys_ids_among, [item.sys_id for item in items])
+        create: list[DryRunEntry] = []
+        fail: list[DryRunEntry] = []
+        not_matching: list[DryRunEntry] = []
+        now = self.ctx.clock()
+        for item in items:
+            incident = item.incident()
+            verdict = evaluate(self.config.trigger, incident, linked=item.sys_id in linked)
+            draft = preview(incident, self.config.outbound, metadata, now=now)
+            problems = tuple(draft.errors) if verdict.matched else tuple(verdict.reasons())
+            if metadata is None:
+                problems = ("Autotask picklists could not be read; ids cannot be resolved", *problems)
+            entry = DryRunEntry(
+                item.sys_id, item.number, item.short_description, not problems, problems, dict(draft.payload)
+            )
+            (create if entry.ok else fail if verdict.matched else not_matching).append(entry)
+        return DryRunReport(tuple(create), tuple(fail), tuple(not_matching))
+
+    async def test_connection(self, system: SystemName) -> str:
+        if system == "servicenow":
+            message = await self.servicenow.test_connection()
+        else:
+            message = await self.autotask.test_connection()
+        self.ctx.succeeded(system)
+        return message
+
+    def record_url(self, system: SystemName, record_id: str) -> str | None:
+        if system == "servicenow":
+            base = self.config.servicenow.url
+            return f"{base}/nav_to.do?uri=incident.do%3Fsys_id%3D{record_id}" if base else None
+        web = self.config.autotask.web_url or (self.autotask.zone.web_url if self.autotask.zone else "")
+        if not web:
+            return None
+        return f"{web.rstrip('/')}/Mvc/ServiceDesk/TicketDetail.mvc?workspace=False&ticketId={record_id}"

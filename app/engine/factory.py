@@ -1,0 +1,67 @@
+"""Build a ready-to-start SyncEngine from configuration: store, both clients and their secrets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.config import AppConfig, effective_store_url
+from app.engine.connections import autotask_client, servicenow_client
+from app.engine.engine import SyncEngine
+from app.secrets import Secret, get_secret
+from app.store import Store
+
+
+@dataclass(frozen=True)
+class EngineSecrets:
+    """The credentials the clients need. Passed explicitly (demo, tests) or read from keyring/env."""
+
+    servicenow_password: Secret | None = None
+    servicenow_client_secret: Secret | None = None
+    autotask_secret: Secret | None = None
+
+    @classmethod
+    def lookup(cls, config: AppConfig) -> EngineSecrets:
+        """Environment first (headless), then the OS keyring."""
+        return cls(
+            servicenow_password=get_secret("servicenow_password", config.servicenow.username),
+            servicenow_client_secret=(
+                get_secret("servicenow_client_secret", config.servicenow.username)
+                if config.servicenow.auth == "oauth"
+                else None
+            ),
+            autotask_secret=get_secret("autotask_secret", config.autotask.username),
+        )
+
+
+def build_engine(
+    config: AppConfig,
+    *,
+    secrets: EngineSecrets | None = None,
+    store: Store | None = None,
+    holder: str = "engine",
+) -> SyncEngine:
+    """The engine is built but not started: ``await engine.start()`` takes the lease and polls.
+
+    Raises AuthFailed when a URL or credential is missing (the message names the key or variable),
+    and StoreError/SchemaTooNew when the database cannot be opened.
+    """
+    secrets = secrets or EngineSecrets.lookup(config)
+    sn = servicenow_client(config.servicenow, secrets.servicenow_password, secrets.servicenow_client_secret)
+    at = autotask_client(config.autotask, secrets.autotask_secret)
+    own_store = store is None
+    try:
+        opened = store or Store.open(effective_store_url(config))
+    except BaseException:
+        # Clients own sockets only once used, but close them to be tidy.
+        import asyncio
+
+        async def close() -> None:
+            await sn.aclose()
+            await at.aclose()
+
+        try:
+            asyncio.get_running_loop().create_task(close())
+        except RuntimeError:
+            asyncio.run(close())
+        raise
+    return SyncEngine(config, opened, sn, at, holder=holder, owns_store=own_store)

@@ -1,0 +1,472 @@
+"""Outbound pipeline: ServiceNow incidents -> queue items -> Autotask tickets -> write-back.
+
+Poll: a small constant number of queries per cycle, never one per record: the trigger's encoded
+query (new and changed matches) plus the still-waiting queue items (so one that stops matching
+leaves the queue). Both are "updated since the watermark minus an overlap"; records are handled
+idempotently, so the overlap costs nothing but makes a same-second update impossible to miss.
+
+Push (DESIGN "Outbound push, step by step"): stale snapshot re-read and trigger re-checked ->
+pre-flight -> ``pushing`` stored -> (retry or recovery only) search Autotask by externalID ->
+create -> link + ``pushed`` in one transaction -> one incident PATCH (write-back). No path
+creates a second ticket: an unknown outcome leaves the item ``pushing`` and the next try
+searches first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from app.connectors.errors import AuthFailed, ConnectorError, NotFound, Rejected
+from app.domain.outbound import Preview, outbound_synced_values, preview
+from app.domain.records import Incident, TicketMetadata
+from app.domain.triggers import evaluate
+from app.engine.context import EngineContext
+from app.engine.convert import link_row, queue_row
+from app.engine.events import (
+    ItemQueued,
+    ItemRemoved,
+    ItemUpdated,
+    LinkChanged,
+    PollFinished,
+    PollStarted,
+    PushFailed,
+    PushStarted,
+    PushSucceeded,
+    SystemName,
+)
+from app.store import InvalidTransition, Link, LinkConflict, QueueItem, QueueState, WritebackState
+
+log = logging.getLogger(__name__)
+
+SYSTEM: SystemName = "servicenow"
+POLL_OVERLAP = timedelta(seconds=2)
+# Waiting items re-checked by id per poll; past this many, one unfiltered "changed since" query
+# is cheaper than the id lists (and just as sound).
+OPEN_ID_QUERY_LIMIT = 2000
+IDS_PER_QUERY = 100  # keeps the GET URL short (a sys_id is 32 characters)
+WAITING = frozenset({QueueState.PENDING, QueueState.APPROVED, QueueState.FAILED})
+
+
+@dataclass
+class PollCounts:
+    fetched: int = 0
+    queued: int = 0
+    refreshed: int = 0
+    removed: int = 0
+
+
+@dataclass
+class PushReport:
+    pushed: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+def _chunks(values: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+class OutboundPipeline:
+    def __init__(self, ctx: EngineContext) -> None:
+        self.ctx = ctx
+        self.auto_push = ctx.config.outbound.auto_push
+        self._slots = asyncio.Semaphore(ctx.config.outbound.push_concurrency)
+        self._in_flight: set[str] = set()
+        self._read_at: dict[str, float] = {}  # sys_id -> monotonic time the snapshot was read
+
+    # ---- poll and ingest ----------------------------------------------------------------------------
+
+    async def poll(self) -> PollFinished:
+        ctx = self.ctx
+        ctx.bus.publish(PollStarted(SYSTEM))
+        started = time.monotonic()
+        cursor = await ctx.db(ctx.store.get_cursor, SYSTEM)
+        now = ctx.clock()
+        if cursor.watermark is not None:
+            since = cursor.watermark - POLL_OVERLAP
+        else:
+            since = now - timedelta(hours=ctx.config.servicenow.initial_lookback_hours)
+        open_ids = sorted(await ctx.db(ctx.store.open_sys_ids))
+        trigger_query = self._trigger_query()
+        if len(open_ids) > OPEN_ID_QUERY_LIMIT:
+            queries = [""]  # everything changed since the watermark, checked locally
+        else:
+            queries = [trigger_query]
+            if trigger_query:  # an empty trigger query already reads every changed record
+                queries += [f"sys_idIN{','.join(chunk)}" for chunk in _chunks(open_ids, IDS_PER_QUERY)]
+        counts = PollCounts()
+        watermark = cursor.watermark
+        seen: set[str] = set()
+        for query in queries:
+            async for page in ctx.servicenow.query_incidents(query, updated_since=since):
+                fresh = [inc for inc in page if inc.sys_id not in seen]
+                seen.update(inc.sys_id for inc in fresh)
+                counts.fetched += len(fresh)
+                await self.ingest(fresh, counts)
+                for incident in page:
+                    if watermark is None or incident.sys_updated_on > watermark:
+                        watermark = incident.sys_updated_on
+        # Only now, with every record stored, may the watermark move.
+        await ctx.db(ctx.store.save_cursor, SYSTEM, watermark, {}, now=ctx.clock())
+        ctx.succeeded(SYSTEM)
+        return PollFinished(
+            SYSTEM,
+            fetched=counts.fetched,
+            queued=counts.queued,
+            refreshed=counts.refreshed,
+            removed=counts.removed,
+            duration_seconds=time.monotonic() - started,
+        )
+
+    def _trigger_query(self) -> str:
+        from app.domain.triggers import to_encoded_query
+
+        return to_encoded_query(self.ctx.config.trigger).query
+
+    async def ingest(self, incidents: Sequence[Incident], counts: PollCounts | None = None) -> None:
+        """Full, freshly read incidents (from a poll or an id-only notification) -> queue changes."""
+        if not incidents:
+            return
+        ctx = self.ctx
+        counts = counts or PollCounts()
+        ids = [inc.sys_id for inc in incidents]
+        linked = await ctx.db(ctx.store.linked_sys_ids_among, ids)
+        states = await ctx.db(ctx.store.states_by_sys_id, ids)
+        read_at = time.monotonic()
+        for incident in incidents:
+            verdict = evaluate(ctx.config.trigger, incident, linked=incident.sys_id in linked)
+            state = states.get(incident.sys_id)
+            if verdict.matched:
+                item, created, changed = await ctx.db(
+                    ctx.store.upsert_from_incident, incident, now=ctx.clock()
+                )
+                self._read_at[incident.sys_id] = read_at
+                if created:
+                    counts.queued += 1
+                    ctx.bus.publish(ItemQueued(queue_row(item)))
+                elif changed:
+                    counts.refreshed += 1
+                    ctx.bus.publish(ItemUpdated(queue_row(item)))
+            elif state in WAITING and incident.sys_id not in self._in_flight:
+                if await self._drop(incident.sys_id, incident.number, "; ".join(verdict.reasons())):
+                    counts.removed += 1
+
+    async def _drop(self, sys_id: str, number: str, reason: str) -> bool:
+        ctx = self.ctx
+        result = await ctx.db(
+            ctx.store.drop, sys_id, f"no longer matches the trigger: {reason}", now=ctx.clock()
+        )
+        if result.status != "changed":
+            return False
+        self._read_at.pop(sys_id, None)
+        ctx.bus.publish(
+            ItemRemoved(sys_id, number, result.item.drop_reason or reason if result.item else reason)
+        )
+        if result.item is not None:
+            ctx.bus.publish(ItemUpdated(queue_row(result.item)))
+        return True
+
+    # ---- push -------------------------------------------------------------------------------------------
+
+    async def push_due(self) -> PushReport:
+        """Push every approved item (and, with auto-push, every pending one) whose time has come, plus
+        the ``pushing`` ones left by a crash or an unknown outcome (those search before creating)."""
+        ctx = self.ctx
+        report = PushReport()
+        if ctx.is_paused("autotask"):
+            return report
+        now = ctx.clock()
+        stuck = await ctx.db(ctx.store.stuck_pushing, now)
+        due = await ctx.db(ctx.store.items_to_push, now, auto_push=self.auto_push)
+        items: dict[str, QueueItem] = {}
+        for item in [*stuck, *due]:
+            if item.sys_id not in self._in_flight:
+                items.setdefault(item.sys_id, item)
+        if not items:
+            return report
+        try:
+            metadata = await ctx.autotask.metadata()
+        except ConnectorError as error:
+            await ctx.failed("autotask", error)
+            report.failures.append(f"Autotask metadata: {error}")
+            return report
+        results = await asyncio.gather(*(self._push_one(item, metadata) for item in items.values()))
+        for outcome in results:
+            if outcome is True:
+                report.pushed += 1
+            elif isinstance(outcome, str):
+                report.failures.append(outcome)
+        return report
+
+    async def _push_one(self, item: QueueItem, metadata: TicketMetadata) -> bool | str | None:
+        """True: linked. A string: a failure to report. None: nothing to do (dropped, paused)."""
+        async with self._slots:
+            if item.sys_id in self._in_flight or self.ctx.is_paused("autotask"):
+                return None
+            self._in_flight.add(item.sys_id)
+            try:
+                return await self._push(item, metadata)
+            finally:
+                self._in_flight.discard(item.sys_id)
+
+    async def _push(self, item: QueueItem, metadata: TicketMetadata) -> bool | str | None:
+        ctx = self.ctx
+        recovering = item.state == QueueState.PUSHING
+        incident = item.incident()
+        if not recovering:
+            checked = await self._fresh_incident(item)
+            if checked is None:
+                return None
+            incident = checked
+        draft = preview(incident, ctx.config.outbound, metadata, now=ctx.clock())
+        if not draft.ok and not recovering:
+            return await self._refused(item, "pre-flight check failed: " + "; ".join(draft.errors), draft)
+        by = item.decided_by or "auto-push"
+        try:
+            attempt = await ctx.db(ctx.store.mark_pushing, item.sys_id, now=ctx.clock(), by=by)
+        except InvalidTransition:
+            return None  # a user rejected it meanwhile
+        ctx.bus.publish(PushStarted(item.sys_id, item.number, attempt))
+        await self._publish_item(item.sys_id)
+
+        found = None
+        try:
+            if attempt > 1 or recovering:
+                existing = await ctx.autotask.find_by_external_id(item.sys_id)
+                if existing:
+                    found = min(existing, key=lambda ticket: ticket.id)
+            if found is None:
+                if not draft.ok:
+                    return await self._refused(
+                        item, "pre-flight check failed: " + "; ".join(draft.errors), draft
+                    )
+                ticket_id = await ctx.autotask.create_ticket(draft.payload)
+                ticket_number = ""
+            else:
+                ticket_id, ticket_number = found.id, found.ticket_number
+        except Rejected as error:
+            return await self._refused(item, error.message, draft)
+        except ConnectorError as error:
+            return await self._push_error(item, attempt, error, draft)
+        ctx.succeeded("autotask")
+        return await self._linked(item, draft, ticket_id, ticket_number, recovered=found is not None)
+
+    async def _fresh_incident(self, item: QueueItem) -> Incident | None:
+        """The snapshot, or a re-read when it is older than ``freshness_seconds``; None when the
+        incident no longer qualifies (then it has left the queue)."""
+        ctx = self.ctx
+        read_at = self._read_at.get(item.sys_id)
+        limit = ctx.config.outbound.freshness_seconds
+        incident = item.incident()
+        if read_at is None or time.monotonic() - read_at > limit:
+            try:
+                incident = await ctx.servicenow.get_incident(item.sys_id)
+            except NotFound:
+                await self._drop(item.sys_id, item.number, "the incident no longer exists or is hidden")
+                return None
+            except ConnectorError as error:
+                await self._push_error(item, max(1, item.attempts), error, None, before_push=True)
+                return None
+            self._read_at[item.sys_id] = time.monotonic()
+            updated, _created, changed = await ctx.db(
+                ctx.store.upsert_from_incident, incident, now=ctx.clock()
+            )
+            if changed:
+                ctx.bus.publish(ItemUpdated(queue_row(updated)))
+        linked = await ctx.db(ctx.store.linked_sys_ids_among, [item.sys_id])
+        verdict = evaluate(ctx.config.trigger, incident, linked=item.sys_id in linked)
+        if not verdict.matched:
+            await self._drop(item.sys_id, item.number, "; ".join(verdict.reasons()))
+            return None
+        return incident
+
+    async def _refused(self, item: QueueItem, message: str, draft: Preview | None) -> str:
+        ctx = self.ctx
+        body = ctx.payload(draft.payload) if draft is not None else None
+        try:
+            await ctx.db(
+                ctx.store.mark_failed, item.sys_id, message, None, now=ctx.clock(), request_body=body
+            )
+        except InvalidTransition:
+            pass
+        ctx.bus.publish(PushFailed(item.sys_id, item.number, message, permanent=True))
+        await self._publish_item(item.sys_id)
+        return f"{item.number}: {message}"
+
+    async def _push_error(
+        self,
+        item: QueueItem,
+        attempt: int,
+        error: ConnectorError,
+        draft: Preview | None,
+        *,
+        before_push: bool = False,
+    ) -> str:
+        ctx = self.ctx
+        system = error.system
+        await ctx.failed(system, error)
+        retry_at = ctx.retry_at(attempt, error)
+        body = ctx.payload(draft.payload) if draft is not None else None
+        try:
+            if error.outcome_unknown and not before_push:
+                await ctx.db(
+                    ctx.store.mark_push_uncertain,
+                    item.sys_id,
+                    str(error),
+                    retry_at,
+                    now=ctx.clock(),
+                    request_body=body,
+                )
+            else:
+                await ctx.db(
+                    ctx.store.mark_failed,
+                    item.sys_id,
+                    str(error),
+                    retry_at,
+                    now=ctx.clock(),
+                    request_body=body,
+                )
+        except InvalidTransition:
+            pass
+        permanent = False
+        if isinstance(error, AuthFailed):
+            message = f"{item.number}: waiting for {system} credentials"
+        else:
+            message = f"{item.number}: {error}; retry at {retry_at:%H:%M:%S} UTC"
+        ctx.bus.publish(PushFailed(item.sys_id, item.number, str(error), permanent, retry_at))
+        await self._publish_item(item.sys_id)
+        return message
+
+    async def _linked(
+        self, item: QueueItem, draft: Preview, ticket_id: int, ticket_number: str, *, recovered: bool
+    ) -> bool | str:
+        ctx = self.ctx
+        kind = "recovered" if recovered else "create"
+        summary = (
+            f"{item.number}: found ticket {ticket_number or ticket_id} already in Autotask; linked it"
+            if recovered
+            else f"{item.number} -> new Autotask ticket {ticket_id}"
+        )
+        try:
+            link = await ctx.db(
+                ctx.store.record_pushed,
+                item.sys_id,
+                ticket_id=ticket_id,
+                ticket_number=ticket_number,
+                outbound_values=dict(draft.payload),
+                return_synced=outbound_synced_values(draft),
+                now=ctx.clock(),
+                kind=kind,
+                summary=summary,
+                request_body=None if recovered else ctx.payload(draft.payload),
+                response_body=ctx.payload({"itemId": ticket_id}),
+            )
+        except LinkConflict as error:
+            return await self._refused(item, str(error), draft)
+        self._read_at.pop(item.sys_id, None)
+        ctx.bus.publish(PushSucceeded(item.sys_id, item.number, ticket_id, ticket_number, recovered))
+        ctx.bus.publish(LinkChanged(link_row(link)))
+        await self._publish_item(item.sys_id)
+        return True
+
+    async def _publish_item(self, sys_id: str) -> None:
+        item = await self.ctx.db(self.ctx.store.get_item, sys_id)
+        if item is not None:
+            self.ctx.bus.publish(ItemUpdated(queue_row(item)))
+
+    # ---- write-back -----------------------------------------------------------------------------------
+
+    async def write_back_due(self) -> list[str]:
+        """Step 5 for every link whose write-back is due: one PATCH per incident (correlation id,
+        display, and a work note naming the ticket). Ticket numbers are read for the whole batch."""
+        ctx = self.ctx
+        if ctx.is_paused("servicenow"):
+            return []
+        links = await ctx.db(ctx.store.writebacks_due, ctx.clock())
+        if not links:
+            return []
+        missing = [link.ticket_id for link in links if not link.ticket_number]
+        if missing and not ctx.is_paused("autotask"):
+            try:
+                async for page in ctx.autotask.query_tickets_by_ids(
+                    missing, include_fields=("id", "ticketNumber")
+                ):
+                    for ticket in page:
+                        if ticket.ticket_number:
+                            await ctx.db(ctx.store.set_ticket_number, ticket.id, ticket.ticket_number)
+            except ConnectorError as error:
+                await ctx.failed("autotask", error)
+                return [f"reading ticket numbers: {error}"]
+            links = await ctx.db(ctx.store.writebacks_due, ctx.clock())
+        ready = [link for link in links if link.ticket_number]
+        results = await asyncio.gather(*(self._write_back(link) for link in ready))
+        return [message for message in results if message]
+
+    async def _write_back(self, link: Link) -> str | None:
+        ctx = self.ctx
+        async with self._slots:
+            if ctx.is_paused("servicenow"):
+                return None
+            patch = {
+                "correlation_id": str(link.ticket_id),
+                "correlation_display": link.ticket_number,
+                "work_notes": f"Autotask ticket {link.ticket_number} created by Triage Sync.",
+            }
+            try:
+                if link.writeback_attempts > 0:
+                    # A previous try may have landed: never append the work note twice.
+                    current = await ctx.servicenow.get_incident(link.sys_id)
+                    if current.correlation_id == str(link.ticket_id):
+                        updated = await ctx.db(
+                            ctx.store.mark_writeback,
+                            link.sys_id,
+                            WritebackState.DONE,
+                            now=ctx.clock(),
+                            summary=f"{link.incident_number} already names ticket {link.ticket_number}",
+                        )
+                        ctx.bus.publish(LinkChanged(link_row(updated)))
+                        return None
+                await ctx.servicenow.update_incident(link.sys_id, patch)
+            except (Rejected, NotFound) as error:
+                updated = await ctx.db(
+                    ctx.store.mark_writeback,
+                    link.sys_id,
+                    WritebackState.FAILED,
+                    now=ctx.clock(),
+                    error=str(error),
+                    request_body=ctx.payload(patch),
+                )
+                ctx.bus.publish(LinkChanged(link_row(updated)))
+                return f"{link.incident_number}: write-back refused: {error}"
+            except ConnectorError as error:
+                await ctx.failed("servicenow", error)
+                updated = await ctx.db(
+                    ctx.store.mark_writeback,
+                    link.sys_id,
+                    WritebackState.PENDING,
+                    now=ctx.clock(),
+                    error=str(error),
+                    next_at=ctx.retry_at(link.writeback_attempts + 1, error),
+                    request_body=ctx.payload(patch),
+                )
+                ctx.bus.publish(LinkChanged(link_row(updated)))
+                return f"{link.incident_number}: write-back will be retried: {error}"
+            ctx.succeeded("servicenow")
+            updated = await ctx.db(
+                ctx.store.mark_writeback,
+                link.sys_id,
+                WritebackState.DONE,
+                now=ctx.clock(),
+                request_body=ctx.payload(patch),
+            )
+            ctx.bus.publish(LinkChanged(link_row(updated)))
+            return None
+
+    def forget(self, sys_ids: Iterable[str]) -> None:
+        for sys_id in sys_ids:
+            self._read_at.pop(sys_id, None)

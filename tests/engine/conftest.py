@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from engine_harness import Harness
+
+from app.simulators.autotask import AutotaskSimulator
+from app.simulators.servicenow import ServiceNowSimSettings, ServiceNowSimulator
+
+
+@pytest.fixture(scope="session")
+def simulators() -> Iterator[tuple[ServiceNowSimulator, AutotaskSimulator]]:
+    with ServiceNowSimulator(seed=11) as sn, AutotaskSimulator(seed=11) as at:
+        yield sn, at
+
+
+@pytest.fixture
+async def harness(
+    simulators: tuple[ServiceNowSimulator, AutotaskSimulator], tmp_path: Path
+) -> AsyncIterator[Harness]:
+    sn, at = simulators
+    sn.reset()
+    sn.settings = ServiceNowSimSettings()
+    at.reset()
+    h = Harness(sn, at, tmp_path)
+    yield h
+    for engine in h.engines:
+        await engine.close()
