@@ -185,7 +185,7 @@ class ServiceNowClient:
                 "sysparm_query": query,
                 "sysparm_fields": ",".join(fields),
                 "sysparm_exclude_reference_link": "true",
-                "sysparm_display_value": "false",
+                "sysparm_display_value": "all",  # raw values plus display names (callers)
                 "sysparm_limit": str(self.page_size),
                 "sysparm_offset": str(offset),
             }
@@ -210,7 +210,7 @@ class ServiceNowClient:
         params = {
             "sysparm_fields": ",".join(fields),
             "sysparm_exclude_reference_link": "true",
-            "sysparm_display_value": "false",
+            "sysparm_display_value": "all",  # raw values plus display names (callers)
         }
         response = await self._call("GET", f"{TABLE_PATH}/incident/{sys_id}", params=params)
         return self._incident(self._result_record(response), fields)
@@ -223,7 +223,7 @@ class ServiceNowClient:
         params = {
             "sysparm_fields": ",".join(read_fields),
             "sysparm_exclude_reference_link": "true",
-            "sysparm_display_value": "false",
+            "sysparm_display_value": "all",  # raw values plus display names (callers)
         }
         idempotent = not (JOURNAL_FIELDS & set(fields))
         response = await self._call(

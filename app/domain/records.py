@@ -58,7 +58,7 @@ INCIDENT_FIELDS: tuple[str, ...] = (
     "sys_mod_count",
 )
 # Names a template, copy or value_map rule may use besides INCIDENT_FIELDS (labels for display).
-DERIVED_INCIDENT_FIELDS: tuple[str, ...] = ("priority_label", "state_label")
+DERIVED_INCIDENT_FIELDS: tuple[str, ...] = ("priority_label", "state_label", "caller_name")
 TEMPLATE_FIELDS: tuple[str, ...] = INCIDENT_FIELDS + DERIVED_INCIDENT_FIELDS
 # The ticket fields we read back from Autotask (IncludeFields).
 TICKET_FIELDS: tuple[str, ...] = (
@@ -134,6 +134,14 @@ def sn_reference_value(raw: Any) -> str:
     return str(raw)
 
 
+def sn_display_value(raw: Any) -> str:
+    """The display value of a field read with ``sysparm_display_value=all`` ("" when absent)."""
+    if isinstance(raw, Mapping):
+        candidate = raw.get("display_value")
+        return candidate if isinstance(candidate, str) else ""
+    return ""
+
+
 def sn_scalar(raw: Any) -> str:
     """A plain ServiceNow field as a string; with ``display_value=all`` take the raw ``value``."""
     if raw is None:
@@ -179,6 +187,7 @@ class Incident(BaseModel):
     urgency: int = 3
     priority: int = 5
     caller_id: str = ""
+    caller_name: str = ""  # the caller's display value, when the API sent one
     assignment_group: str = ""
     correlation_id: str = ""
     correlation_display: str = ""
@@ -217,6 +226,7 @@ class Incident(BaseModel):
             urgency=sn_int(raw.get("urgency"), "urgency", 3),
             priority=sn_int(raw.get("priority"), "priority", 5),
             caller_id=sn_reference_value(raw.get("caller_id")),
+            caller_name=sn_display_value(raw.get("caller_id")),
             assignment_group=sn_reference_value(raw.get("assignment_group")),
             correlation_id=sn_scalar(raw.get("correlation_id")),
             correlation_display=sn_scalar(raw.get("correlation_display")),

@@ -264,7 +264,7 @@ class Store:
         item.short_description = incident.short_description
         item.category = incident.category
         item.priority = incident.priority
-        item.caller = incident.caller_id
+        item.caller = incident.caller_name or incident.caller_id
         item.snapshot = incident.model_dump_json()
         item.sn_updated_on = require_utc(incident.sys_updated_on, "sys_updated_on")
         item.sn_mod_count = incident.sys_mod_count

@@ -71,8 +71,10 @@ class ActivityEntry:
 
 
 def change_text(change: FieldChangeView) -> str:
-    old = change.old if change.old not in (None, "") else "(empty)"
     reason = f" ({change.reason})" if change.reason else ""
+    if change.old is None:  # the engine did not read the incident first: the old value is unknown
+        return f"{change.field} set to {change.new}{reason}"
+    old = change.old or "(empty)"
     return f"{change.field}: {old} -> {change.new}{reason}"
 
 
@@ -99,13 +101,15 @@ def entry_for_event(event: EngineEvent, now: datetime | None = None) -> Activity
         )
     if isinstance(event, PushSucceeded):
         verb = "Linked existing ticket" if event.recovered else "Created ticket"
+        # A fresh create answers with the id only; the number arrives with the write-back.
+        ticket = event.ticket_number or f"id {event.ticket_id}"
         return ActivityEntry(
             at,
             "outbound",
             "ok",
             event.number,
             event.ticket_number,
-            f"{verb} {event.ticket_number}",
+            f"{verb} {ticket}",
             event.sys_id,
             event.ticket_id,
         )

@@ -104,7 +104,8 @@ class Controller:
         from app.ui.tasks import spawn
 
         try:
-            engine = build_engine(config)
+            secrets = getattr(self.demo_env, "secrets", None)  # demo credentials, else keyring/env
+            engine = build_engine(config, secrets=secrets, holder="desktop app")
             await engine.start()
         except Exception as exc:
             log.exception("engine start failed")

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 import pytest
-from conftest import (
+from domain_helpers import (
     COMPANY_ID,
     NOW,
     PRIORITY,

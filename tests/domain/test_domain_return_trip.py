@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import NOW, PRIORITY, STATUS, IncidentFactory
+from domain_helpers import NOW, PRIORITY, STATUS, IncidentFactory
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import IncidentFactory, build_incident
+from domain_helpers import IncidentFactory, build_incident
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -31,7 +31,7 @@ def test_demo_start_and_clean_quit(
         def stop(self) -> None:
             demo_events.append("stop")
 
-    def build_engine(config: AppConfig, secrets: Any = None) -> FakeEngine:
+    def build_engine(config: AppConfig, secrets: Any = None, holder: str = "") -> FakeEngine:
         engine = FakeEngine(config)
         engines.append(engine)
         return engine
