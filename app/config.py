@@ -291,6 +291,10 @@ def _read_toml(path: Path, label: str) -> dict[str, Any]:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(label, [f"not valid TOML: {exc}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            label, [f"not UTF-8 text (byte {exc.start}); save the file as UTF-8 and try again"]
+        ) from exc
     except OSError as exc:
         raise ConfigError(label, [f"cannot read file: {exc.strerror or exc}"]) from exc
 
@@ -455,6 +459,7 @@ def masked(config: AppConfig) -> dict[str, Any]:
     for section in data.values():
         if isinstance(section, dict):
             for key in list(section):
-                if any(word in key.lower() for word in ("password", "secret", "token")):
+                # The integration code identifies our API account: treat it like a credential.
+                if any(word in key.lower() for word in ("password", "secret", "token", "integration_code")):
                     section[key] = "********"
     return data

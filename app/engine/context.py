@@ -95,16 +95,22 @@ class EngineContext:
         level: HealthLevel
         if isinstance(error, AuthFailed):
             level = "auth_failed"
-            message = f"{SYSTEM_NAMES[system]} refused the credentials: {AUTH_FIX[system]}"
+            message = f"the credentials were refused; {AUTH_FIX[system]}"
             first = self.health[system].level != "auth_failed"
             self.paused_until[system] = time.monotonic() + AUTH_PAUSE_SECONDS
+            # Health first, before any await: a concurrent 401 then sees it and stays silent.
+            self._set_health(
+                system,
+                replace(self.health[system], level=level, message=message, last_failure=self.clock()),
+            )
             if first:
                 await self.audit_system(
-                    f"{message}. Sync with {SYSTEM_NAMES[system]} is paused until the credentials "
-                    f"are fixed ({error.message})",
+                    f"{SYSTEM_NAMES[system]} refused the credentials: {AUTH_FIX[system]}. Sync with "
+                    f"{SYSTEM_NAMES[system]} is paused until they are fixed ({error.message})",
                     outcome=AuditOutcome.FAILED,
                     kind="auth",
                 )
+            return
         elif isinstance(error, Transient) and "connect" in error.message.lower():
             level, message = "offline", f"cannot reach {SYSTEM_NAMES[system]}: {error.message}"
         else:

@@ -197,7 +197,8 @@ class SyncEngine:
     async def _sleep(self, seconds: float, wake: asyncio.Event) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), timeout=seconds)
-        wake.clear()
+        if wake is not self._stopping:  # a wake-up is used once; the stop request must stay set
+            wake.clear()
 
     async def _servicenow_loop(self) -> None:
         interval = self.config.servicenow.poll_seconds
@@ -282,7 +283,8 @@ class SyncEngine:
         await self._guarded("autotask", step, report)
 
     async def _autotask_cycle(self, report: CycleReport) -> None:
-        if self.ctx.is_paused("autotask"):
+        # The return trip writes to ServiceNow: with either side refusing credentials, wait.
+        if self.ctx.is_paused("autotask") or self.ctx.is_paused("servicenow"):
             return
 
         async def step() -> None:

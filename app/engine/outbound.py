@@ -264,6 +264,9 @@ class OutboundPipeline:
         limit = ctx.config.outbound.freshness_seconds
         incident = item.incident()
         if read_at is None or time.monotonic() - read_at > limit:
+            if ctx.is_paused("servicenow"):
+                return None  # cannot re-read now; the item waits as it is
+
             try:
                 incident = await ctx.servicenow.get_incident(item.sys_id)
             except NotFound:
@@ -419,7 +422,8 @@ class OutboundPipeline:
             }
             try:
                 if link.writeback_attempts > 0:
-                    # A previous try may have landed: never append the work note twice.
+                    # A previous try (or one cut short by a kill) may have landed: never append the
+                    # work note twice.
                     current = await ctx.servicenow.get_incident(link.sys_id)
                     if current.correlation_id == str(link.ticket_id):
                         updated = await ctx.db(
@@ -431,6 +435,7 @@ class OutboundPipeline:
                         )
                         ctx.bus.publish(LinkChanged(link_row(updated)))
                         return None
+                await ctx.db(ctx.store.begin_writeback, link.sys_id)
                 await ctx.servicenow.update_incident(link.sys_id, patch)
             except (Rejected, NotFound) as error:
                 updated = await ctx.db(

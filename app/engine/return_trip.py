@@ -114,7 +114,16 @@ class ReturnPipeline:
         self, ticket: Ticket, link: Link, metadata: TicketMetadata, report: ReturnReport
     ) -> None:
         ctx = self.ctx
-        update = plan_update(ticket, metadata, link.return_synced, ctx.config.return_trip)
+        incident = None
+        if link.return_in_flight:
+            # The last PATCH may have landed without us hearing back: read the incident and send
+            # only what is still different (never a second work note for the same change).
+            try:
+                incident = await ctx.servicenow.get_incident(link.sys_id)
+            except ConnectorError as error:
+                await self._failed(ticket, link, error, {}, report)
+                return
+        update = plan_update(ticket, metadata, link.return_synced, ctx.config.return_trip, incident)
         tracked_moved = any(update.synced.get(name) != link.return_synced.get(name) for name in TRACKED)
         if update.empty:
             if tracked_moved:
@@ -131,7 +140,11 @@ class ReturnPipeline:
                 ctx.bus.publish(LinkChanged(link_row(stored)))
             return
         async with self._slots:
+            if ctx.is_paused("servicenow"):
+                report.retry_later = True  # credentials refused: keep the window for later
+                return
             try:
+                await ctx.db(ctx.store.begin_return, ticket.id)
                 await ctx.servicenow.update_incident(link.sys_id, update.patch)
             except ConnectorError as error:
                 await self._failed(ticket, link, error, update.patch, report)

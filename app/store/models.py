@@ -113,6 +113,8 @@ class Link(SQLModel, table=True):
     writeback_next_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_outbound_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_return_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # A return-trip PATCH was sent and its outcome is not known yet (revision 0003).
+    return_in_flight: bool = False
 
 
 class AuditEvent(SQLModel, table=True):

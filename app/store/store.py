@@ -806,6 +806,25 @@ class Store:
             link.ticket_number = ticket_number
             return link
 
+    def begin_writeback(self, sys_id: str) -> Link:
+        """Count a write-back attempt BEFORE its PATCH: after a kill mid-request the next try sees an
+        attempt and reads the incident first instead of appending the work note again."""
+        with self._write() as session:
+            link = session.exec(select(Link).where(col(Link.sys_id) == sys_id)).first()
+            if link is None:
+                raise LinkNotFound(f"no link for sys_id {sys_id!r}")
+            link.writeback_attempts += 1
+            return link
+
+    def begin_return(self, ticket_id: int) -> Link:
+        """Mark a return-trip PATCH in flight (cleared by :meth:`update_return_synced`)."""
+        with self._write() as session:
+            link = session.exec(select(Link).where(col(Link.ticket_id) == ticket_id)).first()
+            if link is None:
+                raise LinkNotFound(f"no link for ticket id {ticket_id}")
+            link.return_in_flight = True
+            return link
+
     def mark_writeback(
         self,
         sys_id: str,
@@ -830,9 +849,7 @@ class Store:
             link = session.exec(select(Link).where(col(Link.sys_id) == sys_id)).first()
             if link is None:
                 raise LinkNotFound(f"no link for sys_id {sys_id!r}")
-            attempted = wanted == WritebackState.DONE or error is not None
-            if attempted:
-                link.writeback_attempts += 1
+            # Attempts are counted by begin_writeback, before the request goes out.
             link.writeback_state = wanted
             link.writeback_error = None if wanted == WritebackState.DONE else error
             link.writeback_next_at = require_utc(next_at, "next_at") if next_at is not None else None
@@ -888,6 +905,7 @@ class Store:
             merged = dict(link.return_synced)
             merged.update(synced)
             link.return_synced = merged  # a new dict: JSON columns do not track in-place changes
+            link.return_in_flight = False
             link.last_return_at = now
             changes = ", ".join(f"{name} {value}" for name, value in synced.items())
             self._audit(

@@ -280,8 +280,7 @@ class MainWindow(QMainWindow):
         self._health[system] = health
         self.status_strip.set_health(system, health)
         refused = [
-            f"{SYSTEM_LABELS.get(name, name)} refused the credentials: "
-            f"{state.message or 'authentication failed'}"
+            f"{SYSTEM_LABELS.get(name, name)}: {state.message or 'the credentials were refused'}"
             for name, state in self._health.items()
             if state.level == "auth_failed"
         ]

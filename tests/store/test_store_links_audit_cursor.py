@@ -53,11 +53,13 @@ def test_writeback_lifecycle(store: Store, make_incident: IncidentFactory) -> No
     _link(store, make_incident, 2, minutes=1)
     assert [link.ticket_id for link in store.writebacks_due(T0)] == [1001, 1002]
 
+    assert store.begin_writeback(sys_id(1)).writeback_attempts == 1  # counted before the PATCH
     link = store.mark_writeback(sys_id(1), "pending", now=T0, error="502", next_at=T0 + timedelta(minutes=1))
     assert (link.writeback_attempts, link.writeback_error) == (1, "502")
     assert [link.ticket_id for link in store.writebacks_due(T0)] == [1002]
     assert [link.ticket_id for link in store.writebacks_due(T0 + timedelta(minutes=1))] == [1001, 1002]
 
+    store.begin_writeback(sys_id(1))
     link = store.mark_writeback(
         sys_id(1), WritebackState.DONE, now=T0, request_body='{"correlation_id": "1"}'
     )

@@ -146,7 +146,7 @@ def test_tables_declared(store: Store) -> None:
         for model in (QueueItem, Link, AuditEvent, Cursor, EngineLease):
             assert session.exec(select(model)).all() == []
         version = session.execute(text("select version_num from alembic_version")).scalar()
-    assert version == "0002"
+    assert version == "0003"
 
 
 def test_in_memory_url_works(make_incident: IncidentFactory) -> None:

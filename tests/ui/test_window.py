@@ -153,13 +153,13 @@ def test_auth_failure_shows_one_banner(
         window.show()
         assert not window.auth_banner.isVisible()
         engine.publish(
-            HealthChanged("servicenow", HealthState("auth_failed", "User Not Authenticated (HTTP 401)"))
+            HealthChanged(
+                "servicenow", HealthState("auth_failed", "the credentials were refused; check the password")
+            )
         )
         await wait_until(window.auth_banner.isVisible)
-        assert (
-            window.auth_banner.text()
-            == "ServiceNow refused the credentials: User Not Authenticated (HTTP 401)"
-        )
+        # One clear sentence: who, what happened, what to do (the engine's message is not repeated).
+        assert window.auth_banner.text() == "ServiceNow: the credentials were refused; check the password"
         assert window.auth_banner.button is not None
         assert window.auth_banner.button.text() == "Fix in Settings"
         assert "credentials refused" in window.status_strip.labels["servicenow"].text.text()
