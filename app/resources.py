@@ -10,7 +10,10 @@ def resources_dir() -> Path:
     bundle_root = getattr(sys, "_MEIPASS", None)  # PyInstaller one-folder bundle
     if bundle_root:
         return Path(bundle_root) / "resources"
-    return Path(__file__).resolve().parent.parent / "resources"
+    checkout = Path(__file__).resolve().parent.parent / "resources"  # checkout or editable install
+    if checkout.is_dir():
+        return checkout
+    return Path(__file__).resolve().parent / "_resources"  # wheel: resources/ packaged as app/_resources
 
 
 def resource_path(name: str) -> Path:
