@@ -5,7 +5,8 @@
 #
 # A throwaway venv under build/ gets the project (`pip install .`, so only the declared runtime
 # dependencies) plus PyInstaller; nothing from the developer venv leaks into the bundle.
-# Exits non-zero when the build or any smoke check fails.
+# Exits non-zero when the build or any smoke check fails (--version, config check, and the bundle
+# self-test of packaging/bundle_selftest.py).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,6 +25,15 @@ rm -rf "$VENV" build/pyinstaller "$BUNDLE"
 "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
 "$VENV/bin/python" -m pip install -q ".[bundle]"
+
+step "reference self-test from source (build/selftest-reference.json)"
+# What the checkout's app/ (the code the spec bundles) can import and use on the build venv's
+# dependencies, in the same clean environment as the bundle below. Taken before the build, so that
+# a file added to app/ meanwhile cannot count as "missing from the bundle".
+reference="build/selftest-reference.json"
+rm -rf build/selftest-home && mkdir -p build/selftest-home
+env -i PATH=/usr/bin:/bin HOME="$ROOT/build/selftest-home" LANG=C.UTF-8 QT_QPA_PLATFORM=offscreen PYTHONPATH="$ROOT" \
+  "$VENV/bin/python" packaging/bundle_selftest.py --out "$reference" || fail "the self-test could not run from source"
 
 step "pyinstaller packaging/triage-sync.spec"
 "$VENV/bin/pyinstaller" --noconfirm --clean --log-level WARN \
@@ -54,6 +64,16 @@ echo "$(head -n 1 "$smoke_home/check.out")  (+ $(($(wc -l <"$smoke_home/check.ou
 printf '$ %s config check   (bundled defaults only)\n' "$BIN"
 run "$BIN" config check >/dev/null || fail "config check with the bundled defaults failed"
 
+# Everything the source can import and use, the bundle must too: every app module (lazily imported
+# UI pages, engine, simulators), keyring backends, uvicorn's string-named modules, the Alembic
+# migrations, TLS and the Qt plugins for offscreen rendering and the SVG icon, compared with the
+# reference report taken from source before the build (packaging/bundle_selftest.py).
+printf '$ TRIAGE_SYNC_SELF_TEST=... %s   (bundle self-test against the source)\n' "$BIN"
+[ -s "$reference" ] || fail "no reference report from source"
+run TRIAGE_SYNC_SELF_TEST="$smoke_home/frozen.json" "$BIN" || fail "the bundle self-test crashed"
+"$VENV/bin/python" packaging/bundle_selftest.py --compare "$reference" "$smoke_home/frozen.json" ||
+  fail "the bundle lacks modules, plugins or data the app needs (see above)"
+
 # The bundled copies, not the checkout's, must be what the frozen app sees.
 internal="$BUNDLE/_internal"
 for f in resources/default-config.toml resources/icons/triage-sync.svg; do
@@ -63,6 +83,16 @@ if [ -d app/store/migrations ]; then
   [ -n "$(find "$internal/app/store/migrations" -name '*.py' 2>/dev/null)" ] ||
     fail "Alembic migrations are missing from the bundle"
 fi
+
+# The bundle installs its own menu entry, icons and ~/.local/bin link (into a scratch HOME here).
+printf '$ %s/install-desktop.sh && --uninstall   (scratch HOME)\n' "$BUNDLE"
+run "$BUNDLE/install-desktop.sh" >/dev/null || fail "install-desktop.sh from the bundle failed"
+entry="$smoke_home/.local/share/applications/com.example.TriageSync.desktop"
+grep -q "^Exec=\"$ROOT/$BIN\"\$" "$entry" || fail "the installed desktop entry does not run the bundle"
+[ "$(readlink "$smoke_home/.local/bin/triage-sync")" = "$ROOT/$BIN" ] || fail "no ~/.local/bin/triage-sync link"
+if command -v desktop-file-validate >/dev/null; then desktop-file-validate "$entry" || fail "invalid desktop entry"; fi
+run "$BUNDLE/install-desktop.sh" --uninstall >/dev/null || fail "install-desktop.sh --uninstall failed"
+[ ! -e "$entry" ] && [ ! -L "$smoke_home/.local/bin/triage-sync" ] || fail "--uninstall left files behind"
 
 elapsed=$(( $(date +%s) - start ))
 step "ok: $BUNDLE is $(du -sh "$BUNDLE" | cut -f1) ($(find "$BUNDLE" -type f | wc -l) files), built in ${elapsed}s"

@@ -1,6 +1,8 @@
 """Slow, opt-in: build the PyInstaller bundle for real and smoke-test it (packaging/build-linux.sh).
 
 TRIAGE_SYNC_BUILD_BUNDLE=1 .venv/bin/python -m pytest -m bundle tests/packaging -s
+
+About 40 s on two cores with a warm pip cache; .ci/run runs it after the unit tests.
 """
 
 from __future__ import annotations
@@ -35,4 +37,8 @@ def test_linux_bundle_builds_and_passes_smoke_tests() -> None:
     print(result.stdout[-4000:])
     assert result.returncode == 0, f"build-linux.sh failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
     assert "triage-sync 0." in result.stdout
-    assert (ROOT / "dist" / "triage-sync" / "triage-sync").is_file()
+    assert "bundle self-test:" in result.stdout
+    bundle = ROOT / "dist" / "triage-sync"
+    assert (bundle / "triage-sync").is_file()
+    assert (bundle / "install-desktop.sh").is_file()
+    assert (bundle / "_internal" / "share" / "applications" / "com.example.TriageSync.desktop").is_file()

@@ -55,7 +55,10 @@ def test_desktop_entry_has_required_keys() -> None:
     assert entry["Terminal"] == "false"
     categories = entry["Categories"]
     assert categories.endswith(";")
-    assert {"Office", "Network", "Utility"} <= set(filter(None, categories.split(";")))
+    # Exactly one main category, or menus list the app once per category (desktop-file-validate).
+    main = {"AudioVideo", "Audio", "Video", "Development", "Education", "Game", "Graphics", "Network"}
+    main |= {"Office", "Science", "Settings", "System", "Utility"}
+    assert set(filter(None, categories.split(";"))) & main == {"Office"}
 
 
 def test_desktop_entry_icon_exists() -> None:
@@ -69,6 +72,17 @@ def test_desktop_actions_are_declared() -> None:
     for action in filter(None, parser["Desktop Entry"].get("Actions", "").split(";")):
         section = parser[f"Desktop Action {action}"]
         assert section.get("Name") and section["Exec"].startswith("triage-sync")
+
+
+@pytest.mark.skipif(
+    shutil.which("desktop-file-validate") is None, reason="desktop-file-utils is not installed"
+)
+def test_desktop_entry_passes_desktop_file_validate() -> None:
+    result = subprocess.run(
+        ["desktop-file-validate", str(DESKTOP)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "error" not in result.stdout, result.stdout
 
 
 # --- AppStream metainfo ----------------------------------------------------------------------------
@@ -179,3 +193,22 @@ def test_build_script_is_executable_and_smoke_tests() -> None:
     text = script.read_text(encoding="utf-8")
     assert "set -euo pipefail" in text
     assert "--version" in text and "--config resources/default-config.toml config check" in text
+    assert "TRIAGE_SYNC_SELF_TEST=" in text and "bundle_selftest.py --compare" in text
+    assert (PACKAGING / "install-desktop.sh").stat().st_mode & 0o111
+
+
+def test_spec_ships_the_self_test_as_data_and_the_installer() -> None:
+    spec = SPEC.read_text(encoding="utf-8")
+    # As data (not an analysed script), so its imports cannot add modules the app does not bring.
+    assert (
+        '"bundle_selftest.py"), "."' in spec and "runpy.run_path" in (PACKAGING / "launcher.py").read_text()
+    )
+    assert '"install-desktop.sh"' in spec
+    assert "com.example.TriageSync.desktop" in spec and "com.example.TriageSync.metainfo.xml" in spec
+
+
+def test_ci_builds_the_bundle_after_the_tests() -> None:
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    tests = ci.index("QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest\n")
+    bundle = ci.index("TRIAGE_SYNC_BUILD_BUNDLE=1")
+    assert tests < bundle and "-m bundle tests/packaging" in ci[bundle:]
