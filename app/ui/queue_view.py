@@ -98,14 +98,14 @@ class QueueTab(QWidget):
         header.setStretchLastSection(True)
         header.setHighlightSections(False)
         widths = {
-            COL_NUMBER: 100,
-            COL_DESCRIPTION: 230,
-            COL_CATEGORY: 80,
-            COL_PRIORITY: 100,
-            COL_CALLER: 115,
-            COL_AGE: 90,
-            COL_STATE: 150,
-            COL_ATTEMPTS: 160,
+            COL_NUMBER: 95,
+            COL_DESCRIPTION: 220,
+            COL_CATEGORY: 75,
+            COL_PRIORITY: 90,
+            COL_CALLER: 105,
+            COL_AGE: 70,
+            COL_STATE: 140,
+            COL_ATTEMPTS: 150,
         }
         for column, width in widths.items():
             header.resizeSection(column, width)
@@ -129,6 +129,8 @@ class QueueTab(QWidget):
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
         self.splitter.setChildrenCollapsible(False)
+        # First start: the queue gets room for its state column; the user's split is restored later.
+        self.splitter.setSizes([860, 540])
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
