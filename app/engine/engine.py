@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -58,6 +59,7 @@ log = logging.getLogger(__name__)
 PUSH_TICK_SECONDS = 5.0  # how often the push loop looks for due retries without being woken
 HEARTBEAT_SECONDS = 15.0
 STOP_GRACE_SECONDS = 5.0
+THRESHOLD_EVERY_SECONDS = 600.0  # tenant-wide usage check (ThresholdInformation)
 
 
 @dataclass
@@ -108,6 +110,7 @@ class SyncEngine:
         self._lock = asyncio.Lock()  # one cycle of a kind at a time (loops vs run_once/poll_now)
         self._push_lock = asyncio.Lock()
         self._closed = False
+        self._threshold_checked: float | None = None
         if autotask.budget is not None:
             autotask.budget.subscribe(self._on_budget)
 
@@ -292,8 +295,21 @@ class SyncEngine:
             report.applied += returns.applied
             report.failures += returns.failures
             self.bus.publish(finished)
+            await self._check_threshold()
 
         await self._guarded("autotask", step, report)
+
+    async def _check_threshold(self) -> None:
+        """Every few minutes, merge the tenant-wide request count (other integrations share the
+        hourly limit) into our budget, so we slow down for their traffic too. One request."""
+        now = time.monotonic()
+        if self._threshold_checked is not None and now - self._threshold_checked < THRESHOLD_EVERY_SECONDS:
+            return
+        self._threshold_checked = now
+        try:
+            await self.autotask.threshold()
+        except ConnectorError as error:
+            log.warning("Autotask ThresholdInformation unavailable: %s", error)
 
     # ---- state -------------------------------------------------------------------------------------
 
