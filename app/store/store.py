@@ -840,7 +840,7 @@ class Store:
         """Record a write-back outcome (with its audit event, one transaction).
 
         done: finished. pending + ``next_at``: retry then. failed: gave up until a user asks again
-        (``mark_writeback(sys_id, "pending")``). A call with an error or ``done`` counts an attempt.
+        (``mark_writeback(sys_id, "pending")``). Attempts are counted by :meth:`begin_writeback`.
         Never touches the queue item: a failed write-back never causes a second create.
         """
         now = require_utc(now, "now")

@@ -134,7 +134,7 @@ auto_push = true
     outputs: list[str] = []
     check = subprocess.run([*base, "config", "check"], env=env, capture_output=True, text=True, timeout=60)
     assert check.returncode == 0, check.stderr
-    # config check shows the file's values; the integration code is one of them (see the xfail below).
+    # config check shows the file's values; the integration code is one of them (masked: see the test below).
     assert_clean("config check output", check.stdout + check.stderr, [SN_PASSWORD, AT_SECRET])
     h.sn.faults.inject("status", method="PATCH", path=r"/table/incident/", status=401, count=1)
     run = subprocess.run([*base, "run", "--once"], env=env, capture_output=True, text=True, timeout=60)
