@@ -78,6 +78,7 @@ class OutboundPipeline:
         self._slots = asyncio.Semaphore(ctx.config.outbound.push_concurrency)
         self._in_flight: set[str] = set()
         self._read_at: dict[str, float] = {}  # sys_id -> monotonic time the snapshot was read
+        self._unnumbered: list[tuple[QueueItem, int]] = []  # created this round, number not read yet
 
     # ---- poll and ingest ----------------------------------------------------------------------------
 
@@ -196,6 +197,7 @@ class OutboundPipeline:
             report.failures.append(f"Autotask metadata: {error}")
             return report
         results = await asyncio.gather(*(self._push_one(item, metadata) for item in items.values()))
+        await self._announce_new_tickets()
         for outcome in results:
             if outcome is True:
                 report.pushed += 1
@@ -372,10 +374,42 @@ class OutboundPipeline:
         except LinkConflict as error:
             return await self._refused(item, str(error), draft)
         self._read_at.pop(item.sys_id, None)
-        ctx.bus.publish(PushSucceeded(item.sys_id, item.number, ticket_id, ticket_number, recovered))
-        ctx.bus.publish(LinkChanged(link_row(link)))
+        if ticket_number:
+            ctx.bus.publish(PushSucceeded(item.sys_id, item.number, ticket_id, ticket_number, recovered))
+            ctx.bus.publish(LinkChanged(link_row(link)))
+        else:  # announced with its number once the round's numbers are read (one query for all)
+            self._unnumbered.append((item, ticket_id))
         await self._publish_item(item.sys_id)
         return True
+
+    async def _fill_ticket_numbers(self, ticket_ids: Sequence[int]) -> dict[int, str]:
+        """A create answers with the id only: read the numbers of a whole batch in one query."""
+        numbers: dict[int, str] = {}
+        async for page in self.ctx.autotask.query_tickets_by_ids(
+            ticket_ids, include_fields=("id", "ticketNumber")
+        ):
+            for ticket in page:
+                if ticket.ticket_number:
+                    numbers[ticket.id] = ticket.ticket_number
+                    await self.ctx.db(self.ctx.store.set_ticket_number, ticket.id, ticket.ticket_number)
+        return numbers
+
+    async def _announce_new_tickets(self) -> None:
+        ctx = self.ctx
+        created, self._unnumbered = self._unnumbered, []
+        if not created:
+            return
+        try:
+            numbers = await self._fill_ticket_numbers([ticket_id for _item, ticket_id in created])
+        except ConnectorError as error:
+            await ctx.failed("autotask", error)  # the write-back step reads them again later
+            numbers = {}
+        for item, ticket_id in created:
+            number = numbers.get(ticket_id, "")
+            ctx.bus.publish(PushSucceeded(item.sys_id, item.number, ticket_id, number, False))
+            link = await ctx.db(ctx.store.get_link, ticket_id=ticket_id)
+            if link is not None:
+                ctx.bus.publish(LinkChanged(link_row(link)))
 
     async def _publish_item(self, sys_id: str) -> None:
         item = await self.ctx.db(self.ctx.store.get_item, sys_id)
@@ -396,12 +430,7 @@ class OutboundPipeline:
         missing = [link.ticket_id for link in links if not link.ticket_number]
         if missing and not ctx.is_paused("autotask"):
             try:
-                async for page in ctx.autotask.query_tickets_by_ids(
-                    missing, include_fields=("id", "ticketNumber")
-                ):
-                    for ticket in page:
-                        if ticket.ticket_number:
-                            await ctx.db(ctx.store.set_ticket_number, ticket.id, ticket.ticket_number)
+                await self._fill_ticket_numbers(missing)
             except ConnectorError as error:
                 await ctx.failed("autotask", error)
                 return [f"reading ticket numbers: {error}"]

@@ -54,7 +54,12 @@ async def test_happy_path_creates_exact_ticket_links_and_writes_back(harness: Ha
     assert len(notes) == 1 and ticket["ticketNumber"] in notes[0]["value"]
     item = engine.store.get_item(incident["sys_id"])
     assert item is not None and item.state == QueueState.PUSHED
-    assert any(isinstance(e, PushSucceeded) and e.ticket_id == ticket["id"] for e in events)
+    # Announced once, with the number (read for the whole round in one query).
+    succeeded = [e for e in events if isinstance(e, PushSucceeded)]
+    assert [(e.ticket_id, e.ticket_number) for e in succeeded] == [(ticket["id"], ticket["ticketNumber"])]
+    queries = harness.at.requests.entries("POST", "/Tickets/query")
+    number_reads = [e for e in queries if e.body.get("IncludeFields") == ["id", "ticketNumber"]]
+    assert len(number_reads) == 1
 
     # The audit trail holds the exact body sent.
     creates = [e for e in engine.store.list_audit(sys_id=incident["sys_id"]) if e.kind == "create"]
