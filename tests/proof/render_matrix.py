@@ -29,7 +29,7 @@ def main(path: str) -> None:
         "at-read": "AT read (metadata)",
         "at-create": "AT create",
     }
-    print("Cell = expected outcome; ✓ = observed the same in the last run; BUG n = strict xfail in KNOWN_BUGS.\n")
+    print("Cell = expected outcome; ✓ = observed the same in the last run; BUG n = in KNOWN_BUGS.\n")
     print("| Fault | " + " | ".join(short[c.key] for c in CALLS) + " |")
     print("|---|" + "---|" * len(CALLS))
     bugs: list[str] = []
