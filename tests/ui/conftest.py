@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,6 +69,10 @@ def loop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
             event_loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         event_loop.close()
         asyncio.set_event_loop(None)
+        # The closed loop's Qt timers sit in reference cycles; collect them here, on the GUI thread.
+        # Left to chance, the collector can run in a worker thread (the engine's store calls) and
+        # destroy a QTimer there, which crashes Qt.
+        gc.collect()
     if errors:
         raise AssertionError(f"event loop errors: {errors}")
     if collector.records:
