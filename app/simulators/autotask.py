@@ -22,6 +22,7 @@ import asyncio
 import json
 import random
 import threading
+import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -39,11 +40,17 @@ from app.simulators.clock import SimClock
 from app.simulators.control import RequestLog, RequestLogMiddleware, control_routes
 from app.simulators.faults import ASGIApp, FaultMiddleware, FaultPlan, Receive, Scope, Send
 from app.simulators.server import SimServer
+from app.simulators.webhooks import Delivery, DeliveryAttempt, WebhookDispatcher, hook_signature
 
 ThreadLimitBehaviour = Literal["reject_429", "queue"]
 
 MAX_OR_TERMS = 500
 NEXT_PAGE_SEGMENT = "next"
+# Resource ids that "made" a change, for webhook PersonID and ExcludedResources. API writes count
+# as the API user's resource (a fixed id of this simulator; exclude it to break echoes); the Python
+# technician API acts as the technician resource (also the creator of technician notes).
+API_RESOURCE_ID = 29682886
+TECHNICIAN_RESOURCE_ID = 29682885
 
 
 @dataclass
@@ -71,6 +78,14 @@ class AutotaskSimSettings:
     zone_url: str | None = None  # None: this server's /atservicesrest/
     web_url: str = "https://ww99.autotask.net/"
     ci: int = 99
+    # Webhooks (api-contracts.md 2.5): per delivery attempt timeout, delay between attempts, attempts
+    # before the delivery is dropped, and consecutive dropped deliveries that deactivate a webhook.
+    webhook_timeout_seconds: float = 10.0
+    webhook_retry_delay_seconds: float = 30.0
+    webhook_max_attempts: int = 5
+    webhook_deactivate_after_failures: int = 25
+    api_resource_id: int = API_RESOURCE_ID
+    technician_resource_id: int = TECHNICIAN_RESOURCE_ID
 
 
 # ---- schema ----------------------------------------------------------------------------------------
@@ -223,6 +238,58 @@ TICKET_UDFS: tuple[FieldSpec, ...] = (
 
 Entity = Literal["Ticket", "TicketNote"]
 
+# FieldID of a TicketWebhookField: the 1-based position of a webhook-supported (queryable) Ticket
+# field in TICKET_SCHEMA. The simulator also accepts the field name as FieldID.
+TICKET_WEBHOOK_FIELD_IDS: dict[str, int] = {
+    spec.name: number for number, spec in enumerate(TICKET_SCHEMA, start=1) if spec.queryable
+}
+
+# name, type, required, max length (0 = none); keys are matched case-insensitively like the API.
+_WEBHOOK_SPECS: tuple[tuple[str, type, bool, int], ...] = (
+    ("isActive", bool, True, 0),
+    ("name", str, True, 50),
+    ("webhookUrl", str, True, 500),
+    ("deactivationUrl", str, True, 500),
+    ("secretKey", str, True, 64),
+    ("isSubscribedToCreateEvents", bool, True, 0),
+    ("isSubscribedToUpdateEvents", bool, True, 0),
+    ("isSubscribedToDeleteEvents", bool, True, 0),
+    ("sendThresholdExceededNotification", bool, False, 0),
+    ("notificationEmailAddress", str, False, 150),
+)
+
+
+@dataclass
+class TicketWebhook:
+    """A TicketWebhooks record plus its Fields, ExcludedResources and delivery state."""
+
+    id: int
+    guid: str
+    values: dict[str, Any]  # the _WEBHOOK_SPECS fields, canonical names
+    fields: dict[str, tuple[bool, bool]] = field(default_factory=dict)  # name -> (subscribed, always)
+    field_item_ids: dict[str, int] = field(default_factory=dict)
+    excluded_resources: dict[int, int] = field(default_factory=dict)  # resource id -> item id
+    sequence: int = 0
+    consecutive_failures: int = 0
+
+    @property
+    def is_active(self) -> bool:
+        return bool(self.values["isActive"])
+
+    @property
+    def is_ready(self) -> bool:
+        return any(subscribed for subscribed, _ in self.fields.values())
+
+    def wire(self, owner: int) -> dict[str, Any]:
+        out = {k: v for k, v in self.values.items() if k != "secretKey"}
+        return {
+            "id": self.id,
+            **out,
+            "webhookGUID": self.guid,
+            "isReady": self.is_ready,
+            "ownerResourceID": owner,
+        }
+
 
 class ApiError(Exception):
     """Becomes an HTTP answer with Autotask's ``{"errors":[...]}`` envelope."""
@@ -329,6 +396,11 @@ class AutotaskSimulator:
         self._tokens: OrderedDict[str, _PageToken] = OrderedDict()
         self._usage = _Usage()
         self._server: SimServer | None = None
+        self._webhooks: dict[int, TicketWebhook] = {}
+        self._next_webhook_id = 3001
+        self._next_webhook_child_id = 1
+        self._guids = random.Random(seed + 104729)
+        self.webhook_deliveries = WebhookDispatcher("autotask-webhooks")
         app = Starlette(
             routes=[
                 *control_routes(self.faults, self.requests),
@@ -349,6 +421,7 @@ class AutotaskSimulator:
         if self._server is not None:
             self._server.stop()
             self._server = None
+        self.webhook_deliveries.stop()
 
     def __enter__(self) -> AutotaskSimulator:
         self.start()
@@ -408,7 +481,9 @@ class AutotaskSimulator:
             }
             for name, value in fields.items():
                 record[name] = self._resolve_python_value(name, value)
-            return self._insert_ticket(record, now)
+            ticket_id = self._insert_ticket(record, now)
+            self._ticket_event("Create", None, record, self.settings.technician_resource_id)
+            return ticket_id
 
     def seed_tickets(self, count: int, **fields: Any) -> list[int]:
         return [self.add_ticket(**fields) for _ in range(count)]
@@ -419,9 +494,11 @@ class AutotaskSimulator:
             record = self._tickets.get(ticket_id)
             if record is None:
                 raise KeyError(f"no ticket {ticket_id}")
+            before = self._ticket_wire(record) if self._webhooks else None
             for name, value in fields.items():
                 record[name] = self._resolve_python_value(name, value)
             self._touch(record, edited=True)
+            self._ticket_event("Update", before, record, self.settings.technician_resource_id)
             return self._ticket_wire(record)
 
     def add_technician_note(
@@ -481,6 +558,31 @@ class AutotaskSimulator:
             self._usage = _Usage()
             self.faults.clear()
             self.requests.clear()
+            self._webhooks.clear()
+            self._next_webhook_id = 3001
+            self._next_webhook_child_id = 1
+            self.webhook_deliveries.clear()
+
+    # ---- Python API: webhooks ---------------------------------------------------------------------
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [h.wire(self.settings.api_resource_id) for _, h in sorted(self._webhooks.items())]
+
+    def webhook(self, webhook_id: int) -> TicketWebhook | None:
+        """The live record (fields, excluded resources, failure count); read under no lock."""
+        with self._lock:
+            return self._webhooks.get(webhook_id)
+
+    def set_webhook_active(self, webhook_id: int, active: bool = True) -> None:
+        with self._lock:
+            hook = self._webhooks[webhook_id]
+            hook.values["isActive"] = active
+            hook.consecutive_failures = 0
+
+    def webhook_attempts(self) -> list[DeliveryAttempt]:
+        """Every webhook delivery attempt (url, body, headers, status or error), oldest first."""
+        return self.webhook_deliveries.attempts()
 
     # ---- internals: records ------------------------------------------------------------------------
 
@@ -609,6 +711,8 @@ class AutotaskSimulator:
                 return self._tickets_route(request, method, parts[1:], low[1:], body)
             if low[:1] == ["ticketnotes"]:
                 return self._notes_route(request, method, low[1:], body)
+            if low[:1] == ["ticketwebhooks"]:
+                return self._webhooks_route(method, parts[1:], low[1:], body)
             if len(low) == 2 and low[0] == "companies" and method == "GET":
                 company_id = self._path_id(parts[1])
                 return self._item_response(self._companies.get(company_id))
@@ -1164,6 +1268,7 @@ class AutotaskSimulator:
         self._apply_fields("Ticket", record, payload, skip={"id"})
         self._validate("Ticket", record)
         ticket_id = self._insert_ticket(record, self.clock.now())
+        self._ticket_event("Create", None, record, self.settings.api_resource_id)
         return _json(200, {"itemId": ticket_id})
 
     def _update_ticket(self, body: Any, *, full: bool) -> Response:
@@ -1183,9 +1288,11 @@ class AutotaskSimulator:
                     updated[spec.name] = None
         self._apply_fields("Ticket", updated, payload, skip={"id"})
         self._validate("Ticket", updated)
+        before = self._ticket_wire(current) if self._webhooks else None
         current.clear()
         current.update(updated)
         self._touch(current, edited=True)
+        self._ticket_event("Update", before, current, self.settings.api_resource_id)
         return _json(200, {"itemId": ticket_id})
 
     def _create_note(self, ticket_id: int, body: Any) -> Response:
@@ -1199,6 +1306,214 @@ class AutotaskSimulator:
         self._apply_fields("TicketNote", note, payload, skip={"id", "ticketid"})
         self._validate("TicketNote", note)
         return _json(200, {"itemId": self._insert_note(note)})
+
+    # ---- webhooks ------------------------------------------------------------------------------------
+
+    def _webhooks_route(self, method: str, parts: list[str], low: list[str], body: Any) -> Response:
+        unsupported = ApiError(f"The requested resource does not support http method '{method}'.", 405)
+        if not low:
+            if method == "POST":
+                return self._create_webhook(body)
+            if method == "PATCH":
+                return self._update_webhook(body)
+            raise unsupported
+        if low[0] == "query":
+            if method not in ("GET", "POST"):
+                raise unsupported
+            items = self.webhooks()  # filters are not simulated: every webhook is returned
+            page = {"count": len(items), "requestCount": 500, "prevPageUrl": None, "nextPageUrl": None}
+            return _json(200, {"items": items, "pageDetails": page})
+        hook = self._webhooks.get(self._path_id(parts[0]))
+        if len(low) == 1 and method == "GET":
+            return self._item_response(None if hook is None else hook.wire(self.settings.api_resource_id))
+        if len(low) == 2 and method == "POST" and low[1] in ("fields", "excludedresources"):
+            if hook is None:
+                raise ApiError("Value does not reference an existing entity for webhookID . ")
+            payload = {k.lower(): v for k, v in self._check_body(body).items()}
+            if low[1] == "fields":
+                return self._add_webhook_field(hook, payload)
+            return self._add_excluded_resource(hook, payload)
+        raise unsupported
+
+    def _webhook_values(self, body: Any, current: Mapping[str, Any] | None) -> dict[str, Any]:
+        payload = {k.lower(): v for k, v in self._check_body(body).items()}
+        values: dict[str, Any] = dict(current or {})
+        for name, kind, required, length in _WEBHOOK_SPECS:
+            value = payload.get(name.lower())
+            if value is None:
+                if current is None and required:
+                    raise ApiError(f"{name} is required.; on record number [0].")
+                if current is None:
+                    values[name] = False if kind is bool else ""
+                continue
+            if not isinstance(value, kind):
+                raise _conversion_error(value, "System.Boolean" if kind is bool else "System.String", name)
+            if isinstance(value, str):
+                if length and len(value) > length:
+                    raise ApiError(
+                        f"The value for {name} exceeds the maximum length of {length} characters "
+                        f"({len(value)}).; on record number [0]."
+                    )
+                if required and not value.strip():
+                    raise ApiError(f"{name} is required.; on record number [0].")
+                if name in ("webhookUrl", "deactivationUrl") and not value.lower().startswith(
+                    ("http://", "https://")
+                ):
+                    raise ApiError(f"{name} must be an absolute http or https URL.; on record number [0].")
+            values[name] = value
+        return values
+
+    def _create_webhook(self, body: Any) -> Response:
+        values = self._webhook_values(body, None)
+        webhook_id = self._next_webhook_id
+        self._next_webhook_id += 1
+        guid = str(uuid.UUID(int=self._guids.getrandbits(128), version=4))
+        self._webhooks[webhook_id] = TicketWebhook(webhook_id, guid, values)
+        return _json(200, {"itemId": webhook_id})
+
+    def _update_webhook(self, body: Any) -> Response:
+        payload = self._check_body(body)
+        raw_id = self._get(payload, "id")
+        hook = None if raw_id is None else self._webhooks.get(self._convert(TICKET_SCHEMA[0], raw_id))
+        if hook is None:
+            raise ApiError("No matching records found. The webhook does not exist.")
+        values = self._webhook_values({k: v for k, v in payload.items() if k.lower() != "id"}, hook.values)
+        if values["isActive"] and not hook.is_active:
+            hook.consecutive_failures = 0
+        hook.values = values
+        return _json(200, {"itemId": hook.id})
+
+    def _new_child_id(self) -> int:
+        item_id = self._next_webhook_child_id
+        self._next_webhook_child_id += 1
+        return item_id
+
+    def _add_webhook_field(self, hook: TicketWebhook, payload: Mapping[str, Any]) -> Response:
+        raw = payload.get("fieldid")
+        names = {name.lower(): name for name in TICKET_WEBHOOK_FIELD_IDS}
+        by_id = {number: name for name, number in TICKET_WEBHOOK_FIELD_IDS.items()}
+        name: str | None = None
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            name = by_id.get(raw)
+        elif isinstance(raw, str):
+            name = names.get(raw.lower()) or (by_id.get(int(raw)) if raw.strip().isdigit() else None)
+        if raw is None:
+            raise ApiError("FieldID is required.; on record number [0].")
+        if name is None:
+            raise ApiError(f"FieldID {raw} is not a field that supports webhooks for Ticket.")
+        flags = []
+        for key in ("issubscribedfield", "isdisplayalwaysfield"):
+            value = payload.get(key, False)
+            if not isinstance(value, bool):
+                raise _conversion_error(value, "System.Boolean", key)
+            flags.append(value)
+        if name in hook.fields:
+            raise ApiError(f"The field {name} is already part of this webhook.")
+        hook.fields[name] = (flags[0], flags[1])
+        hook.field_item_ids[name] = self._new_child_id()
+        return _json(200, {"itemId": hook.field_item_ids[name]})
+
+    def _add_excluded_resource(self, hook: TicketWebhook, payload: Mapping[str, Any]) -> Response:
+        raw = payload.get("resourceid")
+        if raw is None:
+            raise ApiError("ResourceID is required.; on record number [0].")
+        resource_id = self._convert(FieldSpec("ResourceID", "integer"), raw)
+        if resource_id in hook.excluded_resources:
+            raise ApiError(f"Resource {resource_id} is already excluded from this webhook.")
+        hook.excluded_resources[resource_id] = self._new_child_id()
+        return _json(200, {"itemId": hook.excluded_resources[resource_id]})
+
+    def _ticket_event(
+        self, action: str, before: Mapping[str, Any] | None, record: Mapping[str, Any], person_id: int
+    ) -> None:
+        """Queue a delivery on every ready, active webhook the change concerns (caller holds the lock)."""
+        if not self._webhooks:
+            return
+        after = self._ticket_wire(record)
+        for hook in self._webhooks.values():
+            subscribed_events = {
+                "Create": hook.values["isSubscribedToCreateEvents"],
+                "Update": hook.values["isSubscribedToUpdateEvents"],
+            }
+            if not (hook.is_active and hook.is_ready and subscribed_events.get(action, False)):
+                continue
+            if person_id in hook.excluded_resources:
+                continue
+            subscribed = [name for name, (sub, _) in hook.fields.items() if sub]
+            if before is None:
+                changed = {n: after.get(n) for n in subscribed if after.get(n) not in (None, "")}
+            else:
+                changed = {n: after.get(n) for n in subscribed if after.get(n) != before.get(n)}
+                if not changed:
+                    continue
+            always = {n: after.get(n) for n, (_, show) in hook.fields.items() if show}
+            hook.sequence += 1
+            payload = {
+                "Action": action,
+                "Guid": hook.guid,
+                "EntityType": "Ticket",
+                "Id": after["id"],
+                "Fields": {**always, **changed},
+                "EventTime": format_iso_time(self.clock.now()),
+                "SequenceNumber": hook.sequence,
+                "PersonID": person_id,
+            }
+            self._send_hook(hook, hook.values["webhookUrl"], payload, count_failures=True)
+
+    def _send_hook(
+        self, hook: TicketWebhook, url: str, payload: Mapping[str, Any], *, count_failures: bool
+    ) -> None:
+        body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
+        settings = self.settings
+
+        def done(success: bool) -> None:
+            self._hook_outcome(hook, success)
+
+        self.webhook_deliveries.submit(
+            Delivery(
+                url=url,
+                body=body,
+                headers={
+                    "Content-Type": "application/json; charset=utf-8",
+                    "X-Hook-Signature": hook_signature(str(hook.values["secretKey"]), body),
+                },
+                lane=f"webhook-{hook.id}" if count_failures else f"webhook-{hook.id}-deactivation",
+                max_attempts=settings.webhook_max_attempts,
+                retry_delay=settings.webhook_retry_delay_seconds,
+                timeout=settings.webhook_timeout_seconds,
+                on_done=done if count_failures else None,
+            )
+        )
+
+    def _hook_outcome(self, hook: TicketWebhook, success: bool) -> None:
+        """Runs on the delivery thread after a delivery succeeded or was dropped."""
+        with self._lock:
+            if self._webhooks.get(hook.id) is not hook:
+                return  # deleted or reset meanwhile
+            if success:
+                hook.consecutive_failures = 0
+                return
+            hook.consecutive_failures += 1
+            if (
+                not hook.is_active
+                or hook.consecutive_failures < self.settings.webhook_deactivate_after_failures
+            ):
+                return
+            hook.values["isActive"] = False
+            hook.sequence += 1
+            payload = {
+                "Action": "Deactivated",
+                "Guid": hook.guid,
+                "EntityType": "Ticket",
+                "Id": hook.id,  # the webhook's id
+                "Fields": {},
+                "EventTime": format_iso_time(self.clock.now()),
+                "SequenceNumber": hook.sequence,
+                "PersonID": None,
+            }
+            url = str(hook.values["deactivationUrl"])
+            if url:
+                self._send_hook(hook, url, payload, count_failures=False)
 
 
 def _conversion_error(value: Any, type_name: str, field: str) -> ApiError:

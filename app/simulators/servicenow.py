@@ -47,6 +47,7 @@ from app.simulators.clock import SimClock
 from app.simulators.control import RequestLog, RequestLogMiddleware, control_routes
 from app.simulators.faults import FaultMiddleware, FaultPlan
 from app.simulators.server import SimServer
+from app.simulators.webhooks import Delivery, DeliveryAttempt, WebhookDispatcher
 
 HUMAN_USER = "sam.triage"
 JSON_TYPE = "application/json;charset=UTF-8"
@@ -203,6 +204,13 @@ class ServiceNowSimSettings:
     rate_limit_per_hour: int | None = None  # an hourly rate limit rule for the Table API, per user
     acl_hidden_sys_ids: set[str] = field(default_factory=set)  # incidents the API user may not read
     date_generate_tz: str = "UTC"  # zone gs.dateGenerate() interprets its arguments in (UNCONFIRMED)
+    # Outbound id-only notifications (api-contracts.md 1.6, our business-rule design): None = off.
+    # Inserts/updates by anyone but ``username`` POST {"table","sys_id","number","sys_updated_on",
+    # "sys_mod_count"} here on a background thread, retried, then dropped (see ``notifications``).
+    notify_url: str | None = None
+    notify_max_attempts: int = 3
+    notify_retry_delay_seconds: float = 1.0
+    notify_timeout_seconds: float = 10.0
     # hold_reason codes are UNCONFIRMED; these are the commonly seen out-of-box values.
     hold_reason_labels: dict[str, str] = field(
         default_factory=lambda: {
@@ -472,6 +480,7 @@ class ServiceNowSimulator:
         self._rate_counts: dict[tuple[str, int], int] = {}
         self._server: SimServer | None = None
         self.base_url = ""
+        self.notifications = WebhookDispatcher("servicenow-notify")
         # Reference records: sys_id -> display value (for sysparm_display_value).
         self.references: dict[str, str] = {}
         self.users: dict[str, str] = {}
@@ -511,6 +520,7 @@ class ServiceNowSimulator:
         if self._server is not None:
             self._server.stop()
             self._server = None
+        self.notifications.stop()
 
     def __enter__(self) -> ServiceNowSimulator:
         self.start()
@@ -591,6 +601,35 @@ class ServiceNowSimulator:
             self._next_number = 10001
         self.faults.clear()
         self.requests.clear()
+        self.notifications.clear()
+
+    def notification_attempts(self) -> list[DeliveryAttempt]:
+        """Every outbound notification attempt (url, body, status or error), oldest first."""
+        return self.notifications.attempts()
+
+    def _notify(self, record: Mapping[str, str], user: str) -> None:
+        """The async business rule: queue an id-only POST unless the integration user wrote."""
+        url = self.settings.notify_url
+        if not url or user == self.settings.username:
+            return
+        body = {
+            "table": "incident",
+            "sys_id": record["sys_id"],
+            "number": record["number"],
+            "sys_updated_on": record["sys_updated_on"],
+            "sys_mod_count": record["sys_mod_count"],
+        }
+        self.notifications.submit(
+            Delivery(
+                url=url,
+                body=json.dumps(body).encode("utf-8"),
+                headers={"Content-Type": "application/json", "User-Agent": "ServiceNow/1.0"},
+                lane="incident",
+                max_attempts=self.settings.notify_max_attempts,
+                retry_delay=self.settings.notify_retry_delay_seconds,
+                timeout=self.settings.notify_timeout_seconds,
+            )
+        )
 
     # ---- storage
 
@@ -704,6 +743,7 @@ class ServiceNowSimulator:
         self._incidents[sys_id] = record
         self._append_journal(sys_id, journal, now, user)
         self._writes.append(WriteEvent(now, user, "insert", sys_id, {**values, **journal}))
+        self._notify(record, user)
         return record
 
     def _update(
@@ -726,6 +766,7 @@ class ServiceNowSimulator:
         record.update(candidate)
         self._append_journal(record["sys_id"], journal, now, user)
         self._writes.append(WriteEvent(now, user, "update", record["sys_id"], {**changed, **journal}))
+        self._notify(record, user)
         return record
 
     def _delete(self, sys_id: str, user: str) -> None:
