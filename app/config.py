@@ -4,7 +4,7 @@ Resolution order of the file: ``--config PATH``, else ``$TRIAGE_SYNC_CONFIG``, e
 ``<platformdirs user config dir>/config.toml``. Every key the user leaves out takes its value from
 ``resources/default-config.toml``. Secrets never live in the file: they come from the OS keyring or,
 for headless runs, from the environment (``SERVICENOW_PASSWORD``, ``SERVICENOW_CLIENT_SECRET``,
-``AUTOTASK_SECRET``).
+``AUTOTASK_SECRET``, ``AUTOTASK_WEBHOOK_SECRET``).
 
 Errors name the file, the key and what is expected, e.g.
 ``config.toml: autotask.poll_seconds: must be >= 10, got 0``.
@@ -230,9 +230,31 @@ class ReturnTripConfig(_Section):
 
 
 class WebhookConfig(_Section):
+    """The optional webhook fast path. The Autotask signing secret is never in the file: it comes
+    from ``AUTOTASK_WEBHOOK_SECRET`` or the OS keyring."""
+
     enabled: bool = False
     host: str = "127.0.0.1"
-    port: Annotated[int, Field(ge=0, le=65535)] = 8765
+    port: Annotated[int, Field(ge=0, le=65535)] = 8765  # 0: the OS picks a free port
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        value = value.strip()
+        if value == "localhost":
+            return value
+        try:
+            address = ipaddress.IPv4Address(value)
+        except ValueError:
+            raise ValueError(
+                f"must be an IPv4 address to listen on, e.g. 127.0.0.1 (loopback), got {value!r}"
+            ) from None
+        if address.is_unspecified:
+            raise ValueError(
+                "must be an explicit address, not 0.0.0.0 (every interface); "
+                "use 127.0.0.1 behind a reverse proxy or the one interface to listen on"
+            )
+        return value
 
 
 class AppConfig(_Section):
@@ -242,6 +264,7 @@ class AppConfig(_Section):
     trigger: TriggerConfig = TriggerConfig()
     outbound: OutboundConfig = OutboundConfig()
     return_trip: ReturnTripConfig = ReturnTripConfig()
+    webhook: WebhookConfig = WebhookConfig()
 
 
 # ---- loading -------------------------------------------------------------------------------------

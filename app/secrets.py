@@ -11,12 +11,15 @@ from app import APP_NAME
 
 log = logging.getLogger(__name__)
 
-SecretName = Literal["servicenow_password", "servicenow_client_secret", "autotask_secret"]
+SecretName = Literal[
+    "servicenow_password", "servicenow_client_secret", "autotask_secret", "autotask_webhook_secret"
+]
 
 ENV_VARS: dict[SecretName, str] = {
     "servicenow_password": "SERVICENOW_PASSWORD",
     "servicenow_client_secret": "SERVICENOW_CLIENT_SECRET",
     "autotask_secret": "AUTOTASK_SECRET",
+    "autotask_webhook_secret": "AUTOTASK_WEBHOOK_SECRET",
 }
 
 

@@ -52,7 +52,9 @@ from app.engine.views import (
     LinkRow,
     QueueRow,
 )
-from app.store import Lease, LeaseLost, QueueItem, QueueState, Store, TransitionResult
+from app.engine.webhooks import WebhookReceiver
+from app.secrets import get_secret
+from app.store import AuditOutcome, Lease, LeaseLost, QueueItem, QueueState, Store, TransitionResult
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +113,7 @@ class SyncEngine:
         self._push_lock = asyncio.Lock()
         self._closed = False
         self._threshold_checked: float | None = None
+        self.webhooks: WebhookReceiver | None = None  # the optional fast path (config.webhook)
         if autotask.budget is not None:
             autotask.budget.subscribe(self._on_budget)
 
@@ -142,8 +145,34 @@ class SyncEngine:
             asyncio.create_task(self._autotask_loop(), name="autotask-poll"),
             asyncio.create_task(self._heartbeat_loop(), name="lease-heartbeat"),
         ]
+        if self.config.webhook.enabled and self.webhooks is None:
+            hook = self.config.webhook
+            secret = get_secret("autotask_webhook_secret", self.config.autotask.username)
+            receiver = WebhookReceiver(
+                self, asyncio.get_running_loop(), host=hook.host, port=hook.port, secret=secret
+            )
+            try:
+                await asyncio.to_thread(receiver.start)
+            except (OSError, RuntimeError) as exc:  # e.g. port in use: polling alone still syncs
+                await asyncio.to_thread(receiver.stop)
+                message = f"webhook receiver not started on {hook.host}:{hook.port} ({exc}); polling only"
+                log.error("%s", message)
+                await self.ctx.audit_system(message, outcome=AuditOutcome.FAILED, kind="webhook")
+            else:
+                self.webhooks = receiver
+
+    def request_return_poll(self) -> None:
+        """Wake the return-trip poll now (an Autotask webhook said a ticket changed; the poll
+        re-reads the tickets through the API). Call on the engine loop."""
+        self._poll_wake["autotask"].set()
+
+    async def _stop_webhooks(self) -> None:
+        receiver, self.webhooks = self.webhooks, None
+        if receiver is not None:
+            await asyncio.to_thread(receiver.stop)
 
     async def stop(self) -> None:
+        await self._stop_webhooks()
         self._stopping.set()
         self._push_wake.set()
         for event in self._poll_wake.values():
@@ -161,6 +190,7 @@ class SyncEngine:
         if self._closed:
             return
         self._closed = True
+        await self._stop_webhooks()
         if self._lease is not None:
             with contextlib.suppress(Exception):
                 await self.ctx.db(self._lease.release)
