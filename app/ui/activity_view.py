@@ -73,7 +73,8 @@ class ActivityEntry:
 def change_text(change: FieldChangeView) -> str:
     reason = f" ({change.reason})" if change.reason else ""
     if change.old is None:  # the engine did not read the incident first: the old value is unknown
-        return f"{change.field} set to {change.new}{reason}"
+        # The reason already names the new value ("Autotask status 'X' -> state 2 (In Progress)").
+        return f"{change.field}: {change.reason}" if change.reason else f"{change.field} set to {change.new}"
     old = change.old or "(empty)"
     return f"{change.field}: {old} -> {change.new}{reason}"
 

@@ -336,7 +336,7 @@ def test_return_trip_change_shows_in_activity(
         assert model.index(row, COL_INCIDENT).data() == incident["number"]
         assert model.index(row, COL_TICKET).data() == ticket["ticketNumber"]
         what = model.index(row, COL_WHAT).data()
-        assert "state set to 2" in what, what
+        assert "state: Autotask status 'In Progress' -> state 2 (In Progress)" in what, what
         assert "In Progress" in what, what
 
     run(loop, rig, scenario())
