@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 from app.config import AppConfig
 from app.connectors.autotask import AutotaskClient
@@ -134,6 +134,3 @@ class EngineContext:
 
     def retry_at(self, attempt: int, error: ConnectorError | None = None) -> datetime:
         return self.backoff.next_at(self.clock(), attempt, error)
-
-    def payload(self, value: Any) -> str:
-        return to_json(value)

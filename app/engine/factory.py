@@ -48,20 +48,7 @@ def build_engine(
     secrets = secrets or EngineSecrets.lookup(config)
     sn = servicenow_client(config.servicenow, secrets.servicenow_password, secrets.servicenow_client_secret)
     at = autotask_client(config.autotask, secrets.autotask_secret)
-    own_store = store is None
-    try:
-        opened = store or Store.open(effective_store_url(config))
-    except BaseException:
-        # Clients own sockets only once used, but close them to be tidy.
-        import asyncio
-
-        async def close() -> None:
-            await sn.aclose()
-            await at.aclose()
-
-        try:
-            asyncio.get_running_loop().create_task(close())
-        except RuntimeError:
-            asyncio.run(close())
-        raise
-    return SyncEngine(config, opened, sn, at, holder=holder, owns_store=own_store)
+    # Clients open connections only when first used, so a store that fails to open leaves nothing
+    # to close; building them first means a missing credential fails before the database is touched.
+    opened = store or Store.open(effective_store_url(config))
+    return SyncEngine(config, opened, sn, at, holder=holder, owns_store=store is None)

@@ -24,8 +24,8 @@ from datetime import timedelta
 from app.connectors.errors import AuthFailed, ConnectorError, NotFound, Rejected
 from app.domain.outbound import Preview, outbound_synced_values, preview
 from app.domain.records import Incident, TicketMetadata
-from app.domain.triggers import evaluate
-from app.engine.context import EngineContext
+from app.domain.triggers import evaluate, to_encoded_query
+from app.engine.context import EngineContext, to_json
 from app.engine.convert import link_row, queue_row
 from app.engine.events import (
     ItemQueued,
@@ -76,6 +76,8 @@ class OutboundPipeline:
         self.ctx = ctx
         self.auto_push = ctx.config.outbound.auto_push
         self._slots = asyncio.Semaphore(ctx.config.outbound.push_concurrency)
+        # The config is frozen, so the trigger compiles to its encoded query once.
+        self._trigger_query = to_encoded_query(ctx.config.trigger).query
         self._in_flight: set[str] = set()
         self._read_at: dict[str, float] = {}  # sys_id -> monotonic time the snapshot was read
         self._unnumbered: list[tuple[QueueItem, int]] = []  # created this round, number not read yet
@@ -93,7 +95,7 @@ class OutboundPipeline:
         else:
             since = now - timedelta(hours=ctx.config.servicenow.initial_lookback_hours)
         open_ids = sorted(await ctx.db(ctx.store.open_sys_ids))
-        trigger_query = self._trigger_query()
+        trigger_query = self._trigger_query
         if len(open_ids) > OPEN_ID_QUERY_LIMIT:
             queries = [""]  # everything changed since the watermark, checked locally
         else:
@@ -123,11 +125,6 @@ class OutboundPipeline:
             removed=counts.removed,
             duration_seconds=time.monotonic() - started,
         )
-
-    def _trigger_query(self) -> str:
-        from app.domain.triggers import to_encoded_query
-
-        return to_encoded_query(self.ctx.config.trigger).query
 
     async def ingest(self, incidents: Sequence[Incident], counts: PollCounts | None = None) -> None:
         """Full, freshly read incidents (from a poll or an id-only notification) -> queue changes."""
@@ -292,7 +289,7 @@ class OutboundPipeline:
 
     async def _refused(self, item: QueueItem, message: str, draft: Preview | None) -> str:
         ctx = self.ctx
-        body = ctx.payload(draft.payload) if draft is not None else None
+        body = to_json(draft.payload) if draft is not None else None
         try:
             await ctx.db(
                 ctx.store.mark_failed, item.sys_id, message, None, now=ctx.clock(), request_body=body
@@ -316,7 +313,7 @@ class OutboundPipeline:
         system = error.system
         await ctx.failed(system, error)
         retry_at = ctx.retry_at(attempt, error)
-        body = ctx.payload(draft.payload) if draft is not None else None
+        body = to_json(draft.payload) if draft is not None else None
         try:
             if error.outcome_unknown and not before_push:
                 await ctx.db(
@@ -368,8 +365,8 @@ class OutboundPipeline:
                 now=ctx.clock(),
                 kind=kind,
                 summary=summary,
-                request_body=None if recovered else ctx.payload(draft.payload),
-                response_body=ctx.payload({"itemId": ticket_id}),
+                request_body=None if recovered else to_json(draft.payload),
+                response_body=to_json({"itemId": ticket_id}),
             )
         except LinkConflict as error:
             return await self._refused(item, str(error), draft)
@@ -473,7 +470,7 @@ class OutboundPipeline:
                     WritebackState.FAILED,
                     now=ctx.clock(),
                     error=str(error),
-                    request_body=ctx.payload(patch),
+                    request_body=to_json(patch),
                 )
                 ctx.bus.publish(LinkChanged(link_row(updated)))
                 return f"{link.incident_number}: write-back refused: {error}"
@@ -486,7 +483,7 @@ class OutboundPipeline:
                     now=ctx.clock(),
                     error=str(error),
                     next_at=ctx.retry_at(link.writeback_attempts + 1, error),
-                    request_body=ctx.payload(patch),
+                    request_body=to_json(patch),
                 )
                 ctx.bus.publish(LinkChanged(link_row(updated)))
                 return f"{link.incident_number}: write-back will be retried: {error}"
@@ -496,11 +493,7 @@ class OutboundPipeline:
                 link.sys_id,
                 WritebackState.DONE,
                 now=ctx.clock(),
-                request_body=ctx.payload(patch),
+                request_body=to_json(patch),
             )
             ctx.bus.publish(LinkChanged(link_row(updated)))
             return None
-
-    def forget(self, sys_ids: Iterable[str]) -> None:
-        for sys_id in sys_ids:
-            self._read_at.pop(sys_id, None)

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from app.connectors.errors import ConnectorError
 from app.domain.records import Ticket, TicketMetadata, format_iso_time
 from app.domain.return_trip import TRACKED, plan_update
-from app.engine.context import EngineContext
+from app.engine.context import EngineContext, to_json
 from app.engine.convert import link_row
 from app.engine.events import (
     FieldChangeView,
@@ -159,7 +159,7 @@ class ReturnPipeline:
                 f"{link.incident_number} updated from ticket {link.ticket_number}: "
                 + ", ".join(f"{change.field} {change.new}" for change in update.changes)
             ),
-            request_body=ctx.payload(update.patch),
+            request_body=to_json(update.patch),
         )
         report.applied += 1
         ctx.bus.publish(
@@ -197,7 +197,7 @@ class ReturnPipeline:
             incident_number=link.incident_number,
             ticket_id=ticket.id,
             ticket_number=link.ticket_number,
-            request_body=ctx.payload(patch),
+            request_body=to_json(patch),
         )
         report.failures.append(f"{link.incident_number} <- {link.ticket_number}: {error}")
         ctx.bus.publish(
