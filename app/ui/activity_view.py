@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, QObject, Qt, Signal
 from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -38,6 +38,7 @@ from app.engine.events import (
 )
 from app.engine.views import AuditRow
 from app.ui.format import local_time, now_utc
+from app.ui.table_model import ModelIndex, RowTableModel
 from app.ui.tasks import spawn
 from app.ui.theme import Tone, foreground, std_icon, tint, tone_icon
 
@@ -52,8 +53,6 @@ COL_WHAT = 4
 _HEADERS = ("Time", "Direction", "Incident", "Ticket", "What happened")
 EntryRole = Qt.ItemDataRole.UserRole + 1
 DIRECTION_LABELS = {"outbound": "→ Autotask", "return": "← ServiceNow", "system": "System"}
-
-ModelIndex = QModelIndex | QPersistentModelIndex
 
 
 @dataclass(frozen=True)
@@ -152,25 +151,13 @@ def entry_for_audit(row: AuditRow) -> ActivityEntry:
     )
 
 
-class ActivityModel(QAbstractTableModel):
+class ActivityModel(RowTableModel):
+    HEADERS = _HEADERS
     MAX_ROWS = 5000
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._rows: list[ActivityEntry] = []
-
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(_HEADERS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return _HEADERS[section] if 0 <= section < len(_HEADERS) else None
-        return None
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or index.row() >= len(self._rows):

@@ -6,10 +6,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QObject,
-    QPersistentModelIndex,
     QSortFilterProxyModel,
     Qt,
     QTimer,
@@ -38,6 +36,7 @@ from app.engine.events import LinkChanged
 from app.engine.views import AuditRow, LinkRow
 from app.ui.format import local_time
 from app.ui.queue_model import refilter
+from app.ui.table_model import ModelIndex, RowTableModel
 from app.ui.tasks import TaskSlot
 from app.ui.theme import Tone, foreground, monospace_font, std_icon, tone_icon
 from app.ui.widgets import EmptyState
@@ -57,8 +56,6 @@ LinkRole = Qt.ItemDataRole.UserRole + 1
 SortRole = Qt.ItemDataRole.UserRole + 2
 WRITEBACK_LABELS = {"pending": "Pending", "done": "Done", "failed": "Failed"}
 
-ModelIndex = QModelIndex | QPersistentModelIndex
-
 
 def writeback_text(row: LinkRow) -> str:
     label = WRITEBACK_LABELS.get(row.writeback_state, row.writeback_state)
@@ -67,24 +64,13 @@ def writeback_text(row: LinkRow) -> str:
     return label
 
 
-class LinksModel(QAbstractTableModel):
+class LinksModel(RowTableModel):
+    HEADERS = _HEADERS
+
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._rows: list[LinkRow] = []
         self._index: dict[str, int] = {}
-
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(_HEADERS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return _HEADERS[section] if 0 <= section < len(_HEADERS) else None
-        return None
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or index.row() >= len(self._rows):

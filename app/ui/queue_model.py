@@ -14,10 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QObject,
-    QPersistentModelIndex,
     QSortFilterProxyModel,
     Qt,
 )
@@ -26,6 +24,7 @@ from PySide6.QtGui import QBrush, QIcon
 from app.engine.events import ItemQueued, ItemRemoved, ItemUpdated
 from app.engine.views import QueueRow
 from app.ui.format import humanize_age, local_time, now_utc, priority_label
+from app.ui.table_model import ModelIndex, RowTableModel
 from app.ui.theme import Tone, foreground, tint, tone_icon
 
 COL_NUMBER = 0
@@ -64,8 +63,6 @@ STATE_LABELS = {
 }
 _STATE_ORDER = {"failed": 0, "pending": 1, "approved": 2, "pushing": 3, "rejected": 4}
 
-ModelIndex = QModelIndex | QPersistentModelIndex
-
 
 def attempts_text(row: QueueRow) -> str:
     if row.last_error:
@@ -73,7 +70,8 @@ def attempts_text(row: QueueRow) -> str:
     return str(row.attempts) if row.attempts else ""
 
 
-class QueueModel(QAbstractTableModel):
+class QueueModel(RowTableModel):
+    HEADERS = _HEADERS
     # Above this many changed rows in one batch, one spanning dataChanged beats many small ones.
     SPAN_THRESHOLD = 64
 
@@ -87,20 +85,6 @@ class QueueModel(QAbstractTableModel):
         self._sort_order = Qt.SortOrder.AscendingOrder
 
     # ---- Qt API -------------------------------------------------------------------------------
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(_HEADERS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            if 0 <= section < len(_HEADERS):
-                return _HEADERS[section]
-        return None
-
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or index.row() >= len(self._rows):
             return None
