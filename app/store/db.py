@@ -25,8 +25,11 @@ from sqlalchemy.pool import StaticPool
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 BUSY_TIMEOUT_MS = 10_000
-#: Execution option: start this transaction with BEGIN IMMEDIATE (SQLite only, ignored elsewhere).
+#: Execution option: this transaction writes. SQLite starts it with BEGIN IMMEDIATE; PostgreSQL takes
+#: the store's write lock first. Either way, one writing transaction at a time.
 IMMEDIATE = "triage_sync_immediate"
+#: PostgreSQL advisory lock that plays the part of SQLite's single writer (any constant; ours: "TSYN").
+WRITE_LOCK_KEY = 0x5453594E
 
 
 class StoreError(Exception):
@@ -66,6 +69,21 @@ def create_store_engine(url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> 
     with SQLITE_BUSY under WAL, whatever the busy timeout.
     """
     parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        # "postgresql://..." means psycopg 3, the driver the app ships (SQLAlchemy would pick psycopg2).
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        server = create_engine(parsed, pool_pre_ping=True)
+
+        @event.listens_for(server, "begin")
+        def _on_pg_begin(connection: Connection) -> None:
+            # The store's writes read, decide and write (a transition, an upsert). SQLite runs them one
+            # at a time (BEGIN IMMEDIATE); on a shared server a transaction-scoped advisory lock gives
+            # the same guarantee to every process, so two desks cannot both win one decision.
+            if connection.get_execution_options().get(IMMEDIATE, False):
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+
+        return server
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
 

@@ -1,4 +1,9 @@
-"""Store fixtures: a real SQLite file per test, a fixed clock, an incident factory."""
+"""Store fixtures: a real database per test (SQLite file, and a PostgreSQL schema), a fixed clock,
+an incident factory.
+
+``db_url`` runs a test on both backends: the team store is PostgreSQL, the personal one SQLite, and
+they share the migrations. ``sqlite_url`` is for what only SQLite has (files, pragmas, backups).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pg_harness import pg_schema_url
 from store_helpers import IncidentFactory
 from store_helpers import make_incident as _make_incident
 
@@ -13,8 +19,17 @@ from app.store import Store
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
+def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'data' / 'triage-sync.sqlite3'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, sqlite_url: str) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield sqlite_url
+        return
+    with pg_schema_url() as url:
+        yield url
 
 
 @pytest.fixture

@@ -54,9 +54,9 @@ def _file(url: str) -> Path:
     return Path(url.removeprefix("sqlite:///"))
 
 
-def test_upgrade_from_0001_keeps_data_and_backs_up(db_url: str) -> None:
-    _build_at_0001(db_url)
-    with Store.open(db_url) as store:
+def test_upgrade_from_0001_keeps_data_and_backs_up(sqlite_url: str) -> None:
+    _build_at_0001(sqlite_url)
+    with Store.open(sqlite_url) as store:
         assert store.backup_path is not None and store.backup_path.exists()
         assert store.backup_path.name.startswith("triage-sync.sqlite3.bak-0001-")
         item = store.get_item("INC0000001")
@@ -76,27 +76,27 @@ def test_upgrade_from_0001_keeps_data_and_backs_up(db_url: str) -> None:
             assert backup.execute("SELECT count(*) FROM queue_item").fetchone() == (1,)
         finally:
             backup.close()
-    with Store.open(db_url) as again:  # at head: no second backup
+    with Store.open(sqlite_url) as again:  # at head: no second backup
         assert again.backup_path is None
 
 
-def test_newer_database_refused(db_url: str) -> None:
-    Store.open(db_url).close()
-    connection = sqlite3.connect(_file(db_url))
+def test_newer_database_refused(sqlite_url: str) -> None:
+    Store.open(sqlite_url).close()
+    connection = sqlite3.connect(_file(sqlite_url))
     connection.execute("UPDATE alembic_version SET version_num = '0099'")
     connection.commit()
     connection.close()
     with pytest.raises(SchemaTooNew, match="newer Triage Sync.*Upgrade the app"):
-        Store.open(db_url)
+        Store.open(sqlite_url)
 
 
-def test_foreign_database_refused(db_url: str) -> None:
-    _file(db_url).parent.mkdir(parents=True)
-    connection = sqlite3.connect(_file(db_url))
+def test_foreign_database_refused(sqlite_url: str) -> None:
+    _file(sqlite_url).parent.mkdir(parents=True)
+    connection = sqlite3.connect(_file(sqlite_url))
     connection.execute("CREATE TABLE something (id INTEGER)")
     connection.close()
     with pytest.raises(StoreError, match="no schema revision"):
-        Store.open(db_url)
+        Store.open(sqlite_url)
 
 
 def test_models_match_migrations(store: Store) -> None:
