@@ -74,6 +74,8 @@ def check_condition(condition: TriggerCondition, incident: Incident) -> Conditio
         )
     actual = incident.field_text(field)
     shown = _actual_text(actual)
+    if field == "state" and actual:
+        shown += f" ({incident.state_label})"  # '"6" (Resolved)': the reason a person can read
     op = condition.op
     if op == "equals":
         expected = condition.value or ""

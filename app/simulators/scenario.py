@@ -42,6 +42,8 @@ ActionKind = Literal[
     "ticket_note",
 ]
 
+# Resolved incidents stay active=true until Closed; "open" means none of these states.
+RESOLVED_STATES: frozenset[str] = frozenset({"6", "7", "8"})
 IT_CATEGORIES: tuple[str, ...] = ("hardware", "software", "network", "database")
 NON_IT_CATEGORIES: tuple[str, ...] = ("inquiry", "hr", "facilities")
 CATEGORIES: tuple[str, ...] = IT_CATEGORIES + NON_IT_CATEGORIES
@@ -480,7 +482,7 @@ class Scenario:
     # ---- activities (each returns the action done, or None when there was nothing to do) -------------
 
     def _new_incident(self) -> ScenarioAction | None:
-        active = sum(1 for r in self.servicenow.records() if r.get("active") == "true")
+        active = sum(1 for r in self.servicenow.records() if r.get("state") not in RESOLVED_STATES)
         category = self.rng.choices(CATEGORIES, CATEGORY_WEIGHTS)[0]
         if active >= self.profile.max_open_incidents:
             return None
@@ -492,7 +494,7 @@ class Scenario:
         candidates = [
             r
             for r in self.servicenow.records()
-            if r.get("active") == "true" and not r.get("correlation_id", "").strip()
+            if r.get("state") not in RESOLVED_STATES and not r.get("correlation_id", "").strip()
         ]
         roll = self.rng.random()
         if not candidates:

@@ -163,7 +163,8 @@ CLOSE_CODES: tuple[str, ...] = (
     "Duplicate",
     "No resolution provided",
 )
-INACTIVE_STATES: frozenset[str] = frozenset({"6", "7", "8"})
+# Resolved (6) stays active until it is Closed: only Closed and Canceled set active=false.
+INACTIVE_STATES: frozenset[str] = frozenset({"7", "8"})
 
 JOURNAL_COLUMNS: tuple[str, ...] = (
     "sys_id",
@@ -203,6 +204,11 @@ class ServiceNowSimSettings:
     invalid_query_returns_no_rows: bool = False  # glide.invalid_query.returns_no_rows
     rate_limit_per_hour: int | None = None  # an hourly rate limit rule for the Table API, per user
     acl_hidden_sys_ids: set[str] = field(default_factory=set)  # incidents the API user may not read
+    # A field write ACL: API writes to these fields are silently ignored (200, value unchanged).
+    acl_read_only_fields: set[str] = field(default_factory=set)
+    # A before-update business rule: these fields get their previous value back after an API write
+    # (the update itself commits: sys_mod_count moves, work notes are kept).
+    reverting_rule_fields: set[str] = field(default_factory=set)
     date_generate_tz: str = "UTC"  # zone gs.dateGenerate() interprets its arguments in (UNCONFIRMED)
     # Outbound id-only notifications (api-contracts.md 1.6, our business-rule design): None = off.
     # Inserts/updates by anyone but ``username`` POST {"table","sys_id","number","sys_updated_on",
@@ -750,13 +756,18 @@ class ServiceNowSimulator:
         self, record: dict[str, str], fields: Mapping[str, Any], user: str, *, enforce_policy: bool
     ) -> dict[str, str]:
         values, journal = self._clean(fields)
+        if enforce_policy:  # the Table API; the form a human uses has its own rules
+            values = {k: v for k, v in values.items() if k not in self.settings.acl_read_only_fields}
         now = _now_text(self.clock)
         candidate = dict(record)
         candidate.update(values)
+        if enforce_policy:
+            for name in self.settings.reverting_rule_fields & values.keys():
+                candidate[name] = record.get(name, "")
         self._derive(candidate, record, now, user)
         if enforce_policy:
             self._policy_check(candidate)
-        changed = {k: v for k, v in values.items() if record.get(k) != v}
+        changed = {k: candidate[k] for k in values if record.get(k) != candidate.get(k)}
         if not changed and not journal and candidate == record:
             return record  # nothing changed: the platform does not write
         candidate["sys_updated_on"] = now

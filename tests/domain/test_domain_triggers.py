@@ -29,9 +29,10 @@ def test_default_trigger_matches_an_active_it_incident(
     assert verdict.matched and not verdict.blocked_by_link
     assert [result.explanation for result in verdict.results] == [
         "active is 'true' ✓",
+        "state is '1' (New), not one of 6, 7, 8 ✓",
         "category is 'network', one of hardware, software, network, database ✓",
     ]
-    assert [result.actual for result in verdict.results] == ["true", "network"]
+    assert [result.actual for result in verdict.results] == ["true", "1", "network"]
     assert verdict.reasons() == []
 
 
@@ -74,8 +75,8 @@ def test_comparison_is_exact_and_case_sensitive(config: AppConfig, make_incident
             False,
             "category is 'hardware', not 'network'",
         ),
-        (cond("state", "not_equals", "8"), {"state": 2}, True, "state is '2', not '8' ✓"),
-        (cond("state", "not_equals", "8"), {"state": 8}, False, "state is '8', which the rule excludes"),
+        (cond("state", "not_equals", "8"), {"state": 2}, True, "state is '2' (In Progress), not '8' ✓"),
+        (cond("state", "not_equals", "8"), {"state": 8}, False, "state is '8' (Canceled), which the rule excludes"),
         (cond("impact", "in", values=["1", "2"]), {"impact": 1}, True, "impact is '1', one of 1, 2 ✓"),
         (cond("impact", "in", values=["1", "2"]), {"impact": 3}, False, "impact is '3', not one of 1, 2"),
         (
@@ -138,7 +139,9 @@ def test_long_and_multiline_actual_values_are_shown_on_one_line(make_incident: I
 
 def test_default_trigger_compiles_to_the_expected_query(config: AppConfig) -> None:
     compiled = to_encoded_query(config.trigger)
-    assert compiled.query == "active=true^categoryINhardware,software,network,database"
+    assert compiled.query == (
+        "active=true^stateNOT IN6,7,8^ORstateISEMPTY^categoryINhardware,software,network,database"
+    )
     assert compiled.skipped == ()
 
 
@@ -200,6 +203,7 @@ def test_skipped_conditions_still_apply_locally(make_incident: IncidentFactory) 
 def test_describe_the_default_rule(config: AppConfig) -> None:
     assert describe(config.trigger) == [
         "active is 'true'",
+        "state is none of 6, 7, 8",
         "category is one of hardware, software, network, database",
         "the incident is not linked to an Autotask ticket yet",
     ]

@@ -243,7 +243,39 @@ def test_data_policy_requires_close_fields_in_the_same_patch(
         path, json={"state": "6", "close_code": "Solution provided", "close_notes": "Fixed"}
     )
     assert resolved.status_code == 200
-    assert result(resolved)["state"] == "6" and result(resolved)["active"] == "false"
+    # Like the platform: Resolved stays active until it is Closed (closing sets active=false).
+    assert result(resolved)["state"] == "6" and result(resolved)["active"] == "true"
+    closed = http.patch(path, json={"state": "7"})
+    assert result(closed)["state"] == "7" and result(closed)["active"] == "false"
+
+
+def test_field_acl_ignores_an_api_write_silently(
+    http: httpx.Client, sim: ServiceNowSimulator, settings: ServiceNowSimSettings
+) -> None:
+    settings.acl_read_only_fields = {"state"}
+    [record] = make(sim, 1)
+    answer = http.patch(f"/api/now/table/incident/{record['sys_id']}", json={"state": "2", "urgency": "1"})
+    assert answer.status_code == 200  # no error: the field is just not written
+    assert result(answer)["state"] == "1" and result(answer)["urgency"] == "1"
+    sim.update_incident(record["sys_id"], state="2")  # a person on the form is not the API user
+    assert sim.get_record(record["sys_id"])["state"] == "2"
+
+
+def test_reverting_business_rule_puts_the_old_value_back(
+    http: httpx.Client, sim: ServiceNowSimulator, settings: ServiceNowSimSettings
+) -> None:
+    settings.reverting_rule_fields = {"state"}
+    [record] = make(sim, 1)
+    sim.update_incident(record["sys_id"], state="2")
+    before = sim.get_record(record["sys_id"])
+    answer = http.patch(
+        f"/api/now/table/incident/{record['sys_id']}",
+        json={"state": "6", "close_code": "Solution provided", "close_notes": "x", "work_notes": "hi"},
+    )
+    assert answer.status_code == 200
+    assert result(answer)["state"] == "2"  # the rule reverted it; the update itself committed
+    assert int(result(answer)["sys_mod_count"]) == int(before["sys_mod_count"]) + 1
+    assert [n["value"] for n in sim.journal(record["sys_id"])] == ["hi"]
 
 
 def test_data_policy_can_be_switched_off(
