@@ -523,6 +523,21 @@ class AutotaskClient:
             raise ValueError("external_id must not be empty")
         return await self.query_all([{"op": "eq", "field": "externalID", "value": external_id}])
 
+    async def find_by_external_ids(
+        self, external_ids: Iterable[str], *, include_fields: Sequence[str] | None = TICKET_FIELDS
+    ) -> dict[str, list[Ticket]]:
+        """Tickets carrying any of these externalIDs, by externalID: one query per 500 ids (a whole
+        push round in one request), never one per id."""
+        wanted = [value for value in dict.fromkeys(external_ids) if value]
+        known = set(wanted)
+        found: dict[str, list[Ticket]] = {}
+        for chunk in in_filter("externalID", wanted):
+            async for page in self.query_tickets([chunk], include_fields=include_fields):
+                for ticket in page:
+                    if ticket.external_id in known:
+                        found.setdefault(ticket.external_id, []).append(ticket)
+        return found
+
     @staticmethod
     def _item_id(data: Any, what: str, *, write: bool) -> int:
         item_id = data.get("itemId") if isinstance(data, dict) else None

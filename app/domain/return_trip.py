@@ -200,3 +200,32 @@ def plan_update(
         lines = [line for line, keys in plan.mentions.values() if keys & patch.keys()]
         patch["work_notes"] = f"Autotask ticket {number} changed: {', '.join(lines)} (Triage Sync)."
     return ReturnUpdate(patch=patch, changes=changes, synced=synced, warnings=tuple(plan.warnings))
+
+
+def configured_close_codes(config: ReturnTripConfig) -> dict[str, str]:
+    """Every close code the return trip may write -> the config key it comes from."""
+    codes: dict[str, str] = {}
+    uses_default = False
+    for label, rule in config.status.items():
+        if rule.state not in RESOLVING_STATES:
+            continue
+        if rule.close_code:
+            codes.setdefault(rule.close_code, f"return_trip.status.{label!r}.close_code")
+        else:
+            uses_default = True
+    if uses_default or not codes:
+        codes.setdefault(config.default_close_code, "return_trip.default_close_code")
+    return codes
+
+
+def close_code_problems(config: ReturnTripConfig, instance_codes: list[str]) -> list[str]:
+    """One sentence per configured close code the instance does not offer (its ``sys_choice``)."""
+    if not config.enabled:
+        return []
+    offered = set(instance_codes)
+    listing = ", ".join(instance_codes) or "none"
+    return [
+        f"{key}: close code {code!r} is not one of the instance's resolution codes ({listing})"
+        for code, key in configured_close_codes(config).items()
+        if code not in offered
+    ]

@@ -42,6 +42,8 @@ def link_row(link: Link) -> LinkRow:
         last_outbound_at=link.last_outbound_at,
         last_return_at=link.last_return_at,
         return_synced=dict(link.return_synced),
+        adopted=link.adopted,
+        note=link.note,
     )
 
 

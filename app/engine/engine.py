@@ -557,6 +557,9 @@ class SyncEngine:
     async def test_connection(self, system: SystemName) -> str:
         if system == "servicenow":
             message = await self.servicenow.test_connection()
+            problems = await self.returns.close_code_problems(refresh=True)
+            if problems:
+                message += "; but " + "; ".join(problems)
         else:
             message = await self.autotask.test_connection()
         self.ctx.succeeded(system)

@@ -5,11 +5,12 @@ query (new and changed matches) plus the still-waiting queue items (so one that 
 leaves the queue). Both are "updated since the watermark minus an overlap"; records are handled
 idempotently, so the overlap costs nothing but makes a same-second update impossible to miss.
 
-Push (DESIGN "Outbound push, step by step"): stale snapshot re-read and trigger re-checked ->
-pre-flight -> ``pushing`` stored -> (retry or recovery only) search Autotask by externalID ->
-create -> link + ``pushed`` in one transaction -> one incident PATCH (write-back). No path
-creates a second ticket: an unknown outcome leaves the item ``pushing`` and the next try
-searches first.
+Push (DESIGN "Outbound push, step by step"): one Autotask lookup by externalID for the whole
+round (and by id for incidents whose correlation_id names a ticket) -> stale snapshot re-read and
+trigger re-checked -> pre-flight -> ``pushing`` stored -> create, or adopt the ticket found ->
+link + ``pushed`` in one transaction -> one incident PATCH (write-back, app.engine.writeback). No
+path creates a second ticket: an unknown outcome leaves the item ``pushing``, and every round
+searches before it creates, whether or not our own store remembers a ticket (app.engine.adoption).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from app.connectors.errors import AuthFailed, ConnectorError, NotFound, Rejected
 from app.domain.outbound import Preview, outbound_synced_values, preview
 from app.domain.records import Incident, TicketMetadata
 from app.domain.triggers import evaluate, to_encoded_query
+from app.engine.adoption import Existing, adopted_synced_values, find_existing, named_ticket_id
 from app.engine.context import EngineContext, to_json
 from app.engine.convert import link_row, queue_row
 from app.engine.events import (
@@ -39,7 +41,8 @@ from app.engine.events import (
     PushSucceeded,
     SystemName,
 )
-from app.store import InvalidTransition, Link, LinkConflict, QueueItem, QueueState, WritebackState
+from app.engine.writeback import WriteBack, fill_ticket_numbers
+from app.store import InvalidTransition, LinkConflict, QueueItem, QueueState
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +84,10 @@ class OutboundPipeline:
         self._in_flight: set[str] = set()
         self._read_at: dict[str, float] = {}  # sys_id -> monotonic time the snapshot was read
         self._unnumbered: list[tuple[QueueItem, int]] = []  # created this round, number not read yet
+        self.writeback = WriteBack(ctx, self._slots)
+
+    async def write_back_due(self) -> list[str]:
+        return await self.writeback.due()
 
     # ---- poll and ingest ----------------------------------------------------------------------------
 
@@ -136,6 +143,7 @@ class OutboundPipeline:
         linked = await ctx.db(ctx.store.linked_sys_ids_among, ids)
         states = await ctx.db(ctx.store.states_by_sys_id, ids)
         read_at = time.monotonic()
+        naming: list[tuple[QueueItem, Incident]] = []  # new items whose correlation_id names a ticket
         for incident in incidents:
             verdict = evaluate(ctx.config.trigger, incident, linked=incident.sys_id in linked)
             state = states.get(incident.sys_id)
@@ -144,6 +152,8 @@ class OutboundPipeline:
                     ctx.store.upsert_from_incident, incident, now=ctx.clock()
                 )
                 self._read_at[incident.sys_id] = read_at
+                if created and named_ticket_id(incident) is not None:
+                    naming.append((item, incident))
                 if created:
                     counts.queued += 1
                     ctx.bus.publish(ItemQueued(queue_row(item)))
@@ -153,6 +163,24 @@ class OutboundPipeline:
             elif state in WAITING and incident.sys_id not in self._in_flight:
                 if await self._drop(incident.sys_id, incident.number, "; ".join(verdict.reasons())):
                     counts.removed += 1
+        await self._adopt_named(naming)
+
+    async def _adopt_named(self, naming: Sequence[tuple[QueueItem, Incident]]) -> None:
+        """An incident whose correlation_id names an existing ticket is linked, not pushed, even
+        while auto-push is off (one lookup for the page; the push round checks again anyway)."""
+        ctx = self.ctx
+        if not naming or ctx.is_paused("autotask"):
+            return
+        try:
+            existing = await find_existing(ctx.autotask, [incident for _item, incident in naming])
+            metadata = await ctx.autotask.metadata() if existing else None
+        except ConnectorError as error:
+            log.warning("could not look up the tickets named by new incidents: %s", error)
+            return
+        for item, incident in naming:
+            found = existing.get(incident.sys_id)
+            if found is not None:
+                await self._adopt(item, incident, found, metadata)
 
     async def _drop(self, sys_id: str, number: str, reason: str) -> bool:
         ctx = self.ctx
@@ -193,7 +221,15 @@ class OutboundPipeline:
             await ctx.failed("autotask", error)
             report.failures.append(f"Autotask metadata: {error}")
             return report
-        results = await asyncio.gather(*(self._push_one(item, metadata) for item in items.values()))
+        try:  # before the first create: what exists already is adopted, never created again
+            existing = await find_existing(ctx.autotask, [item.incident() for item in items.values()])
+        except ConnectorError as error:
+            await ctx.failed("autotask", error)
+            report.failures.append(f"looking up existing Autotask tickets: {error}")
+            return report
+        results = await asyncio.gather(
+            *(self._push_one(item, metadata, existing.get(item.sys_id)) for item in items.values())
+        )
         await self._announce_new_tickets()
         for outcome in results:
             if outcome is True:
@@ -202,21 +238,27 @@ class OutboundPipeline:
                 report.failures.append(outcome)
         return report
 
-    async def _push_one(self, item: QueueItem, metadata: TicketMetadata) -> bool | str | None:
+    async def _push_one(
+        self, item: QueueItem, metadata: TicketMetadata, found: Existing | None
+    ) -> bool | str | None:
         """True: linked. A string: a failure to report. None: nothing to do (dropped, paused)."""
         async with self._slots:
             if item.sys_id in self._in_flight or self.ctx.is_paused("autotask"):
                 return None
             self._in_flight.add(item.sys_id)
             try:
-                return await self._push(item, metadata)
+                return await self._push(item, metadata, found)
             finally:
                 self._in_flight.discard(item.sys_id)
 
-    async def _push(self, item: QueueItem, metadata: TicketMetadata) -> bool | str | None:
+    async def _push(
+        self, item: QueueItem, metadata: TicketMetadata, found: Existing | None
+    ) -> bool | str | None:
         ctx = self.ctx
         recovering = item.state == QueueState.PUSHING
         incident = item.incident()
+        if found is not None and not recovering:  # a ticket exists: link it, whatever the trigger says now
+            return await self._adopt(item, incident, found, metadata)
         if not recovering:
             checked = await self._fresh_incident(item)
             if checked is None:
@@ -233,27 +275,57 @@ class OutboundPipeline:
         ctx.bus.publish(PushStarted(item.sys_id, item.number, attempt))
         await self._publish_item(item.sys_id)
 
-        found = None
+        if found is not None:  # our own earlier create landed (its answer was lost): link it
+            return await self._linked(
+                item, draft, found.ticket.id, found.ticket.ticket_number, recovered=True
+            )
+        if not draft.ok:
+            return await self._refused(item, "pre-flight check failed: " + "; ".join(draft.errors), draft)
         try:
-            if attempt > 1 or recovering:
-                existing = await ctx.autotask.find_by_external_id(item.sys_id)
-                if existing:
-                    found = min(existing, key=lambda ticket: ticket.id)
-            if found is None:
-                if not draft.ok:
-                    return await self._refused(
-                        item, "pre-flight check failed: " + "; ".join(draft.errors), draft
-                    )
-                ticket_id = await ctx.autotask.create_ticket(draft.payload)
-                ticket_number = ""
-            else:
-                ticket_id, ticket_number = found.id, found.ticket_number
+            ticket_id = await ctx.autotask.create_ticket(draft.payload)
         except Rejected as error:
             return await self._refused(item, error.message, draft)
         except ConnectorError as error:
             return await self._push_error(item, attempt, error, draft)
         ctx.succeeded("autotask")
-        return await self._linked(item, draft, ticket_id, ticket_number, recovered=found is not None)
+        return await self._linked(item, draft, ticket_id, "", recovered=False)
+
+    async def _adopt(
+        self, item: QueueItem, incident: Incident, found: Existing, metadata: TicketMetadata | None
+    ) -> bool | str:
+        """Link a ticket that already exists (lost database, second desk, an incident naming its
+        ticket): nothing is created, and the incident is written to only if it does not name it."""
+        ctx = self.ctx
+        ticket = found.ticket
+        shown = ticket.ticket_number or str(ticket.id)
+        names_it = incident.correlation_id.strip() == str(ticket.id)
+        try:
+            link = await ctx.db(
+                ctx.store.record_pushed,
+                item.sys_id,
+                ticket_id=ticket.id,
+                ticket_number=ticket.ticket_number,
+                outbound_values={},
+                return_synced=adopted_synced_values(ticket, metadata),
+                now=ctx.clock(),
+                kind="adopted",
+                summary=(
+                    f"{item.number}: ticket {shown} already exists in Autotask (found by {found.how}); "
+                    "adopted it, nothing created"
+                ),
+                response_body=to_json(
+                    {"id": ticket.id, "ticketNumber": ticket.ticket_number, "externalID": ticket.external_id}
+                ),
+                adopted=True,
+                writeback_done=names_it,
+            )
+        except LinkConflict as error:
+            return await self._refused(item, str(error), None)
+        self._read_at.pop(item.sys_id, None)
+        ctx.bus.publish(PushSucceeded(item.sys_id, item.number, ticket.id, ticket.ticket_number, True))
+        ctx.bus.publish(LinkChanged(link_row(link)))
+        await self._publish_item(item.sys_id)
+        return True
 
     async def _fresh_incident(self, item: QueueItem) -> Incident | None:
         """The snapshot, or a re-read when it is older than ``freshness_seconds``; None when the
@@ -379,25 +451,13 @@ class OutboundPipeline:
         await self._publish_item(item.sys_id)
         return True
 
-    async def _fill_ticket_numbers(self, ticket_ids: Sequence[int]) -> dict[int, str]:
-        """A create answers with the id only: read the numbers of a whole batch in one query."""
-        numbers: dict[int, str] = {}
-        async for page in self.ctx.autotask.query_tickets_by_ids(
-            ticket_ids, include_fields=("id", "ticketNumber")
-        ):
-            for ticket in page:
-                if ticket.ticket_number:
-                    numbers[ticket.id] = ticket.ticket_number
-                    await self.ctx.db(self.ctx.store.set_ticket_number, ticket.id, ticket.ticket_number)
-        return numbers
-
     async def _announce_new_tickets(self) -> None:
         ctx = self.ctx
         created, self._unnumbered = self._unnumbered, []
         if not created:
             return
         try:
-            numbers = await self._fill_ticket_numbers([ticket_id for _item, ticket_id in created])
+            numbers = await fill_ticket_numbers(ctx, [ticket_id for _item, ticket_id in created])
         except ConnectorError as error:
             await ctx.failed("autotask", error)  # the write-back step reads them again later
             numbers = {}
@@ -412,88 +472,3 @@ class OutboundPipeline:
         item = await self.ctx.db(self.ctx.store.get_item, sys_id)
         if item is not None:
             self.ctx.bus.publish(ItemUpdated(queue_row(item)))
-
-    # ---- write-back -----------------------------------------------------------------------------------
-
-    async def write_back_due(self) -> list[str]:
-        """Step 5 for every link whose write-back is due: one PATCH per incident (correlation id,
-        display, and a work note naming the ticket). Ticket numbers are read for the whole batch."""
-        ctx = self.ctx
-        if ctx.is_paused("servicenow"):
-            return []
-        links = await ctx.db(ctx.store.writebacks_due, ctx.clock())
-        if not links:
-            return []
-        missing = [link.ticket_id for link in links if not link.ticket_number]
-        if missing and not ctx.is_paused("autotask"):
-            try:
-                await self._fill_ticket_numbers(missing)
-            except ConnectorError as error:
-                await ctx.failed("autotask", error)
-                return [f"reading ticket numbers: {error}"]
-            links = await ctx.db(ctx.store.writebacks_due, ctx.clock())
-        ready = [link for link in links if link.ticket_number]
-        results = await asyncio.gather(*(self._write_back(link) for link in ready))
-        return [message for message in results if message]
-
-    async def _write_back(self, link: Link) -> str | None:
-        ctx = self.ctx
-        async with self._slots:
-            if ctx.is_paused("servicenow"):
-                return None
-            patch = {
-                "correlation_id": str(link.ticket_id),
-                "correlation_display": link.ticket_number,
-                "work_notes": f"Autotask ticket {link.ticket_number} created by Triage Sync.",
-            }
-            try:
-                if link.writeback_attempts > 0:
-                    # A previous try (or one cut short by a kill) may have landed: never append the
-                    # work note twice.
-                    current = await ctx.servicenow.get_incident(link.sys_id)
-                    if current.correlation_id == str(link.ticket_id):
-                        updated = await ctx.db(
-                            ctx.store.mark_writeback,
-                            link.sys_id,
-                            WritebackState.DONE,
-                            now=ctx.clock(),
-                            summary=f"{link.incident_number} already names ticket {link.ticket_number}",
-                        )
-                        ctx.bus.publish(LinkChanged(link_row(updated)))
-                        return None
-                await ctx.db(ctx.store.begin_writeback, link.sys_id)
-                await ctx.servicenow.update_incident(link.sys_id, patch)
-            except (Rejected, NotFound) as error:
-                updated = await ctx.db(
-                    ctx.store.mark_writeback,
-                    link.sys_id,
-                    WritebackState.FAILED,
-                    now=ctx.clock(),
-                    error=str(error),
-                    request_body=to_json(patch),
-                )
-                ctx.bus.publish(LinkChanged(link_row(updated)))
-                return f"{link.incident_number}: write-back refused: {error}"
-            except ConnectorError as error:
-                await ctx.failed("servicenow", error)
-                updated = await ctx.db(
-                    ctx.store.mark_writeback,
-                    link.sys_id,
-                    WritebackState.PENDING,
-                    now=ctx.clock(),
-                    error=str(error),
-                    next_at=ctx.retry_at(link.writeback_attempts + 1, error),
-                    request_body=to_json(patch),
-                )
-                ctx.bus.publish(LinkChanged(link_row(updated)))
-                return f"{link.incident_number}: write-back will be retried: {error}"
-            ctx.succeeded("servicenow")
-            updated = await ctx.db(
-                ctx.store.mark_writeback,
-                link.sys_id,
-                WritebackState.DONE,
-                now=ctx.clock(),
-                request_body=to_json(patch),
-            )
-            ctx.bus.publish(LinkChanged(link_row(updated)))
-            return None

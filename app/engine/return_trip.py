@@ -7,6 +7,13 @@ tickets locally (DESIGN "Return trip"). ``lastActivityDate`` also moves on notes
 entries, so the mapped values are compared with the link's last-synced ones and only real
 changes are sent.
 
+Respect the incident (DESIGN "Return trip", step 2): the incidents a page is about to change are
+read in ONE ``sys_idIN`` query first; Closed and Canceled ones are skipped with a visible reason
+(never written: read-only for most users, silently reopened for an admin). The PATCH answer is
+compared with what was sent: a field an ACL ignored or a business rule reverted is a warning
+("sent state 6, instance kept 2"), and what the instance holds is what is recorded. The close code
+is checked against the instance's ``sys_choice`` before the first resolve.
+
 Never lose an update: when a PATCH fails in a way worth retrying, the watermark stays where it
 was and the next cycle reads the window again (already applied tickets are no-ops then). A
 definite refusal is shown with a Retry action and the values stay unsynced, so the next change
@@ -20,9 +27,9 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from app.connectors.errors import ConnectorError
-from app.domain.records import Ticket, TicketMetadata, format_iso_time
-from app.domain.return_trip import TRACKED, plan_update
+from app.connectors.errors import ConnectorError, Rejected
+from app.domain.records import Incident, Ticket, TicketMetadata, format_iso_time
+from app.domain.return_trip import FINAL_STATES, TRACKED, ReturnUpdate, close_code_problems, plan_update
 from app.engine.context import EngineContext, to_json
 from app.engine.convert import link_row
 from app.engine.events import (
@@ -39,6 +46,8 @@ from app.store import AuditDirection, AuditOutcome, Link
 SYSTEM: SystemName = "autotask"
 POLL_OVERLAP = timedelta(seconds=2)
 PATCH_CONCURRENCY = 3
+IDS_PER_READ = 100  # sys_ids per batched incident read (keeps the GET URL short)
+JOURNAL = frozenset({"work_notes", "comments"})
 
 
 @dataclass
@@ -46,13 +55,27 @@ class ReturnReport:
     fetched: int = 0
     applied: int = 0
     failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     retry_later: bool = False
+
+
+def kept_fields(sent: dict[str, str], answer: Incident) -> dict[str, tuple[str, str]]:
+    """Fields whose value the instance did not take: name -> (sent, held)."""
+    kept: dict[str, tuple[str, str]] = {}
+    for name, value in sent.items():
+        if name in JOURNAL:
+            continue
+        held = answer.field_text(name)
+        if held != value:
+            kept[name] = (value, held)
+    return kept
 
 
 class ReturnPipeline:
     def __init__(self, ctx: EngineContext) -> None:
         self.ctx = ctx
         self._slots = asyncio.Semaphore(PATCH_CONCURRENCY)
+        self._close_codes: list[str] | None = None  # the instance's, read before the first resolve
 
     def _filter(self, since: datetime) -> list[dict[str, object]]:
         return [
@@ -75,10 +98,23 @@ class ReturnPipeline:
         async for page in ctx.autotask.query_tickets(self._filter(since)):
             report.fetched += len(page)
             links = await ctx.db(ctx.store.links_for_ticket_ids, [ticket.id for ticket in page])
+            ours = [(ticket, links[ticket.id]) for ticket in page if ticket.id in links]
+            config = ctx.config.return_trip
+            changing = [
+                link.sys_id
+                for ticket, link in ours
+                if not plan_update(ticket, metadata, link.return_synced, config).empty
+            ]
+            try:
+                incidents = await self._read_incidents(changing)
+            except ConnectorError as error:
+                await ctx.failed("servicenow", error)
+                report.failures.append(f"reading the incidents to update: {error}")
+                report.retry_later = True
+                break
             jobs = [
-                self._apply(ticket, links[ticket.id], metadata, report)
-                for ticket in page
-                if ticket.id in links
+                self._apply(ticket, link, metadata, report, incidents.get(link.sys_id))
+                for ticket, link in ours
             ]
             await asyncio.gather(*jobs)
             for ticket in page:
@@ -107,59 +143,90 @@ class ReturnPipeline:
             raise LookupError(f"Autotask has no ticket {ticket_id} (deleted, or hidden from the API user)")
         metadata = await ctx.autotask.metadata()
         report = ReturnReport()
-        await self._apply(ticket, link, metadata, report)
+        incidents = await self._read_incidents([link.sys_id])
+        await self._apply(ticket, link, metadata, report, incidents.get(link.sys_id))
         return not report.failures
 
+    async def _read_incidents(self, sys_ids: list[str]) -> dict[str, Incident]:
+        """The current incidents, one ``sys_idIN`` query per 100 (not one GET per change). One that
+        is missing (deleted, hidden by an ACL) is left to the PATCH, which says so."""
+        found: dict[str, Incident] = {}
+        ids = sorted(set(sys_ids))
+        for start in range(0, len(ids), IDS_PER_READ):
+            query = "sys_idIN" + ",".join(ids[start : start + IDS_PER_READ])
+            async for page in self.ctx.servicenow.query_incidents(query):
+                found.update((incident.sys_id, incident) for incident in page)
+        return found
+
+    async def close_code_problems(self, *, refresh: bool = False) -> list[str]:
+        """The configured close codes the instance does not offer (read from sys_choice once)."""
+        if self._close_codes is None or refresh:
+            self._close_codes = await self.ctx.servicenow.close_codes()
+        return close_code_problems(self.ctx.config.return_trip, self._close_codes)
+
     async def _apply(
-        self, ticket: Ticket, link: Link, metadata: TicketMetadata, report: ReturnReport
+        self,
+        ticket: Ticket,
+        link: Link,
+        metadata: TicketMetadata,
+        report: ReturnReport,
+        incident: Incident | None,
     ) -> None:
+        """``incident``: its current state (read in the page's batch), so only what is still
+        different is sent (after a lost answer too: never a second work note for one change)."""
         ctx = self.ctx
-        incident = None
-        if link.return_in_flight:
-            # The last PATCH may have landed without us hearing back: read the incident and send
-            # only what is still different (never a second work note for the same change).
-            try:
-                incident = await ctx.servicenow.get_incident(link.sys_id)
-            except ConnectorError as error:
-                await self._failed(ticket, link, error, {}, report)
-                return
         update = plan_update(ticket, metadata, link.return_synced, ctx.config.return_trip, incident)
         tracked_moved = any(update.synced.get(name) != link.return_synced.get(name) for name in TRACKED)
         if update.empty:
             if tracked_moved:
-                # Nothing to write (no rule, or return trip off), but remember we saw it, with why.
-                why = "; ".join(update.warnings) or "no incident field changes"
-                stored = await ctx.db(
-                    ctx.store.update_return_synced,
-                    ticket.id,
-                    {name: update.synced[name] for name in TRACKED if name in update.synced},
-                    now=ctx.clock(),
-                    summary=f"{link.incident_number}: ticket {link.ticket_number} changed; {why}",
-                    kind="skip",
-                )
-                ctx.bus.publish(LinkChanged(link_row(stored)))
+                await self._skipped(ticket, link, update, incident)
             return
+        if "close_code" in update.patch:
+            try:
+                problems = await self.close_code_problems()
+            except ConnectorError as error:
+                await self._failed(ticket, link, error, update.patch, report)
+                return
+            if problems:
+                refused = Rejected("servicenow", "; ".join(problems) + "; fix the configuration")
+                await self._failed(ticket, link, refused, update.patch, report)
+                return
         async with self._slots:
             if ctx.is_paused("servicenow"):
                 report.retry_later = True  # credentials refused: keep the window for later
                 return
             try:
                 await ctx.db(ctx.store.begin_return, ticket.id)
-                await ctx.servicenow.update_incident(link.sys_id, update.patch)
+                answer = await ctx.servicenow.update_incident(link.sys_id, update.patch)
             except ConnectorError as error:
                 await self._failed(ticket, link, error, update.patch, report)
                 return
         ctx.succeeded("servicenow")
+        kept = kept_fields(update.patch, answer)
+        held = {name: answer.field_text(name) for name in update.patch if name not in JOURNAL}
+        summary = f"{link.incident_number} updated from ticket {link.ticket_number}: " + ", ".join(
+            f"{change.field} {held.get(change.field, change.new)}" for change in update.changes
+        )
+        warning = None
+        if kept:
+            warning = ", ".join(
+                f"sent {name} {sent}, instance kept {now}" for name, (sent, now) in kept.items()
+            )
+            summary = (
+                f"{link.incident_number}: update from ticket {link.ticket_number} not fully taken: "
+                f"{warning} (a field ACL or business rule on the instance ignored or reverted it)"
+            )
+            report.warnings.append(summary)
         stored = await ctx.db(
             ctx.store.update_return_synced,
             ticket.id,
             update.synced,
             now=ctx.clock(),
-            summary=(
-                f"{link.incident_number} updated from ticket {link.ticket_number}: "
-                + ", ".join(f"{change.field} {change.new}" for change in update.changes)
-            ),
+            summary=summary,
             request_body=to_json(update.patch),
+            response_body=to_json(held),
+            outcome=AuditOutcome.FAILED if kept else AuditOutcome.OK,
+            note=warning,
         )
         report.applied += 1
         ctx.bus.publish(
@@ -169,10 +236,32 @@ class ReturnPipeline:
                 sys_id=link.sys_id,
                 number=link.incident_number,
                 changes=tuple(
-                    FieldChangeView(change.field, change.old, change.new, change.reason)
+                    FieldChangeView(
+                        change.field, change.old, held.get(change.field, change.new), change.reason
+                    )
                     for change in update.changes
                 ),
             )
+        )
+        ctx.bus.publish(LinkChanged(link_row(stored)))
+
+    async def _skipped(
+        self, ticket: Ticket, link: Link, update: ReturnUpdate, incident: Incident | None
+    ) -> None:
+        """Nothing to write (a Closed or Canceled incident, no rule, return trip off), but remember
+        the ticket's values, with why; a closed incident's reason also shows in Links."""
+        ctx = self.ctx
+        why = "; ".join(update.warnings) or "no incident field changes"
+        closed = incident is not None and incident.state in FINAL_STATES
+        stored = await ctx.db(
+            ctx.store.update_return_synced,
+            ticket.id,
+            {name: update.synced[name] for name in TRACKED if name in update.synced},
+            now=ctx.clock(),
+            summary=f"{link.incident_number}: ticket {link.ticket_number} changed; {why}",
+            kind="skip",
+            outcome=AuditOutcome.SKIPPED if closed else AuditOutcome.OK,
+            note=why if closed else link.note,
         )
         ctx.bus.publish(LinkChanged(link_row(stored)))
 

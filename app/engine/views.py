@@ -42,6 +42,8 @@ class LinkRow:
     last_outbound_at: datetime | None
     last_return_at: datetime | None
     return_synced: dict[str, str] = field(default_factory=dict)
+    adopted: bool = False  # found in Autotask (lost database, second desk), not created here
+    note: str | None = None  # the latest remark (closed incident skipped, value the instance kept)
 
 
 @dataclass(frozen=True)

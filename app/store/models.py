@@ -115,6 +115,12 @@ class Link(SQLModel, table=True):
     last_return_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # A return-trip PATCH was sent and its outcome is not known yet (revision 0003).
     return_in_flight: bool = False
+    # Found in Autotask rather than created by this store (lost database, second desk, an incident
+    # that already named its ticket) (revision 0004).
+    adopted: bool = False
+    # The latest thing worth saying about the link (a skipped closed incident, a correlation id
+    # owned by another integration, a field the instance kept), shown in Links (revision 0004).
+    note: str | None = Field(default=None, sa_type=Text)
 
 
 class AuditEvent(SQLModel, table=True):

@@ -651,8 +651,13 @@ class Store:
         summary: str | None = None,
         request_body: str | None = None,
         response_body: str | None = None,
+        adopted: bool = False,
+        writeback_done: bool = False,
+        note: str | None = None,
     ) -> Link:
-        """Step 4: link + state pushed + audit event, in ONE transaction; write-back pending.
+        """Step 4: link + state pushed + audit event, in ONE transaction; write-back pending (done
+        when ``writeback_done``: the incident already names the ticket). ``adopted``: the ticket was
+        found in Autotask, not created by this store.
 
         Accepted from any state: the ticket exists, so recording it is what prevents a duplicate.
         Idempotent: the same (sys_id, ticket_id) again returns the existing link and adds no event.
@@ -685,8 +690,10 @@ class Store:
                 linked_at=now,
                 outbound_values=dict(outbound_values),
                 return_synced=dict(return_synced),
-                writeback_state=WritebackState.PENDING,
+                writeback_state=WritebackState.DONE if writeback_done else WritebackState.PENDING,
                 last_outbound_at=now,
+                adopted=adopted,
+                note=note,
             )
             session.add(link)
             item.state = QueueState.PUSHED
@@ -836,8 +843,10 @@ class Store:
         summary: str | None = None,
         request_body: str | None = None,
         response_body: str | None = None,
+        note: str | None = None,
     ) -> Link:
-        """Record a write-back outcome (with its audit event, one transaction).
+        """Record a write-back outcome (with its audit event, one transaction); ``note`` replaces
+        the link's note when given.
 
         done: finished. pending + ``next_at``: retry then. failed: gave up until a user asks again
         (``mark_writeback(sys_id, "pending")``). Attempts are counted by :meth:`begin_writeback`.
@@ -851,6 +860,8 @@ class Store:
                 raise LinkNotFound(f"no link for sys_id {sys_id!r}")
             # Attempts are counted by begin_writeback, before the request goes out.
             link.writeback_state = wanted
+            if note is not None:
+                link.note = note
             link.writeback_error = None if wanted == WritebackState.DONE else error
             link.writeback_next_at = require_utc(next_at, "next_at") if next_at is not None else None
             if wanted == WritebackState.DONE:
@@ -892,10 +903,13 @@ class Store:
         request_body: str | None = None,
         response_body: str | None = None,
         kind: str = "update",
+        outcome: AuditOutcome = AuditOutcome.OK,
+        note: str | None = None,
     ) -> Link:
         """Return trip step 2: merge the values just synced back into the link, with the audit event.
 
-        Merged (not replaced) so a PATCH that sent only the changed field keeps the others.
+        Merged (not replaced) so a PATCH that sent only the changed field keeps the others. The
+        link's note becomes ``note`` (None clears it: the last round had nothing to say).
         """
         now = require_utc(now, "now")
         with self._write() as session:
@@ -907,13 +921,14 @@ class Store:
             link.return_synced = merged  # a new dict: JSON columns do not track in-place changes
             link.return_in_flight = False
             link.last_return_at = now
+            link.note = note
             changes = ", ".join(f"{name} {value}" for name, value in synced.items())
             self._audit(
                 session,
                 now=now,
                 direction=AuditDirection.RETURN,
                 kind=kind,
-                outcome=AuditOutcome.OK,
+                outcome=outcome,
                 summary=summary
                 or f"{link.incident_number} updated from ticket {link.ticket_number}: {changes}",
                 link=link,

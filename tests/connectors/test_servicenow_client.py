@@ -238,7 +238,7 @@ async def test_resolve_without_close_fields_is_rejected_with_the_api_message(
     resolved = await client.update_incident(
         record["sys_id"], {"state": "6", "close_code": "Solution provided", "close_notes": "Done"}
     )
-    assert resolved.state == 6 and resolved.active is False
+    assert resolved.state == 6 and resolved.active is True  # Resolved stays active until Closed
 
 
 async def test_add_work_note(client: ServiceNowClient, sim: ServiceNowSimulator) -> None:

@@ -76,7 +76,12 @@ def test_comparison_is_exact_and_case_sensitive(config: AppConfig, make_incident
             "category is 'hardware', not 'network'",
         ),
         (cond("state", "not_equals", "8"), {"state": 2}, True, "state is '2' (In Progress), not '8' ✓"),
-        (cond("state", "not_equals", "8"), {"state": 8}, False, "state is '8' (Canceled), which the rule excludes"),
+        (
+            cond("state", "not_equals", "8"),
+            {"state": 8},
+            False,
+            "state is '8' (Canceled), which the rule excludes",
+        ),
         (cond("impact", "in", values=["1", "2"]), {"impact": 1}, True, "impact is '1', one of 1, 2 ✓"),
         (cond("impact", "in", values=["1", "2"]), {"impact": 3}, False, "impact is '3', not one of 1, 2"),
         (

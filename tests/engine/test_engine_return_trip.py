@@ -2,26 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from engine_harness import Harness, pushed, ticket_id
 
-from engine_harness import Harness
-
-from app.engine.engine import SyncEngine
 from app.engine.events import EngineEvent, ReturnApplied, ReturnFailed
-
-
-async def pushed(harness: Harness, count: int = 1, **fields: Any) -> tuple[SyncEngine, list[dict[str, Any]]]:
-    """``count`` incidents auto-pushed and written back; returns the engine and the incidents."""
-    incidents = [harness.incident(**fields) for _ in range(count)]
-    engine = harness.engine(harness.config(outbound={"auto_push": True}))
-    report = await engine.run_once()
-    assert report.ok and report.pushed == count, report.failures
-    return engine, incidents
-
-
-def ticket_id(harness: Harness, sys_id: str) -> int:
-    [ticket] = harness.tickets_for(sys_id)
-    return int(ticket["id"])
 
 
 def api_patches(harness: Harness, sys_id: str) -> list[dict[str, str]]:
