@@ -116,11 +116,17 @@ def build_parser() -> argparse.ArgumentParser:
         "examples:\n  triage-sync config check\n  triage-sync --config ./test.toml config path\n",
     )
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
-    _sub(
+    check = _sub(
         config_sub,
         "check",
         "validate the configuration and print it with secrets masked",
-        "exit code 2 when the file is invalid; every problem names the file and the key.\n",
+        "exit code 2 when the file is invalid; every problem names the file and the key.\n"
+        "--online also signs in to both systems (credentials needed) and checks the configured\n"
+        "close codes against the instance's own resolution codes (sys_choice); exit code 1 when\n"
+        "either system cannot be reached or a close code is not offered.\n",
+    )
+    check.add_argument(
+        "--online", action="store_true", help="also reach both systems and check the close codes"
     )
     _sub(config_sub, "path", "print the configuration file path in use", "")
     init = _sub(
@@ -145,8 +151,10 @@ examples:
   SERVICENOW_PASSWORD=... AUTOTASK_SECRET=... triage-sync run
   triage-sync --config /etc/triage-sync.toml run --once --auto-push   # from cron
 
-exit codes: 0 nothing failed, 1 an item or poll failed (one line per failure on stderr) or the
-engine already runs elsewhere, 2 configuration or credentials missing.
+exit codes (--once): 0 every item the run was responsible for went through; 1 something failed
+or is left undone (a push waiting for its retry, an unresolved create, a pending write-back: one
+FAILED or UNDONE line each on stderr) or the engine already runs elsewhere; 2 configuration or
+credentials missing. WARNING lines (a field the instance kept) do not change the exit code.
 """,
     )
     run.add_argument(
@@ -286,6 +294,14 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     print(f"# {resolve_config_path(args.config)}: valid")
     print(json.dumps(masked(config), indent=2))
+    if getattr(args, "online", False):
+        from app import headless
+
+        try:
+            return headless.check_online(config)
+        except headless.CommandFailed as exc:  # e.g. a credential is missing
+            print(str(exc), file=sys.stderr)
+            return exc.code
     return EXIT_OK
 
 

@@ -415,6 +415,37 @@ async def _with_engine(config: AppConfig, holder: str, work: Callable[[SyncEngin
         await engine.close()
 
 
+def check_online(config: AppConfig) -> int:
+    """``config check --online``: sign in to both systems and check the configured close codes
+    against the instance's sys_choice. One line per check; exit 1 when any fails."""
+    from app.connectors.errors import ConnectorError
+
+    async def work(engine: SyncEngine) -> list[tuple[bool, str]]:
+        results: list[tuple[bool, str]] = []
+        for name, test in (
+            ("ServiceNow", engine.servicenow.test_connection),
+            ("Autotask", engine.autotask.test_connection),
+        ):
+            try:
+                results.append((True, f"{name}: {await test()}"))
+            except ConnectorError as exc:
+                results.append((False, f"{name}: {exc}"))
+        if results[0][0]:
+            try:
+                problems = await engine.returns.close_code_problems(refresh=True)
+            except ConnectorError as exc:
+                problems = [f"cannot read the instance's close codes (sys_choice): {exc}"]
+            results += [(False, f"ServiceNow: {problem}") for problem in problems]
+            if not problems:
+                results.append((True, "ServiceNow: the configured close codes are offered by the instance"))
+        return results
+
+    results = asyncio.run(_with_engine(config, "triage-sync config check --online", work))
+    for ok, line in results:
+        print(f"{'OK' if ok else 'FAILED'}: {one_line(line)}", file=sys.stdout if ok else sys.stderr)
+    return EXIT_OK if all(ok for ok, _line in results) else EXIT_FAILED
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     from app.connectors.errors import ConnectorError
     from app.engine.views import Explanation
@@ -678,10 +709,14 @@ async def _run(config: AppConfig, args: argparse.Namespace) -> int:
             report = await engine.run_once(auto_push=args.auto_push)
             print(
                 f"cycle done: {report.queued} queued, {report.removed} removed, {report.pushed} pushed, "
-                f"{report.applied} applied, {len(report.failures)} failed"
+                f"{report.applied} applied, {len(report.failures)} failed, {len(report.undone)} left undone"
             )
             for failure in report.failures:
                 print(f"FAILED: {one_line(failure)}", file=sys.stderr)
+            for undone in report.undone:
+                print(f"UNDONE: {one_line(undone)}", file=sys.stderr)
+            for warning in report.warnings:
+                print(f"WARNING: {one_line(warning)}", file=sys.stderr)
             return EXIT_OK if report.ok else EXIT_FAILED
         if args.auto_push is not None:
             engine.set_auto_push(args.auto_push)  # audited, like the GUI's switch

@@ -516,3 +516,32 @@ def test_log_level_option_and_quiet_http_loggers(world: World) -> None:
         if isinstance(h, StderrHandler) or str(getattr(h, "baseFilename", "")).startswith(str(world.log_dir))
     ]
     assert ours == []  # every command removes (and closes) its handlers again
+
+
+def test_config_check_online_validates_close_codes_against_the_instance(world: World) -> None:
+    code, out, err = world.cli("config", "check", "--online")
+    assert code == cli.EXIT_OK, err
+    assert "OK: ServiceNow: Connected" in out and "OK: Autotask:" in out
+    assert "close codes are offered" in out
+    world.write_config(
+        world.config.read_text(encoding="utf-8"), return_trip='default_close_code = "Fixed it"'
+    )
+    code, out, err = world.cli("config", "check", "--online")
+    assert code == cli.EXIT_FAILED
+    [line] = [line for line in err.splitlines() if "Fixed it" in line]
+    assert line.startswith("FAILED: ServiceNow: return_trip.default_close_code")
+    assert "Solution provided" in line
+
+
+def test_run_once_says_what_is_left_undone_and_exits_1(world: World) -> None:
+    """A later run with nothing due (the retry waits) still exits 1 and names the item."""
+    incident = world.incident()
+    world.at.faults.inject("status", method="POST", path=r"/Tickets$", status=429, count=20)
+    first = world.cli("run", "--once", "--auto-push")
+    assert first[0] == cli.EXIT_FAILED, first
+    world.at.faults.clear()
+    code, out, err = world.cli("run", "--once", "--auto-push")
+    assert code == cli.EXIT_FAILED
+    assert "0 failed, 1 left undone" in out
+    [line] = [line for line in err.splitlines() if line.startswith("UNDONE:")]
+    assert incident["number"] in line and "not pushed" in line

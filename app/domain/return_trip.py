@@ -204,17 +204,10 @@ def plan_update(
 
 def configured_close_codes(config: ReturnTripConfig) -> dict[str, str]:
     """Every close code the return trip may write -> the config key it comes from."""
-    codes: dict[str, str] = {}
-    uses_default = False
+    codes = {config.default_close_code: "return_trip.default_close_code"}
     for label, rule in config.status.items():
-        if rule.state not in RESOLVING_STATES:
-            continue
-        if rule.close_code:
+        if rule.state in RESOLVING_STATES and rule.close_code:
             codes.setdefault(rule.close_code, f"return_trip.status.{label!r}.close_code")
-        else:
-            uses_default = True
-    if uses_default or not codes:
-        codes.setdefault(config.default_close_code, "return_trip.default_close_code")
     return codes
 
 

@@ -17,7 +17,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from app.config import AppConfig
@@ -31,6 +30,7 @@ from app.domain.triggers import evaluate
 from app.engine.backoff import Backoff
 from app.engine.context import EngineContext, utcnow
 from app.engine.convert import audit_row, link_row, queue_row
+from app.engine.cycle import CycleReport, undone_lines
 from app.engine.events import (
     AutoPushChanged,
     BudgetChanged,
@@ -54,7 +54,15 @@ from app.engine.views import (
 )
 from app.engine.webhooks import WebhookReceiver
 from app.secrets import get_secret
-from app.store import AuditOutcome, Lease, LeaseLost, QueueItem, QueueState, Store, TransitionResult
+from app.store import (
+    AuditOutcome,
+    Lease,
+    LeaseLost,
+    QueueItem,
+    QueueState,
+    Store,
+    TransitionResult,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,21 +70,6 @@ PUSH_TICK_SECONDS = 5.0  # how often the push loop looks for due retries without
 HEARTBEAT_SECONDS = 15.0
 STOP_GRACE_SECONDS = 5.0
 THRESHOLD_EVERY_SECONDS = 600.0  # tenant-wide usage check (ThresholdInformation)
-
-
-@dataclass
-class CycleReport:
-    """What one full cycle did (``run --once`` prints it and exits 1 when ``failures``)."""
-
-    queued: int = 0
-    removed: int = 0
-    pushed: int = 0
-    applied: int = 0
-    failures: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures
 
 
 class SyncEngine:
@@ -222,8 +215,31 @@ class SyncEngine:
         report = CycleReport()
         await self._servicenow_cycle(report)
         await self._push_cycle(report)
+        await self._settle_cycle(report)
         await self._autotask_cycle(report)
+        report.undone = await self.ctx.db(undone_lines, self.store, report.failures, self.outbound.auto_push)
         return report
+
+    async def _settle_cycle(self, report: CycleReport) -> None:
+        """Unknown create outcomes are searched for now (read-only), and what that links is
+        written back in the same run."""
+
+        async def step() -> None:
+            async with self._push_lock:
+                before = await self.ctx.db(self.store.stuck_pushing)
+                if not before:
+                    return
+                await self.outbound.settle_unknown()
+                after = {item.sys_id for item in await self.ctx.db(self.store.stuck_pushing)}
+                # Their earlier failure lines are answered now: linked, or an "undone" line.
+                numbers = tuple(f"{item.number}:" for item in before)
+                report.failures = [f for f in report.failures if not f.startswith(numbers)]
+                settled = [item for item in before if item.sys_id not in after]
+                if settled:
+                    report.pushed += len(settled)
+                    report.failures += await self.outbound.write_back_due()
+
+        await self._guarded("autotask", step, report)
 
     # ---- loops -------------------------------------------------------------------------------------
 
@@ -324,6 +340,7 @@ class SyncEngine:
             finished, returns = await self.returns.poll()
             report.applied += returns.applied
             report.failures += returns.failures
+            report.warnings += returns.warnings
             self.bus.publish(finished)
             await self._check_threshold()
 

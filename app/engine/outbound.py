@@ -238,6 +238,30 @@ class OutboundPipeline:
                 report.failures.append(outcome)
         return report
 
+    async def settle_unknown(self) -> None:
+        """Resolve unknown create outcomes now, whatever their retry time: the search by externalID
+        is read-only, so it is safe at once (``run --once`` must not leave them for a later run).
+        A ticket found is linked; none found leaves the item ``pushing`` (the next try searches
+        again before it creates)."""
+        ctx = self.ctx
+        if ctx.is_paused("autotask"):
+            return
+        stuck = [item for item in await ctx.db(ctx.store.stuck_pushing) if item.sys_id not in self._in_flight]
+        if not stuck:
+            return
+        try:
+            existing = await find_existing(ctx.autotask, [item.incident() for item in stuck])
+            metadata = await ctx.autotask.metadata() if existing else None
+        except ConnectorError as error:
+            await ctx.failed("autotask", error)
+            return
+        for item in stuck:
+            found = existing.get(item.sys_id)
+            if found is not None and metadata is not None:
+                draft = preview(item.incident(), ctx.config.outbound, metadata, now=ctx.clock())
+                ticket = found.ticket
+                await self._linked(item, draft, ticket.id, ticket.ticket_number, recovered=True)
+
     async def _push_one(
         self, item: QueueItem, metadata: TicketMetadata, found: Existing | None
     ) -> bool | str | None:

@@ -181,14 +181,20 @@ class ReturnPipeline:
             if tracked_moved:
                 await self._skipped(ticket, link, update, incident)
             return
-        if "close_code" in update.patch:
+        if "close_code" in update.patch:  # before the first resolve: is the code one the instance offers?
             try:
-                problems = await self.close_code_problems()
+                await self.close_code_problems()
             except ConnectorError as error:
                 await self._failed(ticket, link, error, update.patch, report)
                 return
-            if problems:
-                refused = Rejected("servicenow", "; ".join(problems) + "; fix the configuration")
+            offered = self._close_codes or []
+            code = update.patch["close_code"]
+            if code not in offered:
+                refused = Rejected(
+                    "servicenow",
+                    f"close code {code!r} is not one of the instance's resolution codes "
+                    f"({', '.join(offered) or 'none'}); fix the return_trip close codes in the configuration",
+                )
                 await self._failed(ticket, link, refused, update.patch, report)
                 return
         async with self._slots:

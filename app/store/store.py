@@ -803,6 +803,16 @@ class Store:
         with self._read() as session:
             return list(session.exec(query).all())
 
+    def pending_writebacks(self) -> list[Link]:
+        """Every link whose write-back is not done yet, due or not (what a run leaves undone)."""
+        query = (
+            select(Link)
+            .where(col(Link.writeback_state) == WritebackState.PENDING)
+            .order_by(col(Link.linked_at), col(Link.id))
+        )
+        with self._read() as session:
+            return list(session.exec(query).all())
+
     def set_ticket_number(self, ticket_id: int, ticket_number: str) -> Link:
         """Fill in the ticket number of a link recorded right after the create (the create answer
         carries only the id; numbers are read for a whole batch at once, before the write-back)."""

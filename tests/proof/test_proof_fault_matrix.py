@@ -145,6 +145,7 @@ FAULTS = [
 FAULT_BY_KEY = {fault.key: fault for fault in FAULTS}
 
 R, N, D, F, S, P = "retried", "no effect", "item deferred", "item refused", "system error", "paused"
+V = "found in the same run"  # a create whose answer was lost: searched by externalID and linked at once
 FAULT_ORDER = [fault.key for fault in FAULTS]
 # Expected first-cycle outcome per call, in FAULT_ORDER:
 #   429-ra 429 500 502 503 refused timeout reset html truncated drop rename extra 401 403
@@ -155,7 +156,7 @@ EXPECTED: dict[str, list[str]] = {
     "sn-return": [R, R, D, D, D, R, D, D, D, D, D, D, N, P, F],
     "at-poll": [R, R, S, R, R, R, R, R, R, R, S, S, N, P, S],
     "at-read": [R, R, S, R, R, R, R, R, R, R, N, N, N, P, S],
-    "at-create": [R, R, F, D, D, R, D, D, D, D, N, N, N, P, F],
+    "at-create": [R, R, F, D, D, R, D, V, D, V, N, N, N, P, F],
 }
 # Cells that once exposed engine bugs (all fixed): kept empty so a new one is easy to record.
 KNOWN_BUGS: dict[tuple[str, str], str] = {}
@@ -279,6 +280,9 @@ def classify(h: Harness, engine: SyncEngine, call: Call, first: CycleReport, sen
         return D
     if any(e.outcome == AuditOutcome.RETRY and e.kind == "update" for e in returns):
         return D
+    outbound = store.list_audit(direction=AuditDirection.OUTBOUND, limit=1000)
+    if first.ok and any(e.kind == "recovered" for e in outbound):
+        return V
     if not first.ok:
         return S
     return R if sent > BASELINE[call.key] else N
