@@ -295,12 +295,14 @@ def cmd_links(args: argparse.Namespace) -> int:
             _when(row.linked_at),
             row.writeback_state,
             _when(row.last_return_at),
+            "adopted" if row.adopted else "created",
+            row.note or "",
         ]
         for row in rows
     ]
     _table(
         table,
-        ["INCIDENT", "TICKET", "TICKET ID", "LINKED (UTC)", "WRITE-BACK", "LAST RETURN (UTC)"],
+        ["INCIDENT", "TICKET", "TICKET ID", "LINKED (UTC)", "WRITE-BACK", "LAST RETURN (UTC)", "HOW", "NOTE"],
         sys.stdout,
     )
     return EXIT_OK

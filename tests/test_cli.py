@@ -545,3 +545,16 @@ def test_run_once_says_what_is_left_undone_and_exits_1(world: World) -> None:
     assert "0 failed, 1 left undone" in out
     [line] = [line for line in err.splitlines() if line.startswith("UNDONE:")]
     assert incident["number"] in line and "not pushed" in line
+
+
+def test_links_say_which_tickets_were_adopted(world: World) -> None:
+    ticket_id = world.at.add_ticket(title="Opened by phone")
+    incident = world.incident(correlation_id=str(ticket_id))
+    assert world.cli("run", "--once")[0] == cli.EXIT_OK  # linked at once, even without auto-push
+    code, out, _err = world.cli("links")
+    assert code == cli.EXIT_OK
+    [row] = [line for line in out.splitlines() if incident["number"] in line]
+    assert "adopted" in row and "HOW" in out
+    [entry] = world.cli_json("links")
+    assert entry["adopted"] is True and entry["ticket_id"] == ticket_id
+    assert world.at.tickets() == [world.at.ticket(ticket_id)]

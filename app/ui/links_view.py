@@ -51,7 +51,8 @@ COL_LINKED = 2
 COL_OUTBOUND = 3
 COL_RETURN = 4
 COL_WRITEBACK = 5
-_HEADERS = ("Incident", "Ticket", "Linked at", "Last outbound", "Last return", "Write-back")
+COL_NOTE = 6
+_HEADERS = ("Incident", "Ticket", "Linked at", "Last outbound", "Last return", "Write-back", "Note")
 LinkRole = Qt.ItemDataRole.UserRole + 1
 SortRole = Qt.ItemDataRole.UserRole + 2
 WRITEBACK_LABELS = {"pending": "Pending", "done": "Done", "failed": "Failed"}
@@ -62,6 +63,15 @@ def writeback_text(row: LinkRow) -> str:
     if row.writeback_state == "failed" and row.writeback_error:
         return f"{label}: {row.writeback_error}"
     return label
+
+
+def note_text(row: LinkRow) -> str:
+    """How the link came to be (adopted: found in Autotask, not created here) and its latest remark
+    (a closed incident skipped, a foreign correlation_id left alone, a value the instance kept)."""
+    parts = ["Adopted: the ticket already existed in Autotask"] if row.adopted else []
+    if row.note:
+        parts.append(row.note)
+    return "; ".join(parts)
 
 
 class LinksModel(RowTableModel):
@@ -85,6 +95,7 @@ class LinksModel(RowTableModel):
                 local_time(row.last_outbound_at),
                 local_time(row.last_return_at),
                 writeback_text(row),
+                note_text(row),
             )[column]
         if role == LinkRole:
             return row
@@ -96,6 +107,8 @@ class LinksModel(RowTableModel):
             if column == COL_RETURN:
                 return row.last_return_at.timestamp() if row.last_return_at else 0.0
             return str(self.data(index, Qt.ItemDataRole.DisplayRole))
+        if column == COL_NOTE and role == Qt.ItemDataRole.ToolTipRole:
+            return note_text(row) or None
         if column == COL_WRITEBACK and row.writeback_state == "failed":
             if role == Qt.ItemDataRole.ForegroundRole:
                 return QBrush(foreground(Tone.ERROR))

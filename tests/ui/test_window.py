@@ -275,6 +275,29 @@ def test_links_history_shows_body_and_opens_records(
     loop.run_until_complete(scenario())
 
 
+def test_links_show_adopted_links_and_their_note(
+    window: MainWindow, engine: FakeEngine, loop: qasync.QEventLoop
+) -> None:
+    from app.ui.links_view import COL_NOTE
+
+    adopted = LinkRow(1, "sys1", "INC0000001", 7001, "T1", NOW, "done", None, NOW, None, adopted=True)
+    foreign = LinkRow(
+        2, "sys2", "INC0000002", 7002, "T2", NOW, "done", None, NOW, None,
+        note="correlation_id holds 'JIRA-1' (another integration's); left unchanged",
+    )  # fmt: skip
+    engine.links = [adopted, foreign]
+
+    async def scenario() -> None:
+        await window.load()
+        model = window.links_tab.model
+        assert model.rowCount() == 2
+        notes = {model.index(r, 0).data(): model.index(r, COL_NOTE).data() for r in range(2)}
+        assert notes["INC0000001"].startswith("Adopted")
+        assert "JIRA-1" in notes["INC0000002"] and not notes["INC0000002"].startswith("Adopted")
+
+    loop.run_until_complete(scenario())
+
+
 def test_state_is_restored(window: MainWindow, engine: FakeEngine, loop: qasync.QEventLoop) -> None:
     window.tabs.setCurrentIndex(2)
     window.save_state()
