@@ -60,6 +60,7 @@ class EngineContext:
         default_factory=lambda: {"servicenow": HealthState(), "autotask": HealthState()}
     )
     paused_until: dict[SystemName, float] = field(default_factory=dict)
+    monotonic: Callable[[], float] = time.monotonic  # the auth pause's clock (tests move it)
 
     async def db(self, call: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         return await asyncio.to_thread(call, *args, **kwargs)
@@ -68,7 +69,7 @@ class EngineContext:
 
     def is_paused(self, system: SystemName) -> bool:
         until = self.paused_until.get(system)
-        return until is not None and time.monotonic() < until
+        return until is not None and self.monotonic() < until
 
     def unpause(self) -> None:
         self.paused_until.clear()
@@ -97,7 +98,7 @@ class EngineContext:
             level = "auth_failed"
             message = f"the credentials were refused; {AUTH_FIX[system]}"
             first = self.health[system].level != "auth_failed"
-            self.paused_until[system] = time.monotonic() + AUTH_PAUSE_SECONDS
+            self.paused_until[system] = self.monotonic() + AUTH_PAUSE_SECONDS
             # Health first, before any await: a concurrent 401 then sees it and stays silent.
             self._set_health(
                 system,
