@@ -15,9 +15,13 @@ UNCONFIRMED are :class:`ServiceNowSimSettings` fields, so tests can exercise bot
 - ``/api/now/v1/...`` answers an empty list with 404; v2 (and the unversioned path) with ``[]``;
 - POST 201 + ``Location``; ``INC`` numbers; seeded 32-hex sys_ids; zone-less UTC times from the
   clock; ``sys_mod_count`` +1 per update; priority from impact x urgency; active/incident_state
-  from state; journal fields append rows to ``sys_journal_field`` and read back as ``""``;
+  from state (Resolved stays ``active=true``; only Closed and Canceled set it false); journal
+  fields append rows to ``sys_journal_field`` and read back as ``""``;
 - an optional data policy (403 on state 6/7 without close fields) and an optional hourly rate
-  limit rule (``X-RateLimit-*`` headers, 429 + ``Retry-After``).
+  limit rule (``X-RateLimit-*`` headers, 429 + ``Retry-After``);
+- an optional field write ACL (``acl_read_only_fields``: API writes to them silently ignored) and
+  a reverting business rule (``reverting_rule_fields``: the old value is put back), both answering
+  200 with the record as stored.
 
 Tests and scenarios drive it through a thread-safe Python API (:meth:`create_incident`,
 :meth:`update_incident`...) that acts as the human technician ``sam.triage``.
