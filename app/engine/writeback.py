@@ -35,10 +35,16 @@ async def fill_ticket_numbers(ctx: EngineContext, ticket_ids: Sequence[int]) -> 
     return numbers
 
 
-def foreign_correlation(incident: Incident, ticket_id: int) -> str | None:
-    """The incident's correlation_id when it holds a value that is not ours (another integration's)."""
+def foreign_correlation(incident: Incident, ticket_id: int, ticket_number: str) -> str | None:
+    """What another integration keeps in correlation_id/correlation_display ("correlation_id holds
+    'JIRA-4711'"), or None when both are empty or ours."""
     value = incident.correlation_id.strip()
-    return value if value and value != str(ticket_id) else None
+    if value and value != str(ticket_id):
+        return f"correlation_id holds {value!r}"
+    display = incident.correlation_display.strip()
+    if not value and display and display != ticket_number:
+        return f"correlation_display holds {display!r}"
+    return None
 
 
 class WriteBack:
@@ -123,7 +129,11 @@ class WriteBack:
             note: str | None = None
             try:
                 current = await self._current(link)
-                theirs = foreign_correlation(current, link.ticket_id) if current is not None else None
+                theirs = (
+                    foreign_correlation(current, link.ticket_id, link.ticket_number)
+                    if current is not None
+                    else None
+                )
                 if current is not None and link.writeback_attempts > 0:
                     landed = current.correlation_id == str(link.ticket_id)
                     if not landed and theirs is not None:  # the note is the only trace then
@@ -136,8 +146,7 @@ class WriteBack:
                 if theirs is not None:
                     patch = {"work_notes": note_text}
                     note = (
-                        f"correlation_id holds {theirs!r} (another integration's); left unchanged, "
-                        "the link is kept in Triage Sync"
+                        f"{theirs} (another integration's); left unchanged, the link is kept in Triage Sync"
                     )
                 await ctx.db(ctx.store.begin_writeback, link.sys_id)
                 await ctx.servicenow.update_incident(link.sys_id, patch)

@@ -47,6 +47,17 @@ async def test_a_foreign_correlation_id_is_left_alone(harness: Harness) -> None:
     assert harness.sn.get_record(incident["sys_id"])["correlation_id"] == "JIRA-4711"
 
 
+async def test_a_foreign_correlation_display_alone_is_left_alone_too(harness: Harness) -> None:
+    incident = harness.incident(correlation_display="Vendor case 88")
+    engine = harness.engine(harness.config(outbound={"auto_push": True}))
+    assert (await engine.run_once()).ok
+    record = harness.sn.get_record(incident["sys_id"])
+    assert (record["correlation_id"], record["correlation_display"]) == ("", "Vendor case 88")
+    assert len(harness.writeback_notes(incident["sys_id"])) == 1
+    link = engine.store.get_link(sys_id=incident["sys_id"])
+    assert link is not None and link.note is not None and "correlation_display" in link.note
+
+
 async def test_closed_incidents_are_skipped_with_a_visible_reason(harness: Harness) -> None:
     engine, [closed, cancelled, open_one] = await pushed(harness, 3)
     harness.sn.update_incident(
