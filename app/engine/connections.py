@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from app.config import AutotaskConfig, ServiceNowConfig
+from app.config import AutotaskConfig, ReturnTripConfig, ServiceNowConfig
 from app.connectors.autotask import AutotaskClient
 from app.connectors.budget import RequestBudget
-from app.connectors.errors import AuthFailed
+from app.connectors.errors import AuthFailed, Rejected
 from app.connectors.servicenow import ServiceNowClient
+from app.domain.return_trip import close_code_problems
 from app.secrets import Secret
 
 
@@ -49,12 +50,28 @@ def autotask_client(cfg: AutotaskConfig, secret: Secret | None) -> AutotaskClien
     )
 
 
+async def check_close_codes(client: ServiceNowClient, return_trip: ReturnTripConfig, connected: str) -> str:
+    """``connected`` when every configured close code is one of the instance's (sys_choice); else
+    a refusal that names the code and the instance's list."""
+    problems = close_code_problems(return_trip, await client.close_codes())
+    if problems:
+        raise Rejected("servicenow", f"{connected}, but " + "; ".join(problems))
+    return connected
+
+
 async def test_servicenow(
-    cfg: ServiceNowConfig, password: Secret | None, client_secret: Secret | None = None
+    cfg: ServiceNowConfig,
+    password: Secret | None,
+    client_secret: Secret | None = None,
+    return_trip: ReturnTripConfig | None = None,
 ) -> str:
-    """One cheap, real API call with these (possibly unsaved) settings."""
+    """One cheap, real API call with these (possibly unsaved) settings; with ``return_trip`` also
+    the configured close codes against the instance's own (one more read)."""
     async with servicenow_client(cfg, password, client_secret) as client:
-        return await client.test_connection()
+        message = await client.test_connection()
+        if return_trip is not None:
+            message = await check_close_codes(client, return_trip, message)
+        return message
 
 
 async def test_autotask(cfg: AutotaskConfig, secret: Secret | None) -> str:

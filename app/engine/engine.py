@@ -28,6 +28,7 @@ from app.domain.outbound import Preview, preview
 from app.domain.records import Incident, TicketMetadata
 from app.domain.triggers import evaluate
 from app.engine.backoff import Backoff
+from app.engine.connections import check_close_codes
 from app.engine.context import EngineContext, utcnow
 from app.engine.convert import audit_row, link_row, queue_row
 from app.engine.cycle import CycleReport, undone_lines
@@ -573,10 +574,9 @@ class SyncEngine:
 
     async def test_connection(self, system: SystemName) -> str:
         if system == "servicenow":
-            message = await self.servicenow.test_connection()
-            problems = await self.returns.close_code_problems(refresh=True)
-            if problems:
-                message += "; but " + "; ".join(problems)
+            message = await check_close_codes(
+                self.servicenow, self.config.return_trip, await self.servicenow.test_connection()
+            )
         else:
             message = await self.autotask.test_connection()
         self.ctx.succeeded(system)

@@ -503,7 +503,9 @@ class SettingsDialog(QDialog):
                 if cfg.auth == "oauth"
                 else None
             )
-            message = await connections.test_servicenow(cfg, password, client_secret)
+            message = await connections.test_servicenow(
+                cfg, password, client_secret, return_trip=self.config.return_trip
+            )
         else:
             assert isinstance(cfg, AutotaskConfig)
             secret = self._typed_secret(self.at_secret, "autotask_secret", cfg.username)

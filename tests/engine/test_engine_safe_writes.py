@@ -9,8 +9,12 @@ import json
 from typing import Any
 from urllib.parse import parse_qs
 
+import pytest
 from engine_harness import Harness, pushed, ticket_id
 
+from app.connectors.errors import Rejected
+from app.engine import connections
+from app.secrets import Secret
 from app.store import AuditOutcome, WritebackState
 
 
@@ -133,6 +137,18 @@ async def test_an_unknown_close_code_stops_the_resolve_before_it_is_sent(harness
     assert any("'Fixed it'" in f and "Solution provided" in f for f in report.failures), report.failures
     assert len(incident_patches(harness)) == writes  # nothing sent
     assert harness.sn.get_record(incident["sys_id"])["state"] != "6"
-    # The same check in Test connection.
-    message = await engine.test_connection("servicenow")
-    assert "'Fixed it'" in message and "not one of" in message
+    # The same check in Test connection: connected, but not usable as configured.
+    with pytest.raises(Rejected) as refused:
+        await engine.test_connection("servicenow")
+    assert "Connected" in str(refused.value) and "'Fixed it'" in str(refused.value)
+
+
+async def test_settings_test_connection_checks_the_close_codes(harness: Harness) -> None:
+    """The Settings dialog's Test connection (unsaved settings, no engine) checks them too."""
+    password = Secret(harness.sn.settings.password)
+    good = harness.config()
+    message = await connections.test_servicenow(good.servicenow, password, return_trip=good.return_trip)
+    assert message.startswith("Connected")
+    bad = harness.config(return_trip={"default_close_code": "Fixed it"})
+    with pytest.raises(Rejected, match="return_trip.default_close_code: close code 'Fixed it'"):
+        await connections.test_servicenow(bad.servicenow, password, return_trip=bad.return_trip)

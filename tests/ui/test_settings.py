@@ -109,7 +109,10 @@ def test_test_connection_uses_unsaved_values(
     seen: list[tuple[Any, ...]] = []
 
     async def fake_sn(
-        cfg: ServiceNowConfig, password: Secret | None, client_secret: Secret | None = None
+        cfg: ServiceNowConfig,
+        password: Secret | None,
+        client_secret: Secret | None = None,
+        return_trip: Any = None,
     ) -> str:
         seen.append((cfg.url, cfg.username, password.reveal() if password else None))
         return "Connected to acme as svc.triage"
