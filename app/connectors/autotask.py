@@ -521,7 +521,7 @@ class AutotaskClient:
     async def find_by_external_id(self, external_id: str) -> list[Ticket]:
         if not external_id:
             raise ValueError("external_id must not be empty")
-        return await self.query_all([{"op": "eq", "field": "externalID", "value": external_id}])
+        return (await self.find_by_external_ids([external_id])).get(external_id, [])
 
     async def find_by_external_ids(
         self, external_ids: Iterable[str], *, include_fields: Sequence[str] | None = TICKET_FIELDS

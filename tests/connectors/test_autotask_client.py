@@ -192,6 +192,24 @@ async def test_create_update_note_and_find_by_external_id(
     assert found[0].status == 8 and found[0].last_activity_date is not None
 
 
+async def test_find_by_external_ids_batches_500_per_query(
+    sim: AutotaskSimulator, client: AutotaskClient
+) -> None:
+    """A whole push round in one query: the lookup that keeps a lost database from creating every
+    ticket again costs one request per 500 incidents, not one per incident."""
+    ids = [f"{n:032x}" for n in range(1, 602)]
+    sim.add_ticket(externalID=ids[0])
+    sim.add_ticket(externalID=ids[0])  # two tickets for one incident: both are returned
+    last = sim.add_ticket(externalID=ids[-1])
+    sim.add_ticket(externalID="not-asked-for")
+    sim.requests.clear()
+    found = await client.find_by_external_ids([*ids, ids[0], ""])
+    assert sorted(found) == [ids[0], ids[-1]]
+    assert len(found[ids[0]]) == 2 and [t.id for t in found[ids[-1]]] == [last]
+    queries = sim.requests.entries("POST", "/Tickets/query")
+    assert [len(q.body["filter"][0]["value"]) for q in queries] == [500, 101]
+
+
 async def test_validation_500_is_rejected_with_the_api_message(
     sim: AutotaskSimulator, client: AutotaskClient
 ) -> None:
