@@ -261,6 +261,7 @@ class OutboundPipeline:
                 draft = preview(item.incident(), ctx.config.outbound, metadata, now=ctx.clock())
                 ticket = found.ticket
                 await self._linked(item, draft, ticket.id, ticket.ticket_number, recovered=True)
+        await self._announce_new_tickets()
 
     async def _push_one(
         self, item: QueueItem, metadata: TicketMetadata, found: Existing | None
