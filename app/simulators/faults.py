@@ -8,6 +8,8 @@ matching requests (or with probability ``rate``). Kinds:
 - ``hang``: hold the request for ``seconds`` (past the client's timeout); not processed.
 - ``reset_before``: drop the connection without processing the request.
 - ``reset_after``: process the request (the write happens) then drop the connection mid-answer.
+- ``hang_after``: process the request (the write happens), then hold the answer for ``seconds``:
+  the window in which a client that is killed never learns the outcome.
 - ``html``: answer 200 with an HTML page (hibernating instance, SSO redirect); not processed.
 - ``truncated``: process the request, answer with the JSON body cut in half.
 - ``drop_fields`` / ``rename_fields``: process the request, then remove or rename ``fields`` in
@@ -34,6 +36,7 @@ FaultKind = Literal[
     "hang",
     "reset_before",
     "reset_after",
+    "hang_after",
     "html",
     "truncated",
     "drop_fields",
@@ -164,6 +167,10 @@ class FaultMiddleware:
             status, headers, body = await _capture(self.app, scope, receive)
             if fault.kind == "reset_after":
                 await _reset(send)
+                return
+            if fault.kind == "hang_after":
+                await asyncio.sleep(fault.seconds or 3600)
+                await _respond(send, status, headers, body)
                 return
             if fault.kind == "truncated":
                 body = body[: max(1, len(body) // 2)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 
 from engine_harness import Harness
@@ -142,26 +144,29 @@ async def test_lost_create_response_leads_to_exactly_one_ticket(harness: Harness
     assert [e.kind for e in engine.store.list_audit(sys_id=incident["sys_id"])].count("recovered") == 1
 
 
-async def test_restart_while_pushing_leads_to_exactly_one_ticket(harness: Harness) -> None:
+async def test_kill_between_create_and_link_leads_to_exactly_one_ticket(harness: Harness) -> None:
+    """The engine dies after the create landed and before the link was stored: the create's answer
+    is held back by the simulator (``hang_after``) and the running cycle is cancelled meanwhile."""
     incident = harness.incident()
     engine = harness.engine(harness.config(outbound={"auto_push": True}))
-    await engine.run_once()
-    # Simulate a kill right after the create landed but before the link was stored.
+    harness.at.faults.inject("hang_after", method="POST", path=r"/Tickets$", seconds=2)
+    cycle = asyncio.ensure_future(engine.run_once())
+    for _ in range(500):  # bounded: the create lands within a few loop turns
+        if harness.tickets_for(incident["sys_id"]) or cycle.done():
+            break
+        await asyncio.sleep(0.01)
     [ticket] = harness.tickets_for(incident["sys_id"])
-    store = engine.store
-    with store._write() as session:  # the state a SIGKILL between steps 3 and 4 leaves behind
-        from sqlmodel import delete, select
-
-        from app.store import Link, QueueItem
-
-        session.exec(delete(Link))  # type: ignore[call-overload]
-        item = session.exec(select(QueueItem)).one()
-        item.state = QueueState.PUSHING
+    cycle.cancel()  # the kill: nothing after the create runs
+    with contextlib.suppress(asyncio.CancelledError):
+        await cycle
+    assert engine.store.get_link(sys_id=incident["sys_id"]) is None
+    item = engine.store.get_item(incident["sys_id"])
+    assert item is not None and item.state == QueueState.PUSHING
     await engine.close()
 
     restarted = harness.engine(harness.config(outbound={"auto_push": True}), holder="restarted")
     report = await restarted.run_once()
-    assert report.ok, report.failures
+    assert report.ok, (report.failures, report.undone)
     assert len(harness.tickets_for(incident["sys_id"])) == 1
     link = restarted.store.get_link(sys_id=incident["sys_id"])
     assert link is not None and link.ticket_id == ticket["id"]
