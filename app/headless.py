@@ -558,10 +558,12 @@ class EventLog:
             case ev.PushSucceeded() as pushed:
                 self._writebacks.add(pushed.sys_id)
                 ticket = pushed.ticket_number or f"id {pushed.ticket_id}"
-                how = (
-                    " (found the ticket an earlier attempt created and linked it)" if pushed.recovered else ""
-                )
-                return logging.INFO, f"pushed {pushed.number} -> ticket {ticket}{how}"
+                if pushed.recovered:  # a lost create answer, a lost database, a ticket the incident named
+                    return (
+                        logging.INFO,
+                        f"linked {pushed.number} -> ticket {ticket} (already in Autotask; nothing created)",
+                    )
+                return logging.INFO, f"pushed {pushed.number} -> ticket {ticket}"
             case ev.PushFailed() as failed:
                 if failed.permanent:
                     return (

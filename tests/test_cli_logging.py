@@ -62,6 +62,11 @@ def test_engine_events_in_human_words() -> None:
     events = EventLog()
     level, message = events.describe(PushSucceeded("abc", "INC0010001", 10001, "T20261201.0001"))
     assert (level, message) == (logging.INFO, "pushed INC0010001 -> ticket T20261201.0001")
+    found = PushSucceeded("abd", "INC0010003", 10003, "T20261201.0003", recovered=True)
+    assert events.describe(found) == (
+        logging.INFO,
+        "linked INC0010003 -> ticket T20261201.0003 (already in Autotask; nothing created)",
+    )
     level, message = events.describe(PushFailed("abc", "INC0010002", "Autotask: queueID invalid", True))
     assert level == logging.ERROR and "refused" in message and "queueID invalid" in message
 
