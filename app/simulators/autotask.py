@@ -42,7 +42,7 @@ from app.simulators.faults import ASGIApp, FaultMiddleware, FaultPlan, Receive, 
 from app.simulators.server import SimServer
 from app.simulators.webhooks import Delivery, DeliveryAttempt, WebhookDispatcher, hook_signature
 
-ThreadLimitBehaviour = Literal["reject_429", "queue"]
+ThreadLimitBehaviour = Literal["reject", "reject_429", "queue"]
 
 MAX_OR_TERMS = 500
 NEXT_PAGE_SEGMENT = "next"
@@ -67,7 +67,7 @@ class AutotaskSimSettings:
     over_limit_status: int = 429  # UNCONFIRMED
     over_limit_retry_after: float | None = None  # UNCONFIRMED: Retry-After seconds, None = no header
     thread_limit: int = 3
-    thread_limit_behaviour: ThreadLimitBehaviour = "reject_429"
+    thread_limit_behaviour: ThreadLimitBehaviour = "reject"  # "reject": 500 as live tenants do
     item_null_for_missing: bool = True  # UNCONFIRMED: GET /Tickets/{id} missing -> 200 {"item":null}
     page_size_cap: int = 500
     paging_token_limit: int = 50  # UNCONFIRMED: only the most recent cursors stay valid
@@ -289,6 +289,22 @@ class TicketWebhook:
             "isReady": self.is_ready,
             "ownerResourceID": owner,
         }
+
+
+# What live tenants answer, word for word, when the database (not the request) is at fault; each is
+# HTTP 500 with the usual errors array. Used by :meth:`AutotaskSimulator.inject_server_error`.
+SERVER_ERRORS: dict[str, str] = {
+    "deadlock": (
+        "Transaction (Process ID 64) was deadlocked on lock resources with another process and has "
+        "been chosen as the deadlock victim. Rerun the transaction."
+    ),
+    "sql_timeout": (
+        "Execution Timeout Expired.  The timeout period elapsed prior to completion of the operation "
+        "or the server is not responding."
+    ),
+    "try_again": "An unexpected error has occurred. Please try again.",
+    "thread_threshold": "Thread Threshold Exceeded. Try again later.",
+}
 
 
 class ApiError(Exception):
@@ -525,6 +541,15 @@ class AutotaskSimulator:
                 }
             )
 
+    def inject_server_error(self, kind: str, *, method: str = "*", path: str = ".*", count: int = 1) -> None:
+        """The next ``count`` matching requests fail as a busy live database answers them (HTTP 500
+        with one of :data:`SERVER_ERRORS`); nothing is processed."""
+        if kind not in SERVER_ERRORS:
+            raise KeyError(f"unknown server error {kind!r}; known: {', '.join(SERVER_ERRORS)}")
+        self.faults.inject(
+            "status", status=500, message=SERVER_ERRORS[kind], method=method, path=path, count=count
+        )
+
     def max_concurrency_seen(self, endpoint: str | None = None) -> int:
         """Most requests seen in flight at once for ``endpoint`` (e.g. ``Tickets/{id}``), or overall."""
         with self._lock:
@@ -679,12 +704,16 @@ class AutotaskSimulator:
     def _authenticate(self, request: Request) -> None:
         settings = self.settings
         headers = request.headers
-        if (
-            headers.get("apiintegrationcode", "") != settings.integration_code
-            or headers.get("username", "").casefold() != settings.username.casefold()
-            or headers.get("secret", "") != settings.secret
-        ):
+        code = headers.get("apiintegrationcode", "")
+        user = headers.get("username", "")
+        if not code or not user or headers.get("secret", "") != settings.secret:
             raise ApiError("User Not Authenticated.", 401)
+        # What live tenants answer (api-contracts.md 2.4): a revoked or wrong integration code and
+        # a user unknown to the zone are HTTP 500 with an errors array, not 401.
+        if code != settings.integration_code:
+            raise ApiError("IntegrationCode is invalid.", 500)
+        if user.casefold() != settings.username.casefold():
+            raise ApiError("Zone information could not be determined for this user.", 500)
 
     def _dispatch(self, request: Request, raw: bytes) -> Response:
         path = request.url.path.rstrip("/")
@@ -1579,13 +1608,15 @@ class _UsageLayer:
             over = usage.arrivals[key] > settings.thread_limit
         processing = False
         try:
-            if over and settings.thread_limit_behaviour == "reject_429":
+            if over and settings.thread_limit_behaviour in ("reject", "reject_429"):
+                # Live tenants answer a non-429 error naming the thread threshold.
+                status = 429 if settings.thread_limit_behaviour == "reject_429" else 500
                 message = (
-                    f"Thread limit exceeded: more than {settings.thread_limit} concurrent requests "
-                    "for this endpoint and integration code."
+                    f"Thread Threshold Exceeded: more than {settings.thread_limit} concurrent requests "
+                    "for this endpoint and integration code. Try again later."
                 )
                 await _send_json(
-                    send, 429, [(b"content-type", b"application/json")], error_body(429, message)
+                    send, status, [(b"content-type", b"application/json")], error_body(status, message)
                 )
                 return
             while True:

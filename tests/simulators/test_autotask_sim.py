@@ -504,8 +504,39 @@ async def _burst(sim: AutotaskSimulator, count: int) -> list[int]:
 async def test_thread_limit_rejects_a_fourth_concurrent_request(sim: AutotaskSimulator) -> None:
     sim.settings.latency = 0.2
     statuses = await _burst(sim, 6)
-    assert statuses.count(429) >= 1 and statuses.count(200) >= 3
+    # As live tenants answer it: not a 429, a 500 naming the thread threshold.
+    assert statuses.count(500) >= 1 and statuses.count(200) >= 3 and 429 not in statuses
     assert sim.max_concurrency_seen("Tickets/{id}") > 3
+
+
+async def test_thread_limit_can_answer_429(sim: AutotaskSimulator) -> None:
+    sim.settings.latency = 0.2
+    sim.settings.thread_limit_behaviour = "reject_429"
+    statuses = await _burst(sim, 6)
+    assert statuses.count(429) >= 1 and statuses.count(200) >= 3
+
+
+def test_revoked_code_and_unknown_user_answer_500_like_live_tenants(
+    sim: AutotaskSimulator, api: httpx.Client
+) -> None:
+    url = "/Tickets/entityInformation"
+    sim.settings.integration_code = "REVOKED"
+    response = api.get(url)
+    assert response.status_code == 500 and errors(response) == ["IntegrationCode is invalid."]
+    sim.settings.integration_code = HEADERS["ApiIntegrationCode"]
+    sim.settings.username = "someone-else@example.com"
+    response = api.get(url)
+    assert response.status_code == 500
+    assert "Zone information could not be determined" in errors(response)[0]
+
+
+def test_server_errors_answer_500_with_the_live_message(sim: AutotaskSimulator, api: httpx.Client) -> None:
+    sim.inject_server_error("deadlock", method="GET", path="/Tickets/1")
+    response = api.get("/Tickets/1")
+    assert response.status_code == 500 and "deadlock victim" in errors(response)[0]
+    assert api.get("/Tickets/1").status_code == 200
+    with pytest.raises(KeyError, match="known: deadlock"):
+        sim.inject_server_error("meteor")
 
 
 async def test_thread_limit_can_queue_instead(sim: AutotaskSimulator) -> None:
