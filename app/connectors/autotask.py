@@ -219,10 +219,12 @@ class AutotaskClient:
                 text = text.replace(sensitive, "***")
         return text[:_MAX_MESSAGE]
 
-    async def _wait_for_budget(self) -> None:
+    async def _wait_for_budget(self, paced: bool = True) -> None:
+        """Count the request; unless ``paced`` is False (ThresholdInformation: the one read that
+        tells us the tenant has room again must never wait for the budget), wait for its turn."""
         if self.budget is None:
             return
-        while True:
+        while paced:
             wait = self.budget.delay()
             if wait <= 0:
                 break
@@ -245,9 +247,10 @@ class AutotaskClient:
         params: Mapping[str, str] | None = None,
         auth: bool = True,
         write: bool = False,
+        paced: bool = True,
     ) -> httpx.Response:
         """One HTTP exchange; network failures mapped to :class:`Transient`."""
-        await self._wait_for_budget()
+        await self._wait_for_budget(paced)
         headers = self._headers() if auth else {}
         content = None
         if body is not None:
@@ -389,6 +392,7 @@ class AutotaskClient:
         params: Mapping[str, str] | None = None,
         idempotent: bool = True,
         url: str | None = None,
+        paced: bool = True,
     ) -> Any:
         """Send with retries; on a 401 with a discovered zone, re-discover once and try again."""
         write = method in ("POST", "PATCH", "PUT") and not idempotent
@@ -400,7 +404,9 @@ class AutotaskClient:
                 self._check_same_host(url, base)
 
             async def attempt(target: str = target) -> Any:
-                response = await self._send(method, target, body=body, params=params, write=write)
+                response = await self._send(
+                    method, target, body=body, params=params, write=write, paced=paced
+                )
                 self._check_status(response, write=write)
                 return self._decode(response, idempotent=idempotent)
 
@@ -637,8 +643,9 @@ class AutotaskClient:
             return self._note_metadata
 
     async def threshold(self) -> dict[str, Any]:
-        """``/ThresholdInformation``; also merged into the request budget when there is one."""
-        data = await self._request("GET", "ThresholdInformation")
+        """``/ThresholdInformation``; also merged into the request budget when there is one.
+        Counted in the budget but never held back by it."""
+        data = await self._request("GET", "ThresholdInformation", paced=False)
         if not isinstance(data, dict) or not isinstance(data.get("externalRequestThreshold"), int):
             raise UnexpectedResponse(SYSTEM, "the threshold answer has no 'externalRequestThreshold'")
         if self.budget is not None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator
 
 import pytest
+from live_autotask import CODE, SECRET, USER
 from test_autotask_client import NEW_TICKET
 
 from app.connectors.autotask import AutotaskClient
@@ -14,12 +14,8 @@ from app.connectors.autotask_errors import classify, refers_to_stale_value
 from app.connectors.errors import AuthFailed, RateLimited, Rejected, Transient
 from app.connectors.retry import RetryPolicy
 from app.secrets import Secret
-from app.simulators.autotask import SERVER_ERRORS, AutotaskSimSettings, AutotaskSimulator
-from app.simulators.clock import ManualClock
+from app.simulators.autotask import SERVER_ERRORS, AutotaskSimulator
 
-USER = "api@example.com"
-CODE = "CODE-1"
-SECRET = "secret-1"
 ONE_TRY = RetryPolicy(attempts=1, base_delay=0.01, max_delay=0.05)
 FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)
 
@@ -56,18 +52,6 @@ def test_stale_value_messages() -> None:
     assert refers_to_stale_value("Value does not reference an existing entity for queueID . ")
     assert refers_to_stale_value("Value 29683499 does not exist in the picklist for queueID.")
     assert not refers_to_stale_value("title is required.")
-
-
-@pytest.fixture(scope="module")
-def running() -> Iterator[AutotaskSimulator]:
-    with AutotaskSimulator(clock=ManualClock(datetime(2026, 1, 5, 9, tzinfo=UTC))) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def sim(running: AutotaskSimulator) -> AutotaskSimulator:
-    running.reset(AutotaskSimSettings(username=USER, integration_code=CODE, secret=SECRET))
-    return running
 
 
 @pytest.fixture

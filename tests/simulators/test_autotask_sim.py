@@ -119,6 +119,24 @@ def test_threshold_counts_every_request_and_refuses_over_limit(
     assert api.get("/Tickets/1").status_code == 200
 
 
+def test_other_integrations_share_the_threshold_and_decay(
+    sim: AutotaskSimulator, api: httpx.Client, clock: ManualClock
+) -> None:
+    sim.set_other_integrations(9600)
+    count = api.get("/ThresholdInformation").json()["currentTimeframeRequestCount"]
+    assert count == 9601  # theirs and this read
+    clock.advance(1800)  # half an hour later, half of their requests have left the window
+    count = api.get("/ThresholdInformation").json()["currentTimeframeRequestCount"]
+    assert 4790 <= count <= 4810
+    sim.set_other_integrations(10000)
+    refused = api.get("/Tickets/1")
+    assert refused.status_code == 429  # the tenant is at its threshold: everyone is refused
+    clock.advance(3600)
+    assert api.get("/ThresholdInformation").json()["currentTimeframeRequestCount"] <= 3
+    with pytest.raises(ValueError):
+        sim.set_other_integrations(-1)
+
+
 def test_usage_latency_setting_is_applied_from_half_the_threshold(sim: AutotaskSimulator) -> None:
     sim.settings.latency_from_usage = True
     sim.settings.hourly_threshold = 100
@@ -228,6 +246,9 @@ def test_picklist_metadata_values_are_strings_while_records_hold_ints(
     sub = fields["subIssueType"]
     assert sub["picklistParentValueField"] == "issueType"
     assert {v["parentValue"] for v in sub["picklistValues"]} >= {"10", "11"}
+    other_parents = [v["parentValue"] for v in sub["picklistValues"] if v["label"] == "Other"]
+    assert len(other_parents) >= 3  # child labels repeat under several parents, as on live tenants
+    assert sim.picklist_id("subIssueType", "Other", parent=11) == 143
     queue = {v["label"]: v["value"] for v in fields["queueID"]["picklistValues"]}
     assert queue["Level II Support"] == "29683483"
     ticket_id = sim.add_ticket(priority="Critical")
