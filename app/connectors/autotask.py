@@ -45,7 +45,7 @@ from app.connectors.errors import (
     Transient,
     UnexpectedResponse,
 )
-from app.connectors.retry import RetryPolicy, call_with_retries
+from app.connectors.retry import RetryPolicy, call_with_retries, sane_retry_after
 from app.domain.records import TICKET_FIELDS, CaseBlind, Ticket, TicketMetadata, WireFormatError
 from app.secrets import Secret
 
@@ -224,18 +224,16 @@ class AutotaskClient:
         tells us the tenant has room again must never wait for the budget), wait for its turn."""
         if self.budget is None:
             return
-        while paced:
-            wait = self.budget.delay()
-            if wait <= 0:
-                break
-            if wait > self._retry.max_inline_wait:
-                raise RateLimited(
-                    SYSTEM,
-                    f"our share of the hourly request limit is used up; next request in {wait:.0f} s",
-                    retry_after=wait,
-                    status=None,
-                )
-            await self._retry.sleep(wait)
+        wait = self.budget.delay() if paced else 0.0
+        if wait > self._retry.max_inline_wait:
+            raise RateLimited(
+                SYSTEM,
+                f"requests are paced (the hourly request threshold is near); next request in {wait:.0f} s",
+                retry_after=wait,
+                status=None,
+            )
+        if wait > 0:
+            await self._retry.sleep(wait)  # one wait: the delay counts from our last request
         self.budget.record()
 
     async def _send(
@@ -312,9 +310,10 @@ class AutotaskClient:
         if value is None:
             return None
         try:
-            return max(0.0, float(value))
+            seconds = float(value)
         except ValueError:
             return None
+        return sane_retry_after(seconds, SYSTEM, value)
 
     def _check_status(self, response: httpx.Response, *, write: bool) -> None:
         status = response.status_code

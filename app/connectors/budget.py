@@ -153,23 +153,26 @@ class RequestBudget:
         return max(0.0, ramp * rest / max(1, remaining))
 
     def delay(self) -> float:
-        """Seconds to wait before the next request (0.0 normally)."""
+        """Seconds to wait before the next request (0.0 normally): the spacing the usage asks for,
+        counted from our last request, so one wait is always enough."""
         now = self._clock()
         self._prune(now)
         used = len(self._sent)
         frees_in = (self._sent[0] + self.window - now) if self._sent else self.window
         if used >= self.allowance:
             return max(0.0, frees_in)
-        own = self._spacing(used / self.allowance, frees_in, self.allowance - used)
+        spacing = self._spacing(used / self.allowance, frees_in, self.allowance - used)
         tenant = self._tenant_estimate(now)
-        if tenant is None:
-            return own
-        count, limit = tenant
-        if count >= limit:
-            # Autotask refuses everyone now; look again in a minute (a new reading corrects us).
-            return max(own, TENANT_RECHECK_SECONDS)
-        rest = max(1.0, self._tenant_at + self.window - now)
-        return max(own, self._spacing(count / limit, rest, limit - count))
+        if tenant is not None:
+            count, limit = tenant
+            if count >= limit:
+                # Autotask refuses everyone now; look again in a minute (a new reading corrects us).
+                return TENANT_RECHECK_SECONDS
+            rest = max(1.0, self._tenant_at + self.window - now)
+            spacing = max(spacing, self._spacing(count / limit, rest, limit - count))
+        if spacing <= 0 or not self._sent:
+            return 0.0
+        return max(0.0, self._sent[-1] + spacing - now)
 
     def reading_age(self) -> float | None:
         return None if self._tenant_count is None else max(0.0, self._clock() - self._tenant_at)

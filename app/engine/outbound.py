@@ -39,6 +39,7 @@ from app.engine.events import (
     PushSucceeded,
     SystemName,
 )
+from app.engine.picklists import PreflightFailed, create_ticket, has_picklist_errors, replan
 from app.store import InvalidTransition, Link, LinkConflict, QueueItem, QueueState, WritebackState
 
 log = logging.getLogger(__name__)
@@ -176,7 +177,7 @@ class OutboundPipeline:
         the ``pushing`` ones left by a crash or an unknown outcome (those search before creating)."""
         ctx = self.ctx
         report = PushReport()
-        if ctx.is_paused("autotask"):
+        if ctx.is_paused("autotask") or ctx.pacing.held("autotask", "push"):
             return report
         now = ctx.clock()
         stuck = await ctx.db(ctx.store.stuck_pushing, now)
@@ -188,8 +189,9 @@ class OutboundPipeline:
         if not items:
             return report
         try:
-            metadata = await ctx.autotask.metadata()
+            metadata = await ctx.picklists.get()
         except ConnectorError as error:
+            await ctx.pacing.hold_for("push", error)
             await ctx.failed("autotask", error)
             report.failures.append(f"Autotask metadata: {error}")
             return report
@@ -205,13 +207,17 @@ class OutboundPipeline:
     async def _push_one(self, item: QueueItem, metadata: TicketMetadata) -> bool | str | None:
         """True: linked. A string: a failure to report. None: nothing to do (dropped, paused)."""
         async with self._slots:
-            if item.sys_id in self._in_flight or self.ctx.is_paused("autotask"):
+            if item.sys_id in self._in_flight or self._held():
                 return None
             self._in_flight.add(item.sys_id)
             try:
                 return await self._push(item, metadata)
             finally:
                 self._in_flight.discard(item.sys_id)
+
+    def _held(self) -> bool:
+        """Autotask paused (credentials) or a Retry-After holds every push."""
+        return self.ctx.is_paused("autotask") or self.ctx.pacing.held("autotask", "push") is not None
 
     async def _push(self, item: QueueItem, metadata: TicketMetadata) -> bool | str | None:
         ctx = self.ctx
@@ -223,6 +229,8 @@ class OutboundPipeline:
                 return None
             incident = checked
         draft = preview(incident, ctx.config.outbound, metadata, now=ctx.clock())
+        if has_picklist_errors(draft):  # a value added or renamed in Autotask since they were read
+            draft = await replan(ctx, incident, f"{item.number} names a value the picklists did not know")
         if not draft.ok and not recovering:
             return await self._refused(item, "pre-flight check failed: " + "; ".join(draft.errors), draft)
         by = item.decided_by or "auto-push"
@@ -244,10 +252,12 @@ class OutboundPipeline:
                     return await self._refused(
                         item, "pre-flight check failed: " + "; ".join(draft.errors), draft
                     )
-                ticket_id = await ctx.autotask.create_ticket(draft.payload)
+                ticket_id, draft = await create_ticket(ctx, item.number, incident, draft)
                 ticket_number = ""
             else:
                 ticket_id, ticket_number = found.id, found.ticket_number
+        except PreflightFailed as failed:
+            return await self._refused(item, str(failed), failed.draft)
         except Rejected as error:
             return await self._refused(item, error.message, draft)
         except ConnectorError as error:
@@ -311,6 +321,7 @@ class OutboundPipeline:
     ) -> str:
         ctx = self.ctx
         system = error.system
+        await ctx.pacing.hold_for("push" if system == "autotask" else "poll", error)
         await ctx.failed(system, error)
         retry_at = ctx.retry_at(attempt, error)
         body = to_json(draft.payload) if draft is not None else None
@@ -419,7 +430,7 @@ class OutboundPipeline:
         """Step 5 for every link whose write-back is due: one PATCH per incident (correlation id,
         display, and a work note naming the ticket). Ticket numbers are read for the whole batch."""
         ctx = self.ctx
-        if ctx.is_paused("servicenow"):
+        if ctx.is_paused("servicenow") or ctx.pacing.held("servicenow", "writeback"):
             return []
         links = await ctx.db(ctx.store.writebacks_due, ctx.clock())
         if not links:
@@ -439,7 +450,7 @@ class OutboundPipeline:
     async def _write_back(self, link: Link) -> str | None:
         ctx = self.ctx
         async with self._slots:
-            if ctx.is_paused("servicenow"):
+            if ctx.is_paused("servicenow") or ctx.pacing.held("servicenow", "writeback"):
                 return None
             patch = {
                 "correlation_id": str(link.ticket_id),
@@ -475,6 +486,7 @@ class OutboundPipeline:
                 ctx.bus.publish(LinkChanged(link_row(updated)))
                 return f"{link.incident_number}: write-back refused: {error}"
             except ConnectorError as error:
+                await ctx.pacing.hold_for("writeback", error)
                 await ctx.failed("servicenow", error)
                 updated = await ctx.db(
                     ctx.store.mark_writeback,

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 from app.connectors.errors import ConnectorError
 from app.domain.records import Ticket, TicketMetadata, format_iso_time
-from app.domain.return_trip import TRACKED, plan_update
+from app.domain.return_trip import TRACKED, plan_update, unknown_ids
 from app.engine.context import EngineContext, to_json
 from app.engine.convert import link_row
 from app.engine.events import (
@@ -70,11 +70,12 @@ class ReturnPipeline:
             since = cursor.watermark - POLL_OVERLAP
         else:
             since = ctx.clock() - timedelta(hours=ctx.config.servicenow.initial_lookback_hours)
-        metadata = await ctx.autotask.metadata()
+        metadata = await ctx.picklists.get()
         watermark = cursor.watermark
         async for page in ctx.autotask.query_tickets(self._filter(since)):
             report.fetched += len(page)
             links = await ctx.db(ctx.store.links_for_ticket_ids, [ticket.id for ticket in page])
+            metadata = await self._known(metadata, [ticket for ticket in page if ticket.id in links])
             jobs = [
                 self._apply(ticket, links[ticket.id], metadata, report)
                 for ticket in page
@@ -105,10 +106,20 @@ class ReturnPipeline:
         ticket = await ctx.autotask.get_ticket(ticket_id)
         if ticket is None:
             raise LookupError(f"Autotask has no ticket {ticket_id} (deleted, or hidden from the API user)")
-        metadata = await ctx.autotask.metadata()
+        metadata = await self._known(await ctx.picklists.get(), [ticket])
         report = ReturnReport()
         await self._apply(ticket, link, metadata, report)
         return not report.failures
+
+    async def _known(self, metadata: TicketMetadata, tickets: list[Ticket]) -> TicketMetadata:
+        """Picklists that know every status and priority id of ``tickets``: an unknown id (a status
+        added or renamed in Autotask) reads them again at once, before anything is planned."""
+        unknown = sorted(
+            {f"{name} {value}" for ticket in tickets for name, value in unknown_ids(ticket, metadata)}
+        )
+        if not unknown:
+            return metadata
+        return await self.ctx.picklists.refresh(f"the return trip met unknown id(s): {', '.join(unknown)}")
 
     async def _apply(
         self, ticket: Ticket, link: Link, metadata: TicketMetadata, report: ReturnReport
@@ -140,8 +151,8 @@ class ReturnPipeline:
                 ctx.bus.publish(LinkChanged(link_row(stored)))
             return
         async with self._slots:
-            if ctx.is_paused("servicenow"):
-                report.retry_later = True  # credentials refused: keep the window for later
+            if ctx.is_paused("servicenow") or ctx.pacing.held("servicenow", "return"):
+                report.retry_later = True  # credentials refused or a Retry-After: keep the window
                 return
             try:
                 await ctx.db(ctx.store.begin_return, ticket.id)
@@ -180,6 +191,7 @@ class ReturnPipeline:
         self, ticket: Ticket, link: Link, error: ConnectorError, patch: dict[str, str], report: ReturnReport
     ) -> None:
         ctx = self.ctx
+        await ctx.pacing.hold_for("return", error)
         await ctx.failed("servicenow", error)
         retry_at = ctx.retry_at(1, error) if error.retryable else None
         if error.retryable:

@@ -53,10 +53,13 @@ def test_a_high_reading_does_not_lock_out_for_the_hour() -> None:
     clock = FakeClock()
     budget = RequestBudget(LIMIT, 1.0, clock=clock)
     budget.update_from_threshold(reading(9950))
-    first = budget.delay()
-    assert first > 15  # paced hard: too long to wait inside one call
+    assert budget.delay() == 0.0  # nothing sent yet: the first request may go
+    budget.record()
+    assert budget.delay() > 15  # paced hard: too long to wait inside one call
     clock.now += 15 * 60
-    assert budget.delay() < 1.0  # a quarter of the hour later, a quarter of the reading has left
+    assert budget.delay() == 0.0  # a quarter of the hour later, a quarter of the reading has left
+    budget.record()
+    assert 0 < budget.delay() < 1.0  # still paced, gently
 
 
 def test_pacing_is_smooth_and_never_slower_than_the_rest_of_the_hour_allows() -> None:
@@ -65,8 +68,9 @@ def test_pacing_is_smooth_and_never_slower_than_the_rest_of_the_hour_allows() ->
     for count in range(4000, 9990, 250):
         budget = RequestBudget(LIMIT, 1.0, clock=clock)
         budget.update_from_threshold(reading(count))
+        budget.record()  # the spacing counts from our last request
         delay = budget.delay()
-        remaining = LIMIT - count
+        remaining = LIMIT - count - 1
         assert delay <= 3600 / remaining + 1e-9  # the remaining requests fit in the rest of the hour
         delays.append(delay)
     assert delays[0] == 0.0  # below half the threshold: no delay at all
