@@ -9,8 +9,8 @@ stored "#id" as last synced and wrote the change back late, out of order). Now:
   from cron so costs no metadata request.
 - :meth:`Picklists.refresh` reads them again at once: when Autotask refuses a value ("does not
   reference an existing entity"), when a pre-flight check meets an unknown label, or when the
-  return trip meets an unknown id. At most one read per :data:`MIN_REFRESH_SECONDS`, whatever
-  asks.
+  return trip meets an unknown id. At most one such read per :data:`MIN_REFRESH_SECONDS`, however
+  many items ask.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ class Picklists:
         self.ctx = ctx
         self._metadata: TicketMetadata | None = None
         self._read_at: datetime | None = None
+        self._refreshed_at: datetime | None = None  # the last read a refusal or unknown id asked for
         self._lock = asyncio.Lock()
 
     def _younger_than(self, moment: datetime | None, seconds: float) -> bool:
@@ -72,9 +73,10 @@ class Picklists:
     async def refresh(self, reason: str) -> TicketMetadata:
         """Read the picklists again now (unless that was done moments ago), and say why."""
         async with self._lock:
-            if self._metadata is not None and self._younger_than(self._read_at, MIN_REFRESH_SECONDS):
-                return self._metadata
+            if self._metadata is not None and self._younger_than(self._refreshed_at, MIN_REFRESH_SECONDS):
+                return self._metadata  # many items meeting the same new value: one read
             metadata = await self._fetch()
+            self._refreshed_at = self._read_at
         await self.ctx.audit_system(f"Autotask picklists read again: {reason}", kind="picklists")
         return metadata
 

@@ -4,31 +4,14 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterator
 from datetime import datetime
 
 import pytest
-from engine_harness import Harness
+from engine_harness import Harness, Shift
 from sim_harness import Sleeps
 
 from app.engine.engine import SyncEngine
 from app.store import QueueState
-
-Shift = Callable[[float], None]
-
-
-@pytest.fixture
-def shift(harness: Harness) -> Iterator[Shift]:
-    """Move the Autotask simulator's clock (which the engine under test also reads) forward; put it
-    back afterwards, the simulators are shared by the whole session."""
-    moved: list[float] = []
-
-    def forward(seconds: float) -> None:
-        harness.at.clock.advance(seconds)
-        moved.append(seconds)
-
-    yield forward
-    harness.at.clock.advance(-sum(moved))
 
 
 def engine_on_sim_time(harness: Harness, **options: object) -> SyncEngine:
