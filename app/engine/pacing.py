@@ -26,6 +26,7 @@ from app.engine.views import BudgetState, HoldView
 
 if TYPE_CHECKING:
     from app.engine.context import EngineContext
+    from app.store import EngineState, Store
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,43 @@ THRESHOLD_KEY = "autotask.threshold"
 
 def _hold_key(system: str, kind: str) -> str:
     return f"{HOLD_PREFIX}{system}.{kind}"
+
+
+def _stored_hold(row: EngineState) -> HoldView | None:
+    try:
+        system, kind = row.key[len(HOLD_PREFIX) :].split(".", 1)
+        until = parse_iso_time(str(row.value["until"]))
+    except (KeyError, ValueError):
+        return None
+    return HoldView(system, kind, until, str(row.value.get("reason", "")))
+
+
+def stored_state(store: Store, now: datetime) -> BudgetState | None:
+    """What ``triage-sync status`` shows without an engine: the tenant's last reading (as it was
+    read) and the holds still running; None when the store has neither."""
+    holds = tuple(
+        hold
+        for row in store.states_with_prefix(HOLD_PREFIX)
+        if (hold := _stored_hold(row)) is not None and hold.until > now
+    )
+    reading = store.get_state(THRESHOLD_KEY)
+    if reading is None and not holds:
+        return None
+    values = reading.value if reading is not None else {}
+
+    def number(key: str) -> int | None:
+        value = values.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    return BudgetState(
+        used=number("ours") or 0,
+        limit=0,
+        remaining=0,
+        tenant_count=number("currentTimeframeRequestCount"),
+        tenant_limit=number("externalRequestThreshold"),
+        holds=holds,
+        reading_at=reading.updated_at if reading is not None else None,
+    )
 
 
 class Pacing:
@@ -56,13 +94,9 @@ class Pacing:
         ctx = self.ctx
         now = ctx.clock()
         for row in await ctx.db(ctx.store.states_with_prefix, HOLD_PREFIX):
-            try:
-                system, kind = row.key[len(HOLD_PREFIX) :].split(".", 1)
-                until = parse_iso_time(str(row.value["until"]))
-            except (KeyError, ValueError):
-                continue
-            if until > now:
-                self._holds[(system, kind)] = HoldView(system, kind, until, str(row.value.get("reason", "")))
+            hold = _stored_hold(row)
+            if hold is not None and hold.until > now:
+                self._holds[(hold.system, hold.kind)] = hold
             else:
                 await ctx.db(ctx.store.delete_state, row.key)
         stored = await ctx.db(ctx.store.get_state, THRESHOLD_KEY)
@@ -153,6 +187,7 @@ class Pacing:
             delay_seconds=snapshot.delay,
             holds=holds,
             reading_at=self._reading_at,
+            as_of=self.ctx.clock(),
         )
 
     def publish(self) -> None:

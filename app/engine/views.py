@@ -114,20 +114,25 @@ class BudgetState:
     delay_seconds: float = 0.0  # before our next Autotask request may go
     holds: tuple[HoldView, ...] = ()
     reading_at: datetime | None = None  # when ThresholdInformation was last read
+    as_of: datetime | None = None  # when delay_seconds was computed
 
     def describe(self, now: datetime) -> str:
         """One plain line, e.g. "Autotask is 97 % busy this hour (others 9,600, us 120): pushes
         are paced, next in 40 s"; then any hold."""
+        text = ""
         if self.tenant_count is not None and self.tenant_limit:
             percent = min(100, int(100 * self.tenant_count / self.tenant_limit))
             others = max(0, self.tenant_count - self.used)
             text = f"Autotask is {percent} % busy this hour (others {others:,}, us {self.used:,})"
-        else:
+        elif self.limit > 0:
             text = f"budget: {self.remaining:,} / {self.limit:,} left this hour"
-        if self.delay_seconds >= 1:
-            text += f": pushes are paced, next in {_seconds(self.delay_seconds)}"
+        delay = self.delay_seconds
+        if self.as_of is not None:
+            delay -= (now - self.as_of).total_seconds()
+        if delay >= 1:
+            text += f"{': p' if text else 'P'}ushes are paced, next in {_seconds(delay)}"
         active = [hold.describe() for hold in self.holds if hold.until > now]
-        return " · ".join([text, *active])
+        return " · ".join(part for part in [text, *active] if part)
 
 
 @dataclass(frozen=True)
