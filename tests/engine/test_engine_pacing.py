@@ -143,3 +143,16 @@ async def test_absurd_retry_after_is_clamped_and_logged(
         assert hold is not None and (hold.until - now(harness)).total_seconds() <= 3600
     else:
         assert hold is None  # nonsense or the past: back off as if no Retry-After was sent
+
+
+async def test_retry_after_on_a_write_back_holds_every_write_back(harness: Harness, shift: Shift) -> None:
+    incidents = [harness.incident(short_description=f"Fan {n}") for n in range(2)]
+    config = harness.config(outbound={"auto_push": True, "push_concurrency": 1})
+    engine = engine_on_sim_time(harness, config=config)
+    harness.sn.faults.inject("status", method="PATCH", path=r"/incident/", status=429, retry_after=120)
+    await engine.run_once()
+    assert harness.sn.requests.count("PATCH", "/incident/") == 1  # the second one waited
+    assert "ServiceNow write-backs held until" in engine.budget().describe(now(harness))
+    shift(121)
+    assert (await engine.run_once()).ok
+    assert all(len(harness.writeback_notes(i["sys_id"])) == 1 for i in incidents)
