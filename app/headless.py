@@ -406,8 +406,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"{'':11} last error: {cursor.last_error}")
     pacing = report.pacing
     if pacing is not None:
-        read = f" (read {_when(pacing.reading_at)} UTC)" if pacing.reading_at is not None else ""
-        print(f"Pacing      {pacing.describe(datetime.now(UTC))}{read}")
+        print(f"Pacing      {pacing.describe(datetime.now(UTC))}")
+        if pacing.reading_at is not None:
+            print(f"{'':11} tenant usage read {_when(pacing.reading_at)} UTC")
     return EXIT_OK
 
 

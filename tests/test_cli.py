@@ -280,7 +280,9 @@ def test_status_json(world: World) -> None:
     assert code == cli.EXIT_OK and "not running" in out and "pending 1" in out
     # The tenant's last ThresholdInformation reading, kept in the store by run --once.
     assert status["pacing"]["tenant_limit"] == world.at.settings.hourly_threshold
-    assert re.search(r"Pacing +Autotask is \d+ % busy this hour \(others [\d,]+, us \d+\) \(read ", out)
+    assert re.search(
+        r"Pacing +Autotask is \d+ % busy this hour \(others [\d,]+, us \d+\)\n +tenant usage read ", out
+    )
 
 
 def test_status_shows_a_retry_after_hold(world: World) -> None:

@@ -451,6 +451,8 @@ class SyncEngine:
     async def ingest_incident_ids(self, sys_ids: Sequence[str]) -> None:
         """The seam for an id-only notification (webhook): re-read each record, then the same path
         as a poll hit. Extra or missing payload fields never matter: only the id is trusted."""
+        if self.ctx.pacing.held("servicenow", "poll"):
+            return  # a Retry-After: the poll after it reads these records anyway
         incidents: list[Incident] = []
         for sys_id in dict.fromkeys(sys_ids):
             try:
