@@ -24,7 +24,6 @@ from app.store import (
     QueueState,
     Store,
     WritebackState,
-    head_revision,
 )
 from app.store.db import head_revision, sqlite_path
 
