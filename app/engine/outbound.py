@@ -230,7 +230,10 @@ class OutboundPipeline:
             incident = checked
         draft = preview(incident, ctx.config.outbound, metadata, now=ctx.clock())
         if has_picklist_errors(draft):  # a value added or renamed in Autotask since they were read
-            draft = await replan(ctx, incident, f"{item.number} names a value the picklists did not know")
+            try:
+                draft = await replan(ctx, incident, f"{item.number} names a value the picklists did not know")
+            except ConnectorError as error:  # cannot tell yet: try again later, nothing was sent
+                return await self._push_error(item, max(1, item.attempts), error, draft, before_push=True)
         if not draft.ok and not recovering:
             return await self._refused(item, "pre-flight check failed: " + "; ".join(draft.errors), draft)
         by = item.decided_by or "auto-push"

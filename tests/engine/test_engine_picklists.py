@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine_harness import Harness, Shift
+from sim_harness import RETRY_ATTEMPTS
 
 from app.engine.engine import SyncEngine
 from app.store import QueueState
@@ -123,3 +124,23 @@ async def test_picklists_come_from_the_store_until_their_time_to_live(harness: H
     shift(3601)  # autotask.picklist_ttl_seconds (one hour by default) has passed
     await again.run_once()
     assert harness.at.requests.count("GET", "/Tickets/entityInformation/fields") == fields_reads + 1
+
+
+async def test_a_refresh_that_cannot_be_read_defers_the_item(harness: Harness) -> None:
+    rules: dict[str, Any] = {"rule": "value_map", "source": "category", "map": {"hardware": "Service Desk"}}
+    engine = harness.engine(harness.config(outbound={"fields": {"queueID": rules}}))
+    incident = harness.incident()
+    await engine.run_once()
+    harness.at.set_picklist("queueID", NEW_QUEUE_ID, "Service Desk")
+    fields = r"/Tickets/entityInformation/fields$"
+    harness.at.faults.inject("status", method="GET", path=fields, status=503, count=RETRY_ATTEMPTS)
+
+    await approved_push(harness, engine, incident)
+    item = engine.store.get_item(incident["sys_id"])
+    assert item is not None and item.state == QueueState.APPROVED  # not failed: it could not be told
+    assert item.next_retry_at is not None and "503" in (item.last_error or "")
+    assert harness.tickets_for(incident["sys_id"]) == []
+
+    await engine.run_once()
+    item = engine.store.get_item(incident["sys_id"])
+    assert item is not None and item.state == QueueState.PUSHED
