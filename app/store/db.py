@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -181,6 +182,16 @@ def migrate(engine: Engine, *, now: datetime | None = None) -> Path | None:
 
     A revision this code does not know means a newer app wrote the file: refuse, do not guess.
     """
+    with _MIGRATE_LOCK:
+        return _migrate(engine, now)
+
+
+# Alembic's migration context is a module global: two threads of one process upgrading at once
+# (the engine and a status read opening the same new database) break each other.
+_MIGRATE_LOCK = threading.Lock()
+
+
+def _migrate(engine: Engine, now: datetime | None) -> Path | None:
     script = ScriptDirectory.from_config(alembic_config())
     head = head_revision()
     current = current_revision(engine)
