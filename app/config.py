@@ -102,6 +102,9 @@ class AutotaskConfig(_Section):
     hourly_request_limit: Annotated[int, Field(ge=100)] = 10000
     # Our share of the tenant-wide hourly limit (other integrations use the same database budget).
     budget_share: Annotated[float, Field(gt=0, le=1)] = 0.5
+    # How long the tenant's picklists (statuses, queues, issue types...) kept in the store are used
+    # before they are read again; a refused value or an unknown id re-reads them at once.
+    picklist_ttl_seconds: Annotated[int, Field(ge=60, le=86400)] = 3600
     web_url: str = ""  # for "open in browser", e.g. https://ww5.autotask.net
 
     @field_validator("url", "zone_lookup_url", "web_url")

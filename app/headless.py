@@ -47,7 +47,7 @@ from app.logging_setup import one_line, register_secret, scrub
 if TYPE_CHECKING:
     from app.engine.engine import SyncEngine
     from app.engine.events import EngineEvent, PollFinished
-    from app.engine.views import HealthState, LinkRow
+    from app.engine.views import BudgetState, HealthState, LinkRow
     from app.store import Store
 
 log = logging.getLogger("app.headless")
@@ -340,6 +340,7 @@ class StatusReport:
     links: int
     cursors: dict[str, CursorStatus]
     engine: LeaseStatus | None
+    pacing: BudgetState | None = None  # the tenant's last reading and every running hold
 
 
 def status_report(store: Store, config_path: Path) -> StatusReport:
@@ -365,6 +366,8 @@ def status_report(store: Store, config_path: Path) -> StatusReport:
             reason is None,
             reason,
         )
+    from app.engine.pacing import stored_state
+
     return StatusReport(
         config_path=str(config_path),
         store_url=store.url,
@@ -372,6 +375,7 @@ def status_report(store: Store, config_path: Path) -> StatusReport:
         links=store.count_links(),
         cursors=cursors,
         engine=engine,
+        pacing=stored_state(store, utcnow()),
     )
 
 
@@ -402,6 +406,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
         if cursor.last_error:
             print(f"{'':11} last error: {cursor.last_error}")
+    pacing = report.pacing
+    if pacing is not None:
+        print(f"Pacing      {pacing.describe(datetime.now(UTC))}")
+        if pacing.reading_at is not None:
+            print(f"{'':11} tenant usage read {_when(pacing.reading_at)} UTC")
     return EXIT_OK
 
 

@@ -7,6 +7,9 @@
 Measurements:
   economy      requests per auto-pushed ticket, per applied return-trip change, per idle cycle with
                N linked tickets; ratio to the floor (2 per ticket, 1 per change, shared poll pages)
+  once         requests per system of `run --once --auto-push` from cron (a new engine each run, the
+               same store): the first run on a fresh store, then idle runs (picklists and the
+               tenant's threshold reading come from the store; floor: one query per system)
   throughput   time to auto-push N triggered incidents end to end; ratio to the lower bound
                requests x latency / concurrency
   stall        longest event-loop stall while the engine polls and queues N incidents
@@ -209,6 +212,34 @@ async def idle_cycle(latency: float, linked: int) -> dict[str, Any]:
         idle = rig.requests() - start
         await engine.close()
     return {"linked": linked, "requests_per_idle_cycle": idle, "idle_cycle_seconds": seconds}
+
+
+# ---- run --once from cron ---------------------------------------------------------------------
+
+
+async def once(latency: float, runs: int = 3) -> dict[str, Any]:
+    """``run --once --auto-push`` as cron starts it: a new engine (process) per run, one store."""
+    measured: list[tuple[int, int, float]] = []
+    with Rig(latency) as rig:
+        for _ in range(runs):
+            engine = rig.engine(auto_push=True)
+            sn, at = rig.sn.requests.count(), rig.at.requests.count()
+            began = time.perf_counter()
+            report = await engine.run_once(auto_push=True)
+            seconds = time.perf_counter() - began
+            await engine.close()
+            if not report.ok:
+                raise RuntimeError(f"run --once failed: {report.failures}")
+            measured.append((rig.sn.requests.count() - sn, rig.at.requests.count() - at, seconds))
+    first, idle = measured[0], measured[1:]
+    return {
+        "latency_ms": latency * 1000,
+        "first_run_servicenow": first[0],
+        "first_run_autotask": first[1],
+        "idle_run_servicenow": max(run[0] for run in idle),
+        "idle_run_autotask": max(run[1] for run in idle),
+        "idle_run_seconds": statistics.median(run[2] for run in idle),
+    }
 
 
 # ---- throughput ---------------------------------------------------------------------------------
@@ -469,7 +500,7 @@ def main() -> None:
         "which",
         nargs="*",
         metavar="BENCHMARK",
-        help="economy, throughput, stall, queueview, footprint (default: all)",
+        help="economy, once, throughput, stall, queueview, footprint (default: all)",
     )
     parser.add_argument("--latency", nargs="+", type=float, default=[0, 50, 200], help="ms added per request")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; medians are reported")
@@ -486,7 +517,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000, help="queueview rows and footprint links")
     parser.add_argument("--quick", action="store_true", help="small sizes, latency 0 only, one run")
     args = parser.parse_args()
-    known = ["economy", "throughput", "stall", "queueview", "footprint"]
+    known = ["economy", "once", "throughput", "stall", "queueview", "footprint"]
     args.which = args.which or known
     unknown = set(args.which) - set(known)
     if unknown:
@@ -527,6 +558,24 @@ def main() -> None:
                     "linked",
                     "requests_per_idle_cycle",
                     "idle_cycle_seconds",
+                    "runs",
+                ],
+            ),
+        ]
+    if "once" in args.which:
+        rows = [median_of([asyncio.run(once(ms / 1000)) for _ in range(args.repeat)]) for ms in args.latency]
+        results["once"] = rows
+        md += [
+            "### run --once from cron",
+            table(
+                rows,
+                [
+                    "latency_ms",
+                    "first_run_servicenow",
+                    "first_run_autotask",
+                    "idle_run_servicenow",
+                    "idle_run_autotask",
+                    "idle_run_seconds",
                     "runs",
                 ],
             ),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -277,6 +278,23 @@ def test_status_json(world: World) -> None:
     assert status["engine"] is None  # run --once released the lease
     code, out, _err = world.cli("status")
     assert code == cli.EXIT_OK and "not running" in out and "pending 1" in out
+    # The tenant's last ThresholdInformation reading, kept in the store by run --once.
+    assert status["pacing"]["tenant_limit"] == world.at.settings.hourly_threshold
+    assert re.search(
+        r"Pacing +Autotask is \d+ % busy this hour \(others [\d,]+, us \d+\)\n +tenant usage read ", out
+    )
+
+
+def test_status_shows_a_retry_after_hold(world: World) -> None:
+    world.sn.faults.inject("status", method="GET", path=r"/table/incident$", status=429, retry_after=600)
+    code, _out, _err = world.cli("run", "--once")
+    assert code == cli.EXIT_FAILED
+    code, out, _err = world.cli("status")
+    assert "ServiceNow poll held until" in out and "(Retry-After 600 s)" in out
+    [hold] = world.cli_json("status")["pacing"]["holds"]
+    assert (hold["system"], hold["kind"]) == ("servicenow", "poll")
+    world.cli("run", "--once")  # a cron run honours the hold: ServiceNow is not asked again
+    assert world.sn.requests.count("GET", "/table/incident") == 1
 
 
 def test_store_password_is_never_shown(world: World) -> None:

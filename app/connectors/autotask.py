@@ -5,16 +5,18 @@ Follows /work/shared/reference/api-contracts.md section 2:
 - Zone discovery through ``zoneInformation?user=`` when no base URL is configured; cached, and
   redone once on a 401 (quirk 10).
 - Header auth (``ApiIntegrationCode``/``UserName``/``Secret``), never Basic.
-- HTTP 500 with ``{"errors": [...]}`` is a refusal (validation, permission): :class:`Rejected`,
-  never retried (quirk 11). 500 without that envelope, 502/503/504 and network failures are
-  :class:`Transient`; for writes their outcome is unknown.
+- HTTP 500 with ``{"errors": [...]}`` is sorted by :mod:`app.connectors.autotask_errors`: refused
+  credentials (:class:`AuthFailed`, like a 401), transient database trouble (:class:`Transient`,
+  retried), the hourly threshold (:class:`RateLimited`) or a refusal (validation, permission:
+  :class:`Rejected`, never retried; quirk 11). 500 without that envelope, 502/503/504 and network
+  failures are :class:`Transient`; for writes their outcome is unknown.
 - ``GET /Tickets/{id}`` answering ``{"item": null}`` or 404 means "no such ticket".
 - Paging follows ``nextPageUrl`` by re-POSTing the same body (quirk 13); ``in`` lists are split so
   no query exceeds 500 OR conditions.
 - JSON ``null`` is never sent (quirk 14); updates are PATCH with the id in the body.
 - At most three requests in flight (quirk 15) and an hourly :class:`RequestBudget`. The over-limit
   status is undocumented, so 429, any answer carrying ``Retry-After`` and any error whose message
-  speaks of the request threshold are all treated as :class:`RateLimited`.
+  speaks of the hourly request threshold are all treated as :class:`RateLimited`.
 - Create is never retried once it may have reached the server: the engine searches by externalID.
 
 Error messages never contain the secret or the integration code.
@@ -31,6 +33,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from app.connectors.autotask_errors import classify
 from app.connectors.budget import RequestBudget
 from app.connectors.errors import (
     AuthFailed,
@@ -42,8 +45,8 @@ from app.connectors.errors import (
     Transient,
     UnexpectedResponse,
 )
-from app.connectors.retry import RetryPolicy, call_with_retries
-from app.domain.records import TICKET_FIELDS, Ticket, TicketMetadata, WireFormatError
+from app.connectors.retry import RetryPolicy, call_with_retries, sane_retry_after
+from app.domain.records import TICKET_FIELDS, CaseBlind, Ticket, TicketMetadata, WireFormatError
 from app.secrets import Secret
 
 SYSTEM: System = "autotask"
@@ -52,8 +55,8 @@ MAX_PAGE_SIZE = 500
 AUTOTASK_THREAD_LIMIT = 3
 DEFAULT_ZONE_LOOKUP_URL = "https://webservices.autotask.net/atservicesrest"
 _MAX_MESSAGE = 600
+ALWAYS_PRESENT = frozenset({"id", "status", "priority"})  # never null on a ticket
 DEFAULT_RETRY = RetryPolicy()
-_RATE_WORDS = ("threshold", "rate limit", "too many requests", "thread limit")
 
 
 def or_terms(filters: Iterable[Mapping[str, Any]]) -> int:
@@ -216,21 +219,21 @@ class AutotaskClient:
                 text = text.replace(sensitive, "***")
         return text[:_MAX_MESSAGE]
 
-    async def _wait_for_budget(self) -> None:
+    async def _wait_for_budget(self, paced: bool = True) -> None:
+        """Count the request; unless ``paced`` is False (ThresholdInformation: the one read that
+        tells us the tenant has room again must never wait for the budget), wait for its turn."""
         if self.budget is None:
             return
-        while True:
-            wait = self.budget.delay()
-            if wait <= 0:
-                break
-            if wait > self._retry.max_inline_wait:
-                raise RateLimited(
-                    SYSTEM,
-                    f"our share of the hourly request limit is used up; next request in {wait:.0f} s",
-                    retry_after=wait,
-                    status=None,
-                )
-            await self._retry.sleep(wait)
+        wait = self.budget.delay() if paced else 0.0
+        if wait > self._retry.max_inline_wait:
+            raise RateLimited(
+                SYSTEM,
+                f"requests are paced (the hourly request threshold is near); next request in {wait:.0f} s",
+                retry_after=wait,
+                status=None,
+            )
+        if wait > 0:
+            await self._retry.sleep(wait)  # one wait: the delay counts from our last request
         self.budget.record()
 
     async def _send(
@@ -242,9 +245,10 @@ class AutotaskClient:
         params: Mapping[str, str] | None = None,
         auth: bool = True,
         write: bool = False,
+        paced: bool = True,
     ) -> httpx.Response:
         """One HTTP exchange; network failures mapped to :class:`Transient`."""
-        await self._wait_for_budget()
+        await self._wait_for_budget(paced)
         headers = self._headers() if auth else {}
         content = None
         if body is not None:
@@ -306,9 +310,10 @@ class AutotaskClient:
         if value is None:
             return None
         try:
-            return max(0.0, float(value))
+            seconds = float(value)
         except ValueError:
             return None
+        return sane_retry_after(seconds, SYSTEM, value)
 
     def _check_status(self, response: httpx.Response, *, write: bool) -> None:
         status = response.status_code
@@ -317,20 +322,32 @@ class AutotaskClient:
         messages = self._api_messages(response)
         text = self._scrub("; ".join(messages)) if messages else ""
         retry_after = self._retry_after(response)
-        lowered = text.lower()
-        if status == 429 or retry_after is not None or any(word in lowered for word in _RATE_WORDS):
+        verdict = classify(messages) if messages else None
+        kind = verdict.kind if verdict is not None else None
+        if status == 429 or retry_after is not None or kind == "rate_limit":
             raise RateLimited(
                 SYSTEM,
                 f"request limit reached{': ' + text if text else ''}",
                 retry_after=retry_after,
                 status=status,
             )
-        if status == 401:
+        if status == 401 or kind == "credentials":
+            detail = f" ({text})" if kind == "credentials" else ""
             raise AuthFailed(
-                SYSTEM, "credentials refused: check the API user, secret and integration code", status=401
+                SYSTEM,
+                f"credentials refused{detail}: check the API user, secret and integration code",
+                status=status,
             )
         if status == 404:
             raise NotFound(SYSTEM, text or f"not found: {urlsplit(str(response.url)).path}", status=404)
+        if verdict is not None and verdict.kind == "transient":
+            landed = write and verdict.may_have_landed
+            raise Transient(
+                SYSTEM,
+                self._unknown(f"Autotask is busy: {text}", landed),
+                status=status,
+                outcome_unknown=landed,
+            )
         if status == 500 and messages:
             raise Rejected(SYSTEM, text, status=500)
         if status >= 500:
@@ -374,6 +391,7 @@ class AutotaskClient:
         params: Mapping[str, str] | None = None,
         idempotent: bool = True,
         url: str | None = None,
+        paced: bool = True,
     ) -> Any:
         """Send with retries; on a 401 with a discovered zone, re-discover once and try again."""
         write = method in ("POST", "PATCH", "PUT") and not idempotent
@@ -385,7 +403,9 @@ class AutotaskClient:
                 self._check_same_host(url, base)
 
             async def attempt(target: str = target) -> Any:
-                response = await self._send(method, target, body=body, params=params, write=write)
+                response = await self._send(
+                    method, target, body=body, params=params, write=write, paced=paced
+                )
                 self._check_status(response, write=write)
                 return self._decode(response, idempotent=idempotent)
 
@@ -425,10 +445,13 @@ class AutotaskClient:
     # ---- tickets -------------------------------------------------------------------------------------
 
     @staticmethod
-    def _to_ticket(raw: Any, required: Sequence[str]) -> Ticket:
+    def _to_ticket(raw: Any, requested: Sequence[str]) -> Ticket:
+        """A record that leaves out a field is read as null there (Autotask omits nulls), except
+        for the fields every ticket has: their absence means the API changed (a renamed field)."""
         if not isinstance(raw, dict):
             raise UnexpectedResponse(SYSTEM, "a ticket record is not an object")
-        missing = [name for name in required if name not in raw]
+        present = CaseBlind(raw)
+        missing = [name for name in requested if name in ALWAYS_PRESENT and name not in present]
         if missing:
             ident = raw.get("id", "?")
             raise UnexpectedResponse(
@@ -634,8 +657,9 @@ class AutotaskClient:
             return self._note_metadata
 
     async def threshold(self) -> dict[str, Any]:
-        """``/ThresholdInformation``; also merged into the request budget when there is one."""
-        data = await self._request("GET", "ThresholdInformation")
+        """``/ThresholdInformation``; also merged into the request budget when there is one.
+        Counted in the budget but never held back by it."""
+        data = await self._request("GET", "ThresholdInformation", paced=False)
         if not isinstance(data, dict) or not isinstance(data.get("externalRequestThreshold"), int):
             raise UnexpectedResponse(SYSTEM, "the threshold answer has no 'externalRequestThreshold'")
         if self.budget is not None:

@@ -9,14 +9,35 @@ engine searches by external reference first.
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from app.connectors.errors import ConnectorError, RateLimited
+from app.connectors.errors import ConnectorError, RateLimited, System
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+MAX_RETRY_AFTER = 3600.0  # a server asking for more than an hour is taken as asking for an hour
+
+
+def sane_retry_after(value: float | None, system: System, raw: str) -> float | None:
+    """Clamp a Retry-After to [0, MAX_RETRY_AFTER]; NaN means none was sent. Says so in the log
+    when the server's value was absurd (``inf``, negative, huge, not a number)."""
+    if value is None:
+        return None
+    if math.isnan(value):
+        log.warning("%s sent Retry-After %r, which is not a number; ignoring it", system, raw)
+        return None
+    if value < 0:
+        log.warning("%s sent Retry-After %r, in the past; trying again now", system, raw)
+        return 0.0
+    if value > MAX_RETRY_AFTER:
+        log.warning("%s sent Retry-After %r; waiting %.0f s instead", system, raw, MAX_RETRY_AFTER)
+        return MAX_RETRY_AFTER
+    return value
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from app.connectors.errors import (
     Transient,
     UnexpectedResponse,
 )
-from app.connectors.retry import RetryPolicy, call_with_retries
+from app.connectors.retry import RetryPolicy, call_with_retries, sane_retry_after
 from app.domain.records import INCIDENT_FIELDS, Incident, WireFormatError, format_sn_time
 from app.secrets import Secret
 
@@ -88,19 +88,23 @@ def _next_offset(response: httpx.Response, offset: int, limit: int) -> int | Non
 
 
 def _retry_after(response: httpx.Response) -> float | None:
+    """Seconds to wait from Retry-After (seconds or an HTTP date) or X-RateLimit-Reset, clamped
+    to a sane range (an absurd value is logged)."""
     text = response.headers.get("retry-after")
     if text:
         text = text.strip()
         try:
-            return max(0.0, float(text))
+            return sane_retry_after(float(text), SYSTEM, text)
         except ValueError:
-            parsed = email.utils.parsedate_to_datetime(text) if text else None
-            if parsed is not None:
-                return max(0.0, parsed.timestamp() - time.time())
+            try:
+                parsed = email.utils.parsedate_to_datetime(text)
+            except (TypeError, ValueError):
+                return None
+            return sane_retry_after(max(0.0, parsed.timestamp() - time.time()), SYSTEM, text)
     reset = response.headers.get("x-ratelimit-reset")
     if reset:
         try:
-            return max(0.0, float(reset) - time.time())
+            return sane_retry_after(max(0.0, float(reset) - time.time()), SYSTEM, reset)
         except ValueError:
             return None
     return None

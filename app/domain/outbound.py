@@ -232,6 +232,46 @@ def _resolve_picklist(draft: _Draft, raw: str | int, metadata: TicketMetadata | 
     draft.value, draft.label, draft.display = picked, label, label
 
 
+def _resolve_child(
+    draft: _Draft, raw: str | int, metadata: TicketMetadata | None, parent: _Draft | None, parent_field: str
+) -> None:
+    """A child picklist label (subIssueType) is looked up under its parent's value (issueType):
+    labels such as "Other" repeat under several parents, each with its own id."""
+    if metadata is None or isinstance(raw, int) or not raw.strip():
+        _resolve_picklist(draft, raw, metadata)
+        return
+    target = draft.target
+    parent_value = None
+    if parent is not None and not parent.errors and isinstance(parent.value, int):
+        parent_value = parent.value
+    if parent_value is None:
+        parents = metadata.parents_for_label(target, raw)
+        if len(parents) > 1:
+            names = ", ".join(metadata.label_for_id(parent_field, value) or f"#{value}" for value in parents)
+            draft.display = raw
+            draft.fail(
+                f"{show(raw)} exists under several {parent_field} values ({names}); "
+                f"add an outbound.fields.{parent_field} rule to choose one"
+            )
+            return
+        _resolve_picklist(draft, raw, metadata)
+        return
+    parent_label = (parent.label if parent is not None else None) or f"#{parent_value}"
+    draft.label = raw.strip()
+    picked = metadata.id_for_label(target, raw, parent=parent_value)
+    if picked is None:
+        valid = metadata.labels(target, parent=parent_value)
+        listing = ", ".join(valid) if valid else "none"
+        draft.display = f"{parent_label} › {raw}"
+        draft.fail(
+            f"{show(raw)} is not an active Autotask {target} label under {parent_field} "
+            f"{show(parent_label)}; valid labels: {listing}"
+        )
+        return
+    label = metadata.label_for_id(target, picked) or raw
+    draft.value, draft.label, draft.display = picked, label, f"{parent_label} › {label}"
+
+
 def _finish_text(draft: _Draft, raw: str, max_length: int | None, metadata: TicketMetadata | None) -> None:
     info = metadata.field(draft.target) if metadata is not None else None
     text, removed = strip_control(raw)
@@ -304,6 +344,7 @@ def preview(
     drafts: dict[str, _Draft] = {}
     ignored: list[str] = []
     due_rules: list[tuple[str, DueInHoursRule]] = []
+    children: list[tuple[_Draft, str | int, str]] = []  # child picklists, resolved after their parents
 
     for target, rule in outbound.fields.items():
         if target in APP_FIELDS:
@@ -316,13 +357,19 @@ def preview(
         raw = _raw_value(draft, rule, values, outbound)
         if raw is None or draft.errors:
             continue
-        if target in PICKLIST_FIELDS:
+        info = metadata.field(target) if metadata is not None else None
+        if info is not None and info.parent_field:
+            children.append((draft, raw, info.parent_field))
+        elif target in PICKLIST_FIELDS:
             _resolve_picklist(draft, raw, metadata)
         elif isinstance(raw, int):
             draft.value, draft.display = raw, str(raw)
         else:
             max_length = rule.max_length if isinstance(rule, CopyRule | TemplateRule) else None
             _finish_text(draft, raw, max_length, metadata)
+
+    for draft, raw, parent_field in children:
+        _resolve_child(draft, raw, metadata, drafts.get(parent_field), parent_field)
 
     for target, due_rule in due_rules:
         draft = drafts[target] = _Draft(target)
@@ -370,7 +417,8 @@ def _preflight(drafts: dict[str, _Draft], metadata: TicketMetadata | None) -> No
         required += [
             name for name, info in metadata.fields.items() if info.is_required and not info.is_read_only
         ]
-    for name in dict.fromkeys(required):
+    by_folded = {key.casefold(): key for key in drafts}
+    for name in dict.fromkeys(by_folded.get(name.casefold(), name) for name in required):
         draft = drafts.get(name)
         if draft is None:
             draft = drafts[name] = _Draft(name, rule="no rule in outbound.fields")

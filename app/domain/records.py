@@ -8,11 +8,13 @@ missing optional fields take defaults, so a payload change never breaks us.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
+
+from app.domain.metadata import TICKET_FIELDS, CaseBlind, FieldInfo, PicklistValue, TicketMetadata
 
 SN_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -60,25 +62,6 @@ INCIDENT_FIELDS: tuple[str, ...] = (
 # Names a template, copy or value_map rule may use besides INCIDENT_FIELDS (labels for display).
 DERIVED_INCIDENT_FIELDS: tuple[str, ...] = ("priority_label", "state_label", "caller_name")
 TEMPLATE_FIELDS: tuple[str, ...] = INCIDENT_FIELDS + DERIVED_INCIDENT_FIELDS
-# The ticket fields we read back from Autotask (IncludeFields).
-TICKET_FIELDS: tuple[str, ...] = (
-    "id",
-    "ticketNumber",
-    "title",
-    "description",
-    "companyID",
-    "status",
-    "priority",
-    "queueID",
-    "issueType",
-    "subIssueType",
-    "externalID",
-    "resolution",
-    "dueDateTime",
-    "createDate",
-    "lastActivityDate",
-    "completedDate",
-)
 
 
 class WireFormatError(ValueError):
@@ -308,7 +291,9 @@ class Ticket(BaseModel):
     completed_date: datetime | None = None
 
     @classmethod
-    def from_wire(cls, raw: Mapping[str, Any]) -> Ticket:
+    def from_wire(cls, wire: Mapping[str, Any]) -> Ticket:
+        """Field names match in any case; a field the answer leaves out is null."""
+        raw = CaseBlind(wire)
         ticket_id = _at_int(raw, "id")
         if ticket_id is None:
             raise WireFormatError("ticket record has no id")
@@ -332,104 +317,29 @@ class Ticket(BaseModel):
         )
 
 
-class PicklistValue(BaseModel):
-    """One entry of an Autotask picklist. ``value`` is a string in metadata, an int on records."""
-
-    model_config = ConfigDict(frozen=True)
-
-    value: int
-    label: str
-    is_active: bool = True
-    is_default: bool = False
-    parent_value: int | None = None
-    sort_order: int = 0
-
-
-class FieldInfo(BaseModel):
-    """Metadata for one Autotask ticket field, from ``/Tickets/entityInformation/fields``."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    data_type: str = "string"
-    length: int | None = None
-    is_required: bool = False
-    is_read_only: bool = False
-    is_picklist: bool = False
-    picklist: tuple[PicklistValue, ...] = ()
-
-
-class TicketMetadata(BaseModel):
-    """Label <-> id resolution and required/length rules for the tenant's ticket fields."""
-
-    model_config = ConfigDict(frozen=True)
-
-    fields: dict[str, FieldInfo] = {}
-
-    def field(self, name: str) -> FieldInfo | None:
-        return self.fields.get(name)
-
-    def id_for_label(self, field: str, label: str) -> int | None:
-        """Case-insensitive, active values only; None when the label is unknown."""
-        info = self.fields.get(field)
-        if info is None:
-            return None
-        wanted = label.strip().casefold()
-        for entry in info.picklist:
-            if entry.is_active and entry.label.strip().casefold() == wanted:
-                return entry.value
-        return None
-
-    def label_for_id(self, field: str, value: int | None) -> str | None:
-        if value is None:
-            return None
-        info = self.fields.get(field)
-        if info is None:
-            return None
-        for entry in info.picklist:
-            if entry.value == value:
-                return entry.label
-        return None
-
-    def labels(self, field: str) -> list[str]:
-        info = self.fields.get(field)
-        if info is None:
-            return []
-        return [entry.label for entry in sorted(info.picklist, key=lambda e: e.sort_order) if entry.is_active]
-
-    @classmethod
-    def from_wire(cls, raw_fields: Sequence[Mapping[str, Any]]) -> TicketMetadata:
-        """Parse the ``fields`` array of ``/Tickets/entityInformation/fields``."""
-        parsed: dict[str, FieldInfo] = {}
-        for raw in raw_fields:
-            name = str(raw.get("name", ""))
-            if not name:
-                continue
-            values: list[PicklistValue] = []
-            for entry in raw.get("picklistValues") or []:
-                try:
-                    value = int(str(entry.get("value", "")).strip())
-                except ValueError:
-                    continue  # a non-numeric picklist value is of no use for an int record field
-                parent_text = str(entry.get("parentValue") or "").strip()
-                values.append(
-                    PicklistValue(
-                        value=value,
-                        label=str(entry.get("label", "")),
-                        is_active=bool(entry.get("isActive", True)),
-                        is_default=bool(entry.get("isDefaultValue", False)),
-                        parent_value=int(parent_text) if parent_text.isdigit() else None,
-                        sort_order=int(entry.get("sortOrder") or 0),
-                    )
-                )
-            length = raw.get("length")
-            parsed[name] = FieldInfo(
-                name=name,
-                data_type=str(raw.get("dataType", "string")),
-                length=int(length) if isinstance(length, int) and length > 0 else None,
-                is_required=bool(raw.get("isRequired", False)),
-                is_read_only=bool(raw.get("isReadOnly", False)),
-                is_picklist=bool(raw.get("isPickList", False)),
-                picklist=tuple(values),
-            )
-        return cls(fields=parsed)
+__all__ = [
+    "DERIVED_INCIDENT_FIELDS",
+    "INCIDENT_FIELDS",
+    "INCIDENT_PRIORITIES",
+    "INCIDENT_STATES",
+    "SN_TIME_FORMAT",
+    "TEMPLATE_FIELDS",
+    "TICKET_FIELDS",  # the metadata names live in app.domain.metadata; re-exported for callers
+    "CaseBlind",
+    "FieldInfo",
+    "Incident",
+    "PicklistValue",
+    "Ticket",
+    "TicketMetadata",
+    "WireFormatError",
+    "format_iso_time",
+    "format_sn_time",
+    "parse_iso_time",
+    "parse_sn_time",
+    "sn_bool",
+    "sn_display_value",
+    "sn_int",
+    "sn_reference_value",
+    "sn_scalar",
+    "to_utc",
+]

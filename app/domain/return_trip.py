@@ -52,20 +52,29 @@ class ReturnUpdate:
         return not self.patch
 
 
-def _label(metadata: TicketMetadata, name: str, value: int | None) -> str:
-    if value is None:
-        return ""
-    label = metadata.label_for_id(name, value)
-    return label if label is not None else f"#{value}"
+def _tracked_ids(ticket: Ticket) -> dict[str, int | None]:
+    return {"status": ticket.status, "priority": ticket.priority}
+
+
+def unknown_ids(ticket: Ticket, metadata: TicketMetadata) -> list[tuple[str, int]]:
+    """Tracked values whose id the picklists do not know (added or renamed in Autotask since they
+    were read): refresh the picklists before planning."""
+    return [
+        (name, value)
+        for name, value in _tracked_ids(ticket).items()
+        if value is not None and metadata.label_for_id(name, value) is None
+    ]
 
 
 def ticket_values(ticket: Ticket, metadata: TicketMetadata) -> dict[str, str]:
-    """The ticket's return-trip values as labels (ids differ by tenant; the config speaks labels)."""
-    return {
-        "status": _label(metadata, "status", ticket.status),
-        "priority": _label(metadata, "priority", ticket.priority),
-        "resolution": ticket.resolution,
-    }
+    """The ticket's return-trip values as labels (ids differ by tenant; the config speaks labels).
+    A value whose id has no label is left out: it is never stored or compared as "#id"."""
+    values = {"resolution": ticket.resolution}
+    for name, value in _tracked_ids(ticket).items():
+        label = metadata.label_for_id(name, value) if value is not None else ""
+        if label is not None:
+            values[name] = label
+    return values
 
 
 def _lookup(table: Mapping[str, _T], label: str) -> _T | None:
@@ -157,11 +166,16 @@ def plan_update(
         return ReturnUpdate(patch={}, changes=(), synced=dict(last_synced))
     current = ticket_values(ticket, metadata)
     synced = {**last_synced, **current}
-    changed = [name for name in TRACKED if current[name] and current[name] != last_synced.get(name)]
-    if not changed:
-        return ReturnUpdate(patch={}, changes=(), synced=synced)
-
     plan = _Plan()
+    for name, value in unknown_ids(ticket, metadata):
+        plan.warnings.append(
+            f"Autotask {name} id {value} is not in the picklists (new or renamed in Autotask?); "
+            f"incident left unchanged until it is known"
+        )
+    changed = [name for name in TRACKED if current.get(name) and current[name] != last_synced.get(name)]
+    if not changed:
+        return ReturnUpdate(patch={}, changes=(), synced=synced, warnings=tuple(plan.warnings))
+
     number = ticket.ticket_number or f"#{ticket.id}"
     if incident is not None and incident.state in FINAL_STATES:
         plan.warnings.append(

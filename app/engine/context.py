@@ -21,6 +21,8 @@ from app.connectors.servicenow import ServiceNowClient
 from app.engine.backoff import Backoff
 from app.engine.convert import audit_row
 from app.engine.events import AuditRecorded, EventBus, HealthChanged, SystemName
+from app.engine.pacing import Pacing
+from app.engine.picklists import Picklists
 from app.engine.views import HealthLevel, HealthState
 from app.store import AuditDirection, AuditOutcome, Store
 
@@ -61,6 +63,12 @@ class EngineContext:
     )
     paused_until: dict[SystemName, float] = field(default_factory=dict)
     monotonic: Callable[[], float] = time.monotonic  # the auth pause's clock (tests move it)
+    pacing: Pacing = field(init=False)
+    picklists: Picklists = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.pacing = Pacing(self)
+        self.picklists = Picklists(self)
 
     async def db(self, call: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         return await asyncio.to_thread(call, *args, **kwargs)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
@@ -34,13 +33,13 @@ from app.engine.convert import audit_row, link_row, queue_row
 from app.engine.cycle import CycleReport, undone_lines
 from app.engine.events import (
     AutoPushChanged,
-    BudgetChanged,
     EventBus,
     ItemUpdated,
     PollFailed,
     SystemName,
 )
 from app.engine.outbound import OutboundPipeline
+from app.engine.pacing import HoldKind
 from app.engine.return_trip import ReturnPipeline
 from app.engine.views import (
     ActionResult,
@@ -70,7 +69,6 @@ log = logging.getLogger(__name__)
 PUSH_TICK_SECONDS = 5.0  # how often the push loop looks for due retries without being woken
 HEARTBEAT_SECONDS = 15.0
 STOP_GRACE_SECONDS = 5.0
-THRESHOLD_EVERY_SECONDS = 600.0  # tenant-wide usage check (ThresholdInformation)
 
 
 class SyncEngine:
@@ -106,7 +104,6 @@ class SyncEngine:
         self._lock = asyncio.Lock()  # one cycle of a kind at a time (loops vs run_once/poll_now)
         self._push_lock = asyncio.Lock()
         self._closed = False
-        self._threshold_checked: float | None = None
         self.webhooks: WebhookReceiver | None = None  # the optional fast path (config.webhook)
         if autotask.budget is not None:
             autotask.budget.subscribe(self._on_budget)
@@ -127,6 +124,7 @@ class SyncEngine:
 
     async def start(self) -> None:
         await self.acquire_lease()
+        await self.ctx.pacing.load()
         stuck = await self.ctx.db(self.store.stuck_pushing)
         if stuck:
             await self.ctx.audit_system(
@@ -211,6 +209,7 @@ class SyncEngine:
     async def run_once(self, *, auto_push: bool | None = None) -> CycleReport:
         """One full cycle: poll ServiceNow, push what is due, write back, poll Autotask, apply."""
         await self.acquire_lease()
+        await self.ctx.pacing.load()
         if auto_push is not None:
             self.outbound.auto_push = auto_push
         report = CycleReport()
@@ -240,7 +239,7 @@ class SyncEngine:
                     report.pushed += len(settled)
                     report.failures += await self.outbound.write_back_due()
 
-        await self._guarded("autotask", step, report)
+        await self._guarded("autotask", "push", step, report)
 
     # ---- loops -------------------------------------------------------------------------------------
 
@@ -292,12 +291,14 @@ class SyncEngine:
                 log.exception("lease heartbeat failed; trying again")
 
     async def _guarded(
-        self, system: SystemName, step: Callable[[], Awaitable[None]], report: CycleReport
+        self, system: SystemName, kind: HoldKind, step: Callable[[], Awaitable[None]], report: CycleReport
     ) -> None:
-        """Run one step; a connector error becomes health + event, never a dead loop."""
+        """Run one step; a connector error becomes health + event, never a dead loop. A
+        Retry-After becomes a hold on ``kind`` of call, honoured by the next cycles."""
         try:
             await step()
         except ConnectorError as error:
+            await self.ctx.pacing.hold_for(kind, error)
             await self.ctx.failed(error.system, error)
             await self.ctx.db(self.store.cursor_failure, system, str(error), now=self.ctx.clock())
             self.bus.publish(PollFailed(system, str(error)))
@@ -310,7 +311,7 @@ class SyncEngine:
             report.failures.append(f"internal error in the {system} step: {exc}")
 
     async def _servicenow_cycle(self, report: CycleReport) -> None:
-        if self.ctx.is_paused("servicenow"):
+        if self.ctx.is_paused("servicenow") or self.ctx.pacing.held("servicenow", "poll"):
             return
 
         async def step() -> None:
@@ -320,9 +321,11 @@ class SyncEngine:
             report.removed += finished.removed
             self.bus.publish(finished)
 
-        await self._guarded("servicenow", step, report)
+        await self._guarded("servicenow", "poll", step, report)
 
     async def _push_cycle(self, report: CycleReport) -> None:
+        await self.ctx.pacing.refresh_threshold()  # when due; never held back by the budget
+
         async def step() -> None:
             async with self._push_lock:
                 pushes = await self.outbound.push_due()
@@ -330,12 +333,18 @@ class SyncEngine:
                 report.failures += pushes.failures
                 report.failures += await self.outbound.write_back_due()
 
-        await self._guarded("autotask", step, report)
+        await self._guarded("autotask", "push", step, report)
 
     async def _autotask_cycle(self, report: CycleReport) -> None:
         # The return trip writes to ServiceNow: with either side refusing credentials, wait.
         if self.ctx.is_paused("autotask") or self.ctx.is_paused("servicenow"):
             return
+        # Read the tenant's usage first, whatever the poll does: a busy tenant must be seen to
+        # become quiet again even when our own budget holds the poll back.
+        await self.ctx.pacing.refresh_threshold()
+        pacing = self.ctx.pacing
+        if pacing.held("autotask", "poll") or pacing.held("servicenow", "return"):
+            return  # a Retry-After: the window is read again once it has passed
 
         async def step() -> None:
             finished, returns = await self.returns.poll()
@@ -343,21 +352,8 @@ class SyncEngine:
             report.failures += returns.failures
             report.warnings += returns.warnings
             self.bus.publish(finished)
-            await self._check_threshold()
 
-        await self._guarded("autotask", step, report)
-
-    async def _check_threshold(self) -> None:
-        """Every few minutes, merge the tenant-wide request count (other integrations share the
-        hourly limit) into our budget, so we slow down for their traffic too. One request."""
-        now = time.monotonic()
-        if self._threshold_checked is not None and now - self._threshold_checked < THRESHOLD_EVERY_SECONDS:
-            return
-        self._threshold_checked = now
-        try:
-            await self.autotask.threshold()
-        except ConnectorError as error:
-            log.warning("Autotask ThresholdInformation unavailable: %s", error)
+        await self._guarded("autotask", "poll", step, report)
 
     # ---- state -------------------------------------------------------------------------------------
 
@@ -380,14 +376,11 @@ class SyncEngine:
         return self.ctx.health[system]
 
     def budget(self) -> BudgetState:
-        budget = self.autotask.budget
-        if budget is None:
-            return BudgetState(used=0, limit=0, remaining=0)
-        state = budget.state()
-        return BudgetState(used=state.used, limit=state.allowance, remaining=state.remaining)
+        """Our budget, the tenant's reading, the pacing delay and every hold."""
+        return self.ctx.pacing.state()
 
-    def _on_budget(self, state: ConnectorBudget) -> None:
-        self.bus.publish(BudgetChanged(used=state.used, limit=state.allowance, remaining=state.remaining))
+    def _on_budget(self, _state: ConnectorBudget) -> None:
+        self.ctx.pacing.publish()
 
     async def poll_now(self) -> None:
         """Both systems now (a user asked: credentials may be fixed, so pauses are lifted)."""
@@ -430,7 +423,7 @@ class SyncEngine:
 
     async def _metadata(self) -> TicketMetadata | None:
         try:
-            return await self.autotask.metadata()
+            return await self.ctx.picklists.get()
         except ConnectorError as error:
             log.warning("Autotask picklists unavailable: %s", error)
             return None
@@ -476,6 +469,8 @@ class SyncEngine:
     async def ingest_incident_ids(self, sys_ids: Sequence[str]) -> None:
         """The seam for an id-only notification (webhook): re-read each record, then the same path
         as a poll hit. Extra or missing payload fields never matter: only the id is trusted."""
+        if self.ctx.pacing.held("servicenow", "poll"):
+            return  # a Retry-After: the poll after it reads these records anyway
         incidents: list[Incident] = []
         for sys_id in dict.fromkeys(sys_ids):
             try:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from app.engine.views import AuditRow, HealthState, LinkRow, QueueRow
+from app.engine.views import AuditRow, BudgetState, HealthState, LinkRow, QueueRow
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +132,7 @@ class BudgetChanged:
     used: int
     limit: int
     remaining: int
+    state: BudgetState | None = None  # the full view: tenant reading, pacing delay, holds
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from app.engine.events import (
     PushSucceeded,
     SystemName,
 )
+from app.engine.picklists import PreflightFailed, create_ticket, has_picklist_errors, replan
 from app.engine.writeback import WriteBack, fill_ticket_numbers
 from app.store import InvalidTransition, LinkConflict, QueueItem, QueueState
 
@@ -204,7 +205,7 @@ class OutboundPipeline:
         the ``pushing`` ones left by a crash or an unknown outcome (those search before creating)."""
         ctx = self.ctx
         report = PushReport()
-        if ctx.is_paused("autotask"):
+        if ctx.is_paused("autotask") or ctx.pacing.held("autotask", "push"):
             return report
         now = ctx.clock()
         stuck = await ctx.db(ctx.store.stuck_pushing, now)
@@ -216,8 +217,9 @@ class OutboundPipeline:
         if not items:
             return report
         try:
-            metadata = await ctx.autotask.metadata()
+            metadata = await ctx.picklists.get()
         except ConnectorError as error:
+            await ctx.pacing.hold_for("push", error)
             await ctx.failed("autotask", error)
             report.failures.append(f"Autotask metadata: {error}")
             return report
@@ -268,13 +270,17 @@ class OutboundPipeline:
     ) -> bool | str | None:
         """True: linked. A string: a failure to report. None: nothing to do (dropped, paused)."""
         async with self._slots:
-            if item.sys_id in self._in_flight or self.ctx.is_paused("autotask"):
+            if item.sys_id in self._in_flight or self._held():
                 return None
             self._in_flight.add(item.sys_id)
             try:
                 return await self._push(item, metadata, found)
             finally:
                 self._in_flight.discard(item.sys_id)
+
+    def _held(self) -> bool:
+        """Autotask paused (credentials) or a Retry-After holds every push."""
+        return self.ctx.is_paused("autotask") or self.ctx.pacing.held("autotask", "push") is not None
 
     async def _push(
         self, item: QueueItem, metadata: TicketMetadata, found: Existing | None
@@ -290,6 +296,11 @@ class OutboundPipeline:
                 return None
             incident = checked
         draft = preview(incident, ctx.config.outbound, metadata, now=ctx.clock())
+        if has_picklist_errors(draft):  # a value added or renamed in Autotask since they were read
+            try:
+                draft = await replan(ctx, incident, f"{item.number} names a value the picklists did not know")
+            except ConnectorError as error:  # cannot tell yet: try again later, nothing was sent
+                return await self._push_error(item, max(1, item.attempts), error, draft, before_push=True)
         if not draft.ok and not recovering:
             return await self._refused(item, "pre-flight check failed: " + "; ".join(draft.errors), draft)
         by = item.decided_by or "auto-push"
@@ -307,7 +318,9 @@ class OutboundPipeline:
         if not draft.ok:
             return await self._refused(item, "pre-flight check failed: " + "; ".join(draft.errors), draft)
         try:
-            ticket_id = await ctx.autotask.create_ticket(draft.payload)
+            ticket_id, draft = await create_ticket(ctx, item.number, incident, draft)
+        except PreflightFailed as failed:
+            return await self._refused(item, str(failed), failed.draft)
         except Rejected as error:
             return await self._refused(item, error.message, draft)
         except ConnectorError as error:
@@ -408,6 +421,7 @@ class OutboundPipeline:
     ) -> str:
         ctx = self.ctx
         system = error.system
+        await ctx.pacing.hold_for("push" if system == "autotask" else "poll", error)
         await ctx.failed(system, error)
         retry_at = ctx.retry_at(attempt, error)
         body = to_json(draft.payload) if draft is not None else None

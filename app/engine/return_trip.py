@@ -29,7 +29,14 @@ from datetime import datetime, timedelta
 
 from app.connectors.errors import ConnectorError, Rejected
 from app.domain.records import Incident, Ticket, TicketMetadata, format_iso_time
-from app.domain.return_trip import FINAL_STATES, TRACKED, ReturnUpdate, close_code_problems, plan_update
+from app.domain.return_trip import (
+    FINAL_STATES,
+    TRACKED,
+    ReturnUpdate,
+    close_code_problems,
+    plan_update,
+    unknown_ids,
+)
 from app.engine.context import EngineContext, to_json
 from app.engine.convert import link_row
 from app.engine.events import (
@@ -93,12 +100,13 @@ class ReturnPipeline:
             since = cursor.watermark - POLL_OVERLAP
         else:
             since = ctx.clock() - timedelta(hours=ctx.config.servicenow.initial_lookback_hours)
-        metadata = await ctx.autotask.metadata()
+        metadata = await ctx.picklists.get()
         watermark = cursor.watermark
         async for page in ctx.autotask.query_tickets(self._filter(since)):
             report.fetched += len(page)
             links = await ctx.db(ctx.store.links_for_ticket_ids, [ticket.id for ticket in page])
             ours = [(ticket, links[ticket.id]) for ticket in page if ticket.id in links]
+            metadata = await self._known(metadata, [ticket for ticket, _ in ours])
             config = ctx.config.return_trip
             changing = [
                 link.sys_id
@@ -141,7 +149,7 @@ class ReturnPipeline:
         ticket = await ctx.autotask.get_ticket(ticket_id)
         if ticket is None:
             raise LookupError(f"Autotask has no ticket {ticket_id} (deleted, or hidden from the API user)")
-        metadata = await ctx.autotask.metadata()
+        metadata = await self._known(await ctx.picklists.get(), [ticket])
         report = ReturnReport()
         incidents = await self._read_incidents([link.sys_id])
         await self._apply(ticket, link, metadata, report, incidents.get(link.sys_id))
@@ -163,6 +171,16 @@ class ReturnPipeline:
         if self._close_codes is None or refresh:
             self._close_codes = await self.ctx.servicenow.close_codes()
         return close_code_problems(self.ctx.config.return_trip, self._close_codes)
+
+    async def _known(self, metadata: TicketMetadata, tickets: list[Ticket]) -> TicketMetadata:
+        """Picklists that know every status and priority id of ``tickets``: an unknown id (a status
+        added or renamed in Autotask) reads them again at once, before anything is planned."""
+        unknown = sorted(
+            {f"{name} {value}" for ticket in tickets for name, value in unknown_ids(ticket, metadata)}
+        )
+        if not unknown:
+            return metadata
+        return await self.ctx.picklists.refresh(f"the return trip met unknown id(s): {', '.join(unknown)}")
 
     async def _apply(
         self,
@@ -198,8 +216,8 @@ class ReturnPipeline:
                 await self._failed(ticket, link, refused, update.patch, report)
                 return
         async with self._slots:
-            if ctx.is_paused("servicenow"):
-                report.retry_later = True  # credentials refused: keep the window for later
+            if ctx.is_paused("servicenow") or ctx.pacing.held("servicenow", "return"):
+                report.retry_later = True  # credentials refused or a Retry-After: keep the window
                 return
             try:
                 await ctx.db(ctx.store.begin_return, ticket.id)
@@ -275,6 +293,7 @@ class ReturnPipeline:
         self, ticket: Ticket, link: Link, error: ConnectorError, patch: dict[str, str], report: ReturnReport
     ) -> None:
         ctx = self.ctx
+        await ctx.pacing.hold_for("return", error)
         await ctx.failed("servicenow", error)
         retry_at = ctx.retry_at(1, error) if error.retryable else None
         if error.retryable:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 HealthLevel = Literal["unknown", "ok", "degraded", "auth_failed", "offline", "paused"]
@@ -71,11 +72,69 @@ class HealthState:
     next_poll: datetime | None = None
 
 
+HOLD_KINDS: dict[str, str] = {
+    "poll": "poll",
+    "push": "pushes",
+    "writeback": "write-backs",
+    "return": "return-trip updates",
+}
+_SYSTEM_NAMES = {"servicenow": "ServiceNow", "autotask": "Autotask"}
+
+
+@dataclass(frozen=True)
+class HoldView:
+    """A "not before" for one system and kind of call (a Retry-After the server asked for)."""
+
+    system: str  # servicenow | autotask
+    kind: str  # poll | push | writeback | return
+    until: datetime
+    reason: str = ""
+
+    def describe(self) -> str:
+        what = f"{_SYSTEM_NAMES.get(self.system, self.system)} {HOLD_KINDS.get(self.kind, self.kind)}"
+        reason = f" ({self.reason})" if self.reason else ""
+        return f"{what} held until {self.until.astimezone(UTC):%H:%M:%S} UTC{reason}"
+
+
+def _seconds(value: float) -> str:
+    whole = max(1, math.ceil(value))
+    if whole < 120:
+        return f"{whole} s"
+    return f"{math.ceil(whole / 60)} min"
+
+
 @dataclass(frozen=True)
 class BudgetState:
+    """Our Autotask request budget, the tenant's last reading and every hold, for the status bar
+    and ``triage-sync status``."""
+
     used: int
     limit: int
     remaining: int
+    tenant_count: int | None = None  # the tenant's estimated count now (all integrations)
+    tenant_limit: int | None = None
+    delay_seconds: float = 0.0  # before our next Autotask request may go
+    holds: tuple[HoldView, ...] = ()
+    reading_at: datetime | None = None  # when ThresholdInformation was last read
+    as_of: datetime | None = None  # when delay_seconds was computed
+
+    def describe(self, now: datetime) -> str:
+        """One plain line, e.g. "Autotask is 97 % busy this hour (others 9,600, us 120): pushes
+        are paced, next in 40 s"; then any hold."""
+        text = ""
+        if self.tenant_count is not None and self.tenant_limit:
+            percent = min(100, int(100 * self.tenant_count / self.tenant_limit))
+            others = max(0, self.tenant_count - self.used)
+            text = f"Autotask is {percent} % busy this hour (others {others:,}, us {self.used:,})"
+        elif self.limit > 0:
+            text = f"budget: {self.remaining:,} / {self.limit:,} left this hour"
+        delay = self.delay_seconds
+        if self.as_of is not None:
+            delay -= (now - self.as_of).total_seconds()
+        if delay >= 1:
+            text += f"{': p' if text else 'P'}ushes are paced, next in {_seconds(delay)}"
+        active = [hold.describe() for hold in self.holds if hold.until > now]
+        return " · ".join(part for part in [text, *active] if part)
 
 
 @dataclass(frozen=True)

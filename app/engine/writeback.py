@@ -52,11 +52,16 @@ class WriteBack:
         self.ctx = ctx
         self._slots = slots
 
+    def _held(self) -> bool:
+        """ServiceNow paused (credentials) or a Retry-After holds every write-back."""
+        ctx = self.ctx
+        return ctx.is_paused("servicenow") or ctx.pacing.held("servicenow", "writeback") is not None
+
     async def due(self) -> list[str]:
         """Every link whose write-back is due: one PATCH per incident. Ticket numbers are read for
         the whole batch first. Returns one message per problem."""
         ctx = self.ctx
-        if ctx.is_paused("servicenow"):
+        if self._held():
             return []
         links = await ctx.db(ctx.store.writebacks_due, ctx.clock())
         if not links:
@@ -118,7 +123,7 @@ class WriteBack:
     async def _one(self, link: Link) -> str | None:
         ctx = self.ctx
         async with self._slots:
-            if ctx.is_paused("servicenow"):
+            if self._held():
                 return None
             note_text = f"Autotask ticket {link.ticket_number} created by Triage Sync."
             patch = {
@@ -154,6 +159,7 @@ class WriteBack:
                 await self._record(link, WritebackState.FAILED, str(error), None, patch)
                 return f"{link.incident_number}: write-back refused: {error}"
             except ConnectorError as error:
+                await ctx.pacing.hold_for("writeback", error)
                 await ctx.failed("servicenow", error)
                 next_at = ctx.retry_at(link.writeback_attempts + 1, error)
                 await self._record(link, WritebackState.PENDING, str(error), next_at, patch)

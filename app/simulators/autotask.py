@@ -42,7 +42,7 @@ from app.simulators.faults import ASGIApp, FaultMiddleware, FaultPlan, Receive, 
 from app.simulators.server import SimServer
 from app.simulators.webhooks import Delivery, DeliveryAttempt, WebhookDispatcher, hook_signature
 
-ThreadLimitBehaviour = Literal["reject_429", "queue"]
+ThreadLimitBehaviour = Literal["reject", "reject_429", "queue"]
 
 MAX_OR_TERMS = 500
 NEXT_PAGE_SEGMENT = "next"
@@ -67,7 +67,7 @@ class AutotaskSimSettings:
     over_limit_status: int = 429  # UNCONFIRMED
     over_limit_retry_after: float | None = None  # UNCONFIRMED: Retry-After seconds, None = no header
     thread_limit: int = 3
-    thread_limit_behaviour: ThreadLimitBehaviour = "reject_429"
+    thread_limit_behaviour: ThreadLimitBehaviour = "reject"  # "reject": 500 as live tenants do
     item_null_for_missing: bool = True  # UNCONFIRMED: GET /Tickets/{id} missing -> 200 {"item":null}
     page_size_cap: int = 500
     paging_token_limit: int = 50  # UNCONFIRMED: only the most recent cursors stay valid
@@ -149,14 +149,22 @@ def default_picklists() -> dict[str, list[dict[str, Any]]]:
             _pick(12, "Network", 3),
             _pick(14, "Security", 4),
         ],
+        # Child labels repeat under several parents, as on live tenants ("Other", "General"):
+        # only the parent tells which id is meant.
         "subIssueType": [
             _pick(136, "Server", 1, parent=10),
             _pick(137, "Workstation", 2, parent=10),
-            _pick(140, "Application Error", 3, parent=11),
-            _pick(141, "Licensing", 4, parent=11),
-            _pick(150, "Connectivity", 5, parent=12),
-            _pick(151, "VPN", 6, parent=12),
-            _pick(160, "Malware", 7, parent=14),
+            _pick(138, "Other", 3, parent=10),
+            _pick(140, "Application Error", 4, parent=11),
+            _pick(141, "Licensing", 5, parent=11),
+            _pick(142, "General", 6, parent=11),
+            _pick(143, "Other", 7, parent=11),
+            _pick(150, "Connectivity", 8, parent=12),
+            _pick(151, "VPN", 9, parent=12),
+            _pick(152, "General", 10, parent=12),
+            _pick(153, "Other", 11, parent=12),
+            _pick(160, "Malware", 12, parent=14),
+            _pick(161, "Other", 13, parent=14),
         ],
         "source": [
             _pick(-1, "Client Portal", 1),
@@ -291,6 +299,22 @@ class TicketWebhook:
         }
 
 
+# What live tenants answer, word for word, when the database (not the request) is at fault; each is
+# HTTP 500 with the usual errors array. Used by :meth:`AutotaskSimulator.inject_server_error`.
+SERVER_ERRORS: dict[str, str] = {
+    "deadlock": (
+        "Transaction (Process ID 64) was deadlocked on lock resources with another process and has "
+        "been chosen as the deadlock victim. Rerun the transaction."
+    ),
+    "sql_timeout": (
+        "Execution Timeout Expired.  The timeout period elapsed prior to completion of the operation "
+        "or the server is not responding."
+    ),
+    "try_again": "An unexpected error has occurred. Please try again.",
+    "thread_threshold": "Thread Threshold Exceeded. Try again later.",
+}
+
+
 class ApiError(Exception):
     """Becomes an HTTP answer with Autotask's ``{"errors":[...]}`` envelope."""
 
@@ -364,6 +388,7 @@ class _Usage:
     processing: dict[tuple[str, str], int] = field(default_factory=dict)
     max_seen: dict[str, int] = field(default_factory=dict)
     window: deque[datetime] = field(default_factory=deque)
+    others: deque[datetime] = field(default_factory=deque)  # other integrations of the tenant
 
 
 class AutotaskSimulator:
@@ -460,12 +485,27 @@ class AutotaskSimulator:
                 if ticket_id is None or n["ticketID"] == ticket_id
             ]
 
-    def picklist_id(self, field: str, label: str) -> int:
+    def picklist_id(self, field: str, label: str, parent: int | None = None) -> int:
+        """The id of a label (under ``parent`` for a child picklist such as subIssueType)."""
         wanted = label.strip().casefold()
         for entry in self.picklists.get(field, []):
+            if parent is not None and entry["parentValue"] != parent:
+                continue
             if str(entry["label"]).casefold() == wanted:
                 return int(entry["value"])
         raise KeyError(f"{field} has no picklist value labelled {label!r}")
+
+    def set_picklist(
+        self, field: str, value: int, label: str, *, active: bool = True, parent: int | None = None
+    ) -> None:
+        """An admin adds a value or renames one (same id, new label) while integrations run."""
+        with self._lock:
+            entries = self.picklists.setdefault(field, [])
+            for entry in entries:
+                if int(entry["value"]) == value:
+                    entry.update({"label": label, "isActive": active, "parentValue": parent})
+                    return
+            entries.append(_pick(value, label, len(entries) + 1, active=active, parent=parent))
 
     def add_ticket(self, **fields: Any) -> int:
         """Seed a ticket directly (no HTTP, no threshold). Picklists accept labels or ids."""
@@ -525,6 +565,15 @@ class AutotaskSimulator:
                 }
             )
 
+    def inject_server_error(self, kind: str, *, method: str = "*", path: str = ".*", count: int = 1) -> None:
+        """The next ``count`` matching requests fail as a busy live database answers them (HTTP 500
+        with one of :data:`SERVER_ERRORS`); nothing is processed."""
+        if kind not in SERVER_ERRORS:
+            raise KeyError(f"unknown server error {kind!r}; known: {', '.join(SERVER_ERRORS)}")
+        self.faults.inject(
+            "status", status=500, message=SERVER_ERRORS[kind], method=method, path=path, count=count
+        )
+
     def max_concurrency_seen(self, endpoint: str | None = None) -> int:
         """Most requests seen in flight at once for ``endpoint`` (e.g. ``Tickets/{id}``), or overall."""
         with self._lock:
@@ -534,10 +583,24 @@ class AutotaskSimulator:
 
     @property
     def request_count(self) -> int:
-        """Requests counted in the current hourly timeframe (as ThresholdInformation reports)."""
+        """Requests counted in the current hourly timeframe (as ThresholdInformation reports),
+        other integrations' included."""
         with self._lock:
             self._prune_window(self.clock.now())
-            return len(self._usage.window)
+            return self._tenant_count()
+
+    def set_other_integrations(self, count: int, *, spread_seconds: float = 3600.0) -> None:
+        """Other integrations of the tenant made ``count`` requests, spread evenly over the last
+        ``spread_seconds``: they share the hourly threshold with us and leave the window (decay)
+        as the simulator clock moves on."""
+        if count < 0 or not 0 < spread_seconds <= 3600:
+            raise ValueError("count must be >= 0 and spread_seconds in (0, 3600]")
+        with self._lock:
+            now = self.clock.now()
+            step = spread_seconds / count if count else 0.0
+            start = now - timedelta(seconds=spread_seconds)
+            self._usage.others = deque(start + timedelta(seconds=step * (i + 1)) for i in range(count))
+            self._prune_window(now)
 
     def reset_usage(self) -> None:
         with self._lock:
@@ -646,10 +709,13 @@ class AutotaskSimulator:
     # ---- internals: usage ---------------------------------------------------------------------------
 
     def _prune_window(self, now: datetime) -> None:
-        window = self._usage.window
         horizon = now - timedelta(hours=1)
-        while window and window[0] <= horizon:
-            window.popleft()
+        for window in (self._usage.window, self._usage.others):
+            while window and window[0] <= horizon:
+                window.popleft()
+
+    def _tenant_count(self) -> int:
+        return len(self._usage.window) + len(self._usage.others)
 
     def _count_request(self) -> tuple[bool, float]:
         """Count one request; (refused, latency to add)."""
@@ -657,7 +723,7 @@ class AutotaskSimulator:
             now = self.clock.now()
             self._prune_window(now)
             threshold = max(1, self.settings.hourly_threshold)
-            used = len(self._usage.window)
+            used = self._tenant_count()
             if used >= threshold:
                 return True, 0.0
             self._usage.window.append(now)
@@ -679,12 +745,16 @@ class AutotaskSimulator:
     def _authenticate(self, request: Request) -> None:
         settings = self.settings
         headers = request.headers
-        if (
-            headers.get("apiintegrationcode", "") != settings.integration_code
-            or headers.get("username", "").casefold() != settings.username.casefold()
-            or headers.get("secret", "") != settings.secret
-        ):
+        code = headers.get("apiintegrationcode", "")
+        user = headers.get("username", "")
+        if not code or not user or headers.get("secret", "") != settings.secret:
             raise ApiError("User Not Authenticated.", 401)
+        # What live tenants answer (api-contracts.md 2.4): a revoked or wrong integration code and
+        # a user unknown to the zone are HTTP 500 with an errors array, not 401.
+        if code != settings.integration_code:
+            raise ApiError("IntegrationCode is invalid.", 500)
+        if user.casefold() != settings.username.casefold():
+            raise ApiError("Zone information could not be determined for this user.", 500)
 
     def _dispatch(self, request: Request, raw: bytes) -> Response:
         path = request.url.path.rstrip("/")
@@ -759,7 +829,7 @@ class AutotaskSimulator:
             {
                 "externalRequestThreshold": self.settings.hourly_threshold,
                 "requestThresholdTimeframe": 60,
-                "currentTimeframeRequestCount": len(self._usage.window),
+                "currentTimeframeRequestCount": self._tenant_count(),
             },
         )
 
@@ -1579,13 +1649,15 @@ class _UsageLayer:
             over = usage.arrivals[key] > settings.thread_limit
         processing = False
         try:
-            if over and settings.thread_limit_behaviour == "reject_429":
+            if over and settings.thread_limit_behaviour in ("reject", "reject_429"):
+                # Live tenants answer a non-429 error naming the thread threshold.
+                status = 429 if settings.thread_limit_behaviour == "reject_429" else 500
                 message = (
-                    f"Thread limit exceeded: more than {settings.thread_limit} concurrent requests "
-                    "for this endpoint and integration code."
+                    f"Thread Threshold Exceeded: more than {settings.thread_limit} concurrent requests "
+                    "for this endpoint and integration code. Try again later."
                 )
                 await _send_json(
-                    send, 429, [(b"content-type", b"application/json")], error_body(429, message)
+                    send, status, [(b"content-type", b"application/json")], error_body(status, message)
                 )
                 return
             while True:

@@ -65,7 +65,9 @@ class Fault:
     count: int | None = 1  # None: unlimited (use with rate or latency)
     rate: float | None = None  # probability per matching request, instead of count
     status: int = 503
-    retry_after: float | None = None
+    # Seconds, or the header's exact text (e.g. "inf", "-5", an HTTP date) to test odd values.
+    retry_after: float | str | None = None
+    message: str | None = None  # the error envelope's message (default: the status reason)
     seconds: float = 0.0
     fields: list[str] = field(default_factory=list)
     renames: dict[str, str] = field(default_factory=dict)
@@ -153,8 +155,10 @@ class FaultMiddleware:
         if fault.kind == "status":
             headers = [(b"content-type", b"application/json")]
             if fault.retry_after is not None:
-                headers.append((b"retry-after", str(int(fault.retry_after)).encode()))
-            body = self.error_body(fault.status, _reason(fault.status))
+                value = fault.retry_after
+                text = value if isinstance(value, str) else str(int(value))
+                headers.append((b"retry-after", text.encode()))
+            body = self.error_body(fault.status, fault.message or _reason(fault.status))
             await _respond(send, fault.status, headers, body)
         elif fault.kind == "hang":
             await asyncio.sleep(fault.seconds or 3600)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -24,6 +26,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# Alembic drives env.py through module-level proxies (alembic.context, alembic.op): two migrations
+# in one process at once would trample each other, whatever the database. One at a time.
+_MIGRATION_LOCK = threading.Lock()
 BUSY_TIMEOUT_MS = 10_000
 #: Execution option: this transaction writes. SQLite starts it with BEGIN IMMEDIATE; PostgreSQL takes
 #: the store's write lock first. Either way, one writing transaction at a time.
@@ -55,8 +60,12 @@ def _prepare_sqlite_file(path: Path) -> None:
     """Private parent dir (0700) and file (0600): the queue holds incident text."""
     parent = path.parent
     if not parent.exists():
-        parent.mkdir(parents=True, mode=0o700)
-        os.chmod(parent, 0o700)  # mkdir's mode is filtered by the umask
+        try:
+            parent.mkdir(parents=True, mode=0o700)
+        except FileExistsError:
+            pass  # another process or thread opening the same new store made it a moment ago
+        else:
+            os.chmod(parent, 0o700)  # mkdir's mode is filtered by the umask
     if not path.exists():
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
@@ -103,7 +112,7 @@ def create_store_engine(url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> 
             cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             cursor.execute("PRAGMA foreign_keys = ON")
             if path is not None:
-                cursor.execute("PRAGMA journal_mode = WAL")
+                _use_wal(cursor, busy_timeout_ms)
                 # FULL, not NORMAL: a 'pushing' mark lost to a power cut would let a restart create a
                 # second ticket (DESIGN: never duplicate). Our write rate is tiny; the cost is nil.
                 cursor.execute("PRAGMA synchronous = FULL")
@@ -116,6 +125,22 @@ def create_store_engine(url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> 
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def _use_wal(cursor: Any, busy_timeout_ms: int) -> None:
+    """Switch the file to WAL (persistent: once one connection did, the others find it set).
+    Changing the journal mode needs a lock SQLite does not wait for with the busy handler, so
+    connections opening a new file at the same moment try again until the busy timeout."""
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    while True:
+        try:
+            if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc).lower() or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
@@ -180,12 +205,29 @@ def migrate(engine: Engine, *, now: datetime | None = None) -> Path | None:
     """Bring the schema to head; back up an existing SQLite file first. Returns the backup path.
 
     A revision this code does not know means a newer app wrote the file: refuse, do not guess.
+
+    Opened at the same moment by two processes (the GUI and ``triage-sync run``) or two threads,
+    exactly one migrates: the check and the upgrade run in one transaction holding the database's
+    write lock (``BEGIN IMMEDIATE`` on SQLite, the advisory write lock on PostgreSQL), so the other waits
+    and then finds the schema at head. Within one process Alembic itself is not re-entrant, so a
+    process-wide lock comes first.
     """
+    if current_revision(engine) == head_revision():
+        return None  # the common case: no lock taken
+    with _MIGRATION_LOCK, engine.connect() as connection, _foreign_keys_off(connection):
+        connection.execution_options(**{IMMEDIATE: True})
+        with connection.begin():  # the store's write lock (see IMMEDIATE)
+            backup = _migrate_locked(engine, connection, now)
+    return backup
+
+
+def _migrate_locked(engine: Engine, connection: Connection, now: datetime | None) -> Path | None:
     script = ScriptDirectory.from_config(alembic_config())
     head = head_revision()
-    current = current_revision(engine)
+    current = MigrationContext.configure(connection).get_current_revision()
     if current == head:
-        return None
+        return None  # another process or thread migrated while we waited for the lock
+    tables = inspect(connection).get_table_names()
     if current is not None:
         try:
             known = script.get_revision(current)
@@ -197,8 +239,8 @@ def migrate(engine: Engine, *, now: datetime | None = None) -> Path | None:
                 f"{current!r}, which this version of Triage Sync does not know (it knows up to {head!r}): "
                 "it was written by a newer Triage Sync. Upgrade the app (or point store.url elsewhere)."
             )
-    elif inspect(engine).get_table_names():
-        existing = ", ".join(sorted(inspect(engine).get_table_names()))
+    elif tables:
+        existing = ", ".join(sorted(tables))
         raise StoreError(
             f"the database {engine.url.render_as_string(hide_password=True)} has tables ({existing}) "
             "but no schema revision: it is not a Triage Sync database, or it was damaged."
@@ -207,13 +249,10 @@ def migrate(engine: Engine, *, now: datetime | None = None) -> Path | None:
     backup: Path | None = None
     path = sqlite_path(engine.url.render_as_string(hide_password=False))
     if current is not None and path is not None:
-        backup = backup_sqlite(path, current, now=now)
-
-    with engine.connect() as connection, _foreign_keys_off(connection):
-        with connection.begin():
-            command.upgrade(alembic_config(connection), "head")
-            if connection.dialect.name == "sqlite":
-                problems = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
-                if problems:
-                    raise StoreError(f"migration left broken references: {problems[:5]}")
+        backup = backup_sqlite(path, current, now=now)  # a reader: WAL lets it beside our write lock
+    command.upgrade(alembic_config(connection), "head")
+    if connection.dialect.name == "sqlite":
+        problems = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if problems:
+            raise StoreError(f"migration left broken references: {problems[:5]}")
     return backup

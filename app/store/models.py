@@ -168,3 +168,16 @@ class EngineLease(SQLModel, table=True):
     hostname: str = Field(max_length=255)
     started_at: datetime = Field(sa_type=UTCDateTime)
     heartbeat_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class EngineState(SQLModel, table=True):
+    """Small pieces of engine memory that must outlive the process (revision 0005), so that a
+    ``run --once`` from cron starts where the last run stopped: the tenant's last
+    ThresholdInformation reading, every "not before" (Retry-After per system and kind of call),
+    and the Autotask picklists with the time they were read."""
+
+    __tablename__ = "engine_state"
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: dict[str, Any] = Field(default_factory=_json_dict, sa_type=JSON)
+    updated_at: datetime = Field(sa_type=UTCDateTime)

@@ -191,7 +191,9 @@ class MainWindow(QMainWindow):
         self.bridge.linkEvents.connect(self.links_tab.apply_events)
         self.bridge.healthChanged.connect(self.set_health)
         self.bridge.budgetChanged.connect(
-            lambda event: self.status_strip.set_budget(BudgetState(event.used, event.limit, event.remaining))
+            lambda event: self.status_strip.set_budget(
+                event.state or BudgetState(event.used, event.limit, event.remaining)
+            )
         )
         self.bridge.autoPushChanged.connect(self._set_auto_push_ui)
         self.restore_state()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QStyle, QWidget
 
@@ -9,6 +11,10 @@ from app.engine.views import BudgetState, HealthState
 from app.ui.format import SYSTEM_LABELS, humanize_until, local_time
 from app.ui.theme import Tone, std_icon, tone_icon
 
+BUDGET_TIP = (
+    "Autotask's hourly request threshold is shared by every integration of the tenant: Triage Sync "
+    "slows down as the tenant nears it and waits whenever a system asks it to (Retry-After)"
+)
 LEVEL_TEXT = {
     "unknown": "starting",
     "ok": "OK",
@@ -41,7 +47,8 @@ def health_text(system: str, health: HealthState) -> str:
 
 
 def budget_text(budget: BudgetState) -> str:
-    return f"budget: {budget.remaining:,} / {budget.limit:,} left this hour"
+    """Plain words: the tenant's reading, ours, any pacing delay, and every Retry-After hold."""
+    return budget.describe(datetime.now(UTC))
 
 
 class HealthLabel(QWidget):
@@ -86,9 +93,8 @@ class StatusStrip(QWidget):
         super().__init__(parent)
         self.labels = {system: HealthLabel(system) for system in ("servicenow", "autotask")}
         self.budget = QLabel("budget: —")
-        self.budget.setToolTip(
-            "Autotask API requests left in this hour for Triage Sync (its share of the tenant limit)"
-        )
+        self.budget.setToolTip(BUDGET_TIP)
+        self._budget: BudgetState | None = None
         self.poll_button = QPushButton(std_icon(QStyle.StandardPixmap.SP_BrowserReload), "Poll now")
         self.poll_button.setToolTip("Poll ServiceNow and Autotask now")
         self.poll_button.clicked.connect(self.pollRequested)
@@ -109,11 +115,22 @@ class StatusStrip(QWidget):
             label.set_health(health)
 
     def set_budget(self, budget: BudgetState) -> None:
+        self._budget = budget
         self.budget.setText(budget_text(budget))
+        tip = [
+            BUDGET_TIP,
+            f"Triage Sync: {budget.remaining:,} of its {budget.limit:,} requests left this hour",
+        ]
+        if budget.reading_at is not None:
+            tip.append(f"tenant usage read at {local_time(budget.reading_at, with_date=True)}")
+        self.budget.setToolTip("\n".join(tip))
 
     def refresh(self) -> None:
+        """Re-render relative times ("next in 40 s", holds that have ended)."""
         for label in self.labels.values():
             label.refresh()
+        if self._budget is not None:
+            self.budget.setText(budget_text(self._budget))
 
 
 def _separator() -> QLabel:

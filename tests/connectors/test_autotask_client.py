@@ -487,6 +487,7 @@ def test_budget_merges_tenant_usage() -> None:
     budget = RequestBudget(hourly_limit=10000, share=0.5, clock=clock)
     assert budget.delay() == 0.0
     budget.update_from_threshold({"externalRequestThreshold": 10000, "currentTimeframeRequestCount": 8000})
+    budget.record()
     assert budget.delay() > 0  # other integrations used most of the tenant's hour
     budget.update_from_threshold({"externalRequestThreshold": 10000, "currentTimeframeRequestCount": 10000})
     assert budget.delay() == 60.0

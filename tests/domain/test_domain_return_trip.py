@@ -38,7 +38,8 @@ def test_ticket_values_are_labels(metadata: TicketMetadata) -> None:
     values = ticket_values(ticket("Waiting Customer", "Critical", "Replaced PSU"), metadata)
     assert values == {"status": "Waiting Customer", "priority": "Critical", "resolution": "Replaced PSU"}
     unknown = Ticket(id=1, status=99, priority=None)
-    assert ticket_values(unknown, metadata) == {"status": "#99", "priority": "", "resolution": ""}
+    # An id the picklists do not know is left out, never stored as "#99" (issue 11).
+    assert ticket_values(unknown, metadata) == {"priority": "", "resolution": ""}
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from engine_harness import Harness
+from engine_harness import Harness, Shift
 
 from app.simulators.autotask import AutotaskSimulator
 from app.simulators.servicenow import ServiceNowSimSettings, ServiceNowSimulator
@@ -28,3 +28,17 @@ async def harness(
     yield h
     for engine in h.engines:
         await engine.close()
+
+
+@pytest.fixture
+def shift(harness: Harness) -> Iterator[Shift]:
+    """Move the Autotask simulator's clock (which an engine built on it also reads) forward; put it
+    back afterwards: the simulators are shared by the whole session."""
+    moved: list[float] = []
+
+    def forward(seconds: float) -> None:
+        harness.at.clock.advance(seconds)
+        moved.append(seconds)
+
+    yield forward
+    harness.at.clock.advance(-sum(moved))

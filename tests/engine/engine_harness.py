@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sim_harness import FAST_BACKOFF, IT
@@ -9,7 +10,9 @@ from sim_harness import SimHarness as Harness
 
 from app.engine.engine import SyncEngine
 
-__all__ = ["FAST_BACKOFF", "IT", "Harness", "pushed", "ticket_id"]
+Shift = Callable[[float], None]  # moves the simulators' clock forward by some seconds
+
+__all__ = ["FAST_BACKOFF", "IT", "Harness", "Shift", "pushed", "ticket_id"]
 
 
 async def pushed(harness: Harness, count: int = 1, **fields: Any) -> tuple[SyncEngine, list[dict[str, Any]]]:

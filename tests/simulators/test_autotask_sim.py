@@ -119,6 +119,24 @@ def test_threshold_counts_every_request_and_refuses_over_limit(
     assert api.get("/Tickets/1").status_code == 200
 
 
+def test_other_integrations_share_the_threshold_and_decay(
+    sim: AutotaskSimulator, api: httpx.Client, clock: ManualClock
+) -> None:
+    sim.set_other_integrations(9600)
+    count = api.get("/ThresholdInformation").json()["currentTimeframeRequestCount"]
+    assert count == 9601  # theirs and this read
+    clock.advance(1800)  # half an hour later, half of their requests have left the window
+    count = api.get("/ThresholdInformation").json()["currentTimeframeRequestCount"]
+    assert 4790 <= count <= 4810
+    sim.set_other_integrations(10000)
+    refused = api.get("/Tickets/1")
+    assert refused.status_code == 429  # the tenant is at its threshold: everyone is refused
+    clock.advance(3600)
+    assert api.get("/ThresholdInformation").json()["currentTimeframeRequestCount"] <= 3
+    with pytest.raises(ValueError):
+        sim.set_other_integrations(-1)
+
+
 def test_usage_latency_setting_is_applied_from_half_the_threshold(sim: AutotaskSimulator) -> None:
     sim.settings.latency_from_usage = True
     sim.settings.hourly_threshold = 100
@@ -228,6 +246,9 @@ def test_picklist_metadata_values_are_strings_while_records_hold_ints(
     sub = fields["subIssueType"]
     assert sub["picklistParentValueField"] == "issueType"
     assert {v["parentValue"] for v in sub["picklistValues"]} >= {"10", "11"}
+    other_parents = [v["parentValue"] for v in sub["picklistValues"] if v["label"] == "Other"]
+    assert len(other_parents) >= 3  # child labels repeat under several parents, as on live tenants
+    assert sim.picklist_id("subIssueType", "Other", parent=11) == 143
     queue = {v["label"]: v["value"] for v in fields["queueID"]["picklistValues"]}
     assert queue["Level II Support"] == "29683483"
     ticket_id = sim.add_ticket(priority="Critical")
@@ -504,8 +525,39 @@ async def _burst(sim: AutotaskSimulator, count: int) -> list[int]:
 async def test_thread_limit_rejects_a_fourth_concurrent_request(sim: AutotaskSimulator) -> None:
     sim.settings.latency = 0.2
     statuses = await _burst(sim, 6)
-    assert statuses.count(429) >= 1 and statuses.count(200) >= 3
+    # As live tenants answer it: not a 429, a 500 naming the thread threshold.
+    assert statuses.count(500) >= 1 and statuses.count(200) >= 3 and 429 not in statuses
     assert sim.max_concurrency_seen("Tickets/{id}") > 3
+
+
+async def test_thread_limit_can_answer_429(sim: AutotaskSimulator) -> None:
+    sim.settings.latency = 0.2
+    sim.settings.thread_limit_behaviour = "reject_429"
+    statuses = await _burst(sim, 6)
+    assert statuses.count(429) >= 1 and statuses.count(200) >= 3
+
+
+def test_revoked_code_and_unknown_user_answer_500_like_live_tenants(
+    sim: AutotaskSimulator, api: httpx.Client
+) -> None:
+    url = "/Tickets/entityInformation"
+    sim.settings.integration_code = "REVOKED"
+    response = api.get(url)
+    assert response.status_code == 500 and errors(response) == ["IntegrationCode is invalid."]
+    sim.settings.integration_code = HEADERS["ApiIntegrationCode"]
+    sim.settings.username = "someone-else@example.com"
+    response = api.get(url)
+    assert response.status_code == 500
+    assert "Zone information could not be determined" in errors(response)[0]
+
+
+def test_server_errors_answer_500_with_the_live_message(sim: AutotaskSimulator, api: httpx.Client) -> None:
+    sim.inject_server_error("deadlock", method="GET", path="/Tickets/1")
+    response = api.get("/Tickets/1")
+    assert response.status_code == 500 and "deadlock victim" in errors(response)[0]
+    assert api.get("/Tickets/1").status_code == 200
+    with pytest.raises(KeyError, match="known: deadlock"):
+        sim.inject_server_error("meteor")
 
 
 async def test_thread_limit_can_queue_instead(sim: AutotaskSimulator) -> None:

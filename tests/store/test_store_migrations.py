@@ -115,3 +115,26 @@ def test_downgrade_then_upgrade(db_url: str) -> None:
             command.upgrade(alembic_config(conn), "head")
     finally:
         engine.dispose()
+
+
+def test_threads_opening_a_new_database_at_once_all_succeed(tmp_path: Path) -> None:
+    """The engine and a short read in another thread of one process may both open (and so migrate)
+    a new database; alembic's context is a module global, so they take turns."""
+    import threading
+
+    for attempt in range(3):
+        url = f"sqlite:///{tmp_path / f'race-{attempt}' / 'store.sqlite3'}"
+        errors: list[BaseException] = []
+
+        def open_once(url: str = url, errors: list[BaseException] = errors) -> None:
+            try:
+                Store.open(url).close()
+            except BaseException as exc:  # noqa: BLE001 - any failure fails the test below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_once) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert errors == []

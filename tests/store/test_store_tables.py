@@ -18,6 +18,7 @@ from app.store import (
     AuditOutcome,
     Cursor,
     EngineLease,
+    EngineState,
     Link,
     QueueItem,
     QueueState,
@@ -144,7 +145,7 @@ def test_returned_objects_are_detached(store: Store, make_incident: IncidentFact
 
 def test_tables_declared(store: Store) -> None:
     with Session(store.engine) as session:
-        for model in (QueueItem, Link, AuditEvent, Cursor, EngineLease):
+        for model in (QueueItem, Link, AuditEvent, Cursor, EngineLease, EngineState):
             assert session.exec(select(model)).all() == []
         version = session.execute(text("select version_num from alembic_version")).scalar()
     assert version == head_revision()

@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -151,8 +152,10 @@ class SimHarness:
         events: list[EngineEvent] | None = None,
         password: str | None = None,
         secret: str | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> SyncEngine:
-        """``password``/``secret`` default to what the simulators accept (pass others to test 401s)."""
+        """``password``/``secret`` default to what the simulators accept (pass others to test 401s).
+        ``clock``: the engine's and the request budget's time (e.g. the Autotask simulator's)."""
         config = config or self.config()
         if sleeps is not None:
             retry = RetryPolicy(
@@ -182,11 +185,23 @@ class SimHarness:
             base_url=config.autotask.url,
             timeout=timeout,
             retry=retry,
-            budget=RequestBudget(hourly_limit=config.autotask.hourly_request_limit, share=1.0),
+            budget=RequestBudget(
+                hourly_limit=config.autotask.hourly_request_limit,
+                share=1.0,
+                **({"clock": lambda: clock().timestamp()} if clock is not None else {}),
+            ),
             transport=transport,
         )
         assert config.store.url
-        engine = SyncEngine(config, Store.open(config.store.url), sn, at, holder=holder, backoff=FAST_BACKOFF)
+        engine = SyncEngine(
+            config,
+            Store.open(config.store.url),
+            sn,
+            at,
+            holder=holder,
+            backoff=FAST_BACKOFF,
+            **({"clock": clock} if clock is not None else {}),
+        )
         if events is not None:
             engine.bus.subscribe(events.append)
         self.engines.append(engine)

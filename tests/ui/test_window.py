@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import qasync
@@ -22,7 +22,16 @@ from app.engine.events import (
     ReturnApplied,
     ReturnFailed,
 )
-from app.engine.views import AuditRow, DryRunEntry, DryRunReport, Explanation, HealthState, LinkRow
+from app.engine.views import (
+    AuditRow,
+    BudgetState,
+    DryRunEntry,
+    DryRunReport,
+    Explanation,
+    HealthState,
+    HoldView,
+    LinkRow,
+)
 from app.ui.activity_view import COL_INCIDENT, COL_TICKET, COL_WHAT
 from app.ui.main_window import AUTO_PUSH_BANNER, MainWindow
 
@@ -177,6 +186,34 @@ def test_budget_label(window: MainWindow, engine: FakeEngine, loop: qasync.QEven
         await wait_until(lambda: "9,800" in window.status_strip.budget.text())
         window.status_strip.poll_button.click()
         await wait_until(lambda: ("poll_now", None) in engine.calls)
+
+    loop.run_until_complete(scenario())
+
+
+def test_budget_label_speaks_plainly_on_a_busy_tenant(
+    window: MainWindow, engine: FakeEngine, loop: qasync.QEventLoop
+) -> None:
+    async def scenario() -> None:
+        await window.load()
+        now = datetime.now(UTC)
+        hold = HoldView("servicenow", "return", now + timedelta(minutes=2), "Retry-After 120 s")
+        state = BudgetState(
+            used=120,
+            limit=10_000,
+            remaining=9_880,
+            tenant_count=9_720,
+            tenant_limit=10_000,
+            delay_seconds=40,
+            holds=(hold,),
+            as_of=now,
+        )
+        engine.publish(BudgetChanged(used=120, limit=10_000, remaining=9_880, state=state))
+        await wait_until(lambda: "busy" in window.status_strip.budget.text())
+        text = window.status_strip.budget.text()
+        assert text.startswith(
+            "Autotask is 97 % busy this hour (others 9,600, us 120): pushes are paced, next in "
+        )
+        assert "ServiceNow return-trip updates held until" in text and "Retry-After 120 s" in text
 
     loop.run_until_complete(scenario())
 
