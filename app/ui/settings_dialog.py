@@ -55,6 +55,7 @@ from app.secrets import ENV_VARS, Secret, SecretName, get_secret, set_secret
 from app.ui.tasks import spawn
 from app.ui.theme import Tone, css_color, foreground
 from app.ui.toml_writer import dumps
+from app.ui.widgets import message_box, plain_label
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ class FieldRow(QWidget):
     def __init__(self, editor: QWidget, hint: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.editor = editor
-        self.error = QLabel()
+        self.error = plain_label()
         self.error.setWordWrap(True)
         self.error.hide()
         self.hint = QLabel(hint)
@@ -229,7 +230,7 @@ class SettingsDialog(QDialog):
         button = QPushButton("Test connection")
         button.setToolTip("One real, cheap API call with the values above (not saved yet)")
         button.clicked.connect(lambda: self.test_connection(system))
-        result = QLabel()
+        result = plain_label()
         result.setWordWrap(True)
         result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.test_buttons[system] = button
@@ -552,7 +553,9 @@ class SettingsDialog(QDialog):
             self.write_config(sn, at, self.auto_push.isChecked(), store_url)
         except Exception as exc:  # keyring or file errors: say so, keep the dialog open
             log.exception("saving settings failed")
-            QMessageBox.critical(self, "Settings not saved", f"Could not save the settings:\n{exc}")
+            message_box(
+                self, QMessageBox.Icon.Critical, "Settings not saved", f"Could not save the settings:\n{exc}"
+            )
             return
         self.saved.emit(self.config_path)
         self.accept()
