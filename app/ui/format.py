@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 from datetime import UTC, datetime
+from typing import overload
 
 from app.domain.records import INCIDENT_PRIORITIES
 
@@ -74,6 +75,10 @@ def plural(count: int, singular: str, plural_form: str | None = None) -> str:
     return f"{count:,} {word}"
 
 
+@overload
+def tooltip_text(text: str) -> str: ...
+@overload
+def tooltip_text(text: None) -> None: ...
 def tooltip_text(text: str | None) -> str | None:
     """A tooltip that shows ``text`` literally.
 
