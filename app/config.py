@@ -236,6 +236,12 @@ class WebhookConfig(_Section):
     enabled: bool = False
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8765  # 0: the OS picks a free port
+    # Host header values accepted besides this machine's own names (a reverse proxy's public name).
+    allowed_hosts: list[str] = []
+    max_pending_ids: Annotated[int, Field(ge=1, le=100_000)] = 500
+    reads_per_minute: Annotated[int, Field(ge=1, le=10_000)] = 120
+    max_connections: Annotated[int, Field(ge=1, le=1000)] = 32
+    header_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
 
     @field_validator("host")
     @classmethod

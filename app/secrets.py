@@ -12,7 +12,11 @@ from app import APP_NAME
 log = logging.getLogger(__name__)
 
 SecretName = Literal[
-    "servicenow_password", "servicenow_client_secret", "autotask_secret", "autotask_webhook_secret"
+    "servicenow_password",
+    "servicenow_client_secret",
+    "autotask_secret",
+    "autotask_webhook_secret",
+    "servicenow_webhook_secret",
 ]
 
 ENV_VARS: dict[SecretName, str] = {
@@ -20,6 +24,7 @@ ENV_VARS: dict[SecretName, str] = {
     "servicenow_client_secret": "SERVICENOW_CLIENT_SECRET",
     "autotask_secret": "AUTOTASK_SECRET",
     "autotask_webhook_secret": "AUTOTASK_WEBHOOK_SECRET",
+    "servicenow_webhook_secret": "SERVICENOW_WEBHOOK_SECRET",
 }
 
 

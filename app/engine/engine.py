@@ -53,6 +53,7 @@ from app.engine.views import (
     QueueRow,
 )
 from app.engine.webhooks import WebhookReceiver
+from app.httpserver import ServerLimits
 from app.secrets import get_secret
 from app.store import AuditOutcome, Lease, LeaseLost, QueueItem, QueueState, Store, TransitionResult
 
@@ -147,9 +148,19 @@ class SyncEngine:
         ]
         if self.config.webhook.enabled and self.webhooks is None:
             hook = self.config.webhook
-            secret = get_secret("autotask_webhook_secret", self.config.autotask.username)
             receiver = WebhookReceiver(
-                self, asyncio.get_running_loop(), host=hook.host, port=hook.port, secret=secret
+                self,
+                asyncio.get_running_loop(),
+                host=hook.host,
+                port=hook.port,
+                secret=get_secret("autotask_webhook_secret", self.config.autotask.username),
+                servicenow_secret=get_secret("servicenow_webhook_secret", self.config.servicenow.username),
+                allowed_hosts=tuple(hook.allowed_hosts),
+                max_pending_ids=hook.max_pending_ids,
+                reads_per_minute=hook.reads_per_minute,
+                limits=ServerLimits(
+                    max_connections=hook.max_connections, header_timeout=hook.header_timeout_seconds
+                ),
             )
             try:
                 await asyncio.to_thread(receiver.start)

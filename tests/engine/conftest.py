@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from engine_harness import Harness
+from webhook_helpers import SECRET, SN_SECRET
 
 from app.simulators.autotask import AutotaskSimulator
 from app.simulators.servicenow import ServiceNowSimSettings, ServiceNowSimulator
@@ -28,3 +29,11 @@ async def harness(
     yield h
     for engine in h.engines:
         await engine.close()
+
+
+@pytest.fixture
+def secret(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both webhook secrets in the environment (as a headless service gets them)."""
+    monkeypatch.setenv("AUTOTASK_WEBHOOK_SECRET", SECRET)
+    monkeypatch.setenv("SERVICENOW_WEBHOOK_SECRET", SN_SECRET)
+    return SECRET
