@@ -292,6 +292,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 def cmd_config_init(args: argparse.Namespace) -> int:
     """The file the "file not found" message points to, ready to edit (secrets never go in it)."""
     from app.config import DEFAULT_CONFIG_RESOURCE
+    from app.files import write_private
     from app.resources import resource_path
 
     path = resolve_config_path(args.config)
@@ -299,8 +300,7 @@ def cmd_config_init(args: argparse.Namespace) -> int:
         print(f"{path} already exists; edit it, or pass --force to overwrite it", file=sys.stderr)
         return EXIT_FAILED
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(resource_path(DEFAULT_CONFIG_RESOURCE).read_bytes())
+        write_private(path, resource_path(DEFAULT_CONFIG_RESOURCE).read_bytes())
     except OSError as exc:
         print(f"cannot write {path}: {exc}", file=sys.stderr)
         return EXIT_FAILED

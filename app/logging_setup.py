@@ -16,6 +16,7 @@ values the process knows (environment variables, secrets handed to the engine).
 
 from __future__ import annotations
 
+import io
 import logging
 import logging.handlers
 import os
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import TextIO
 
 from app.config import default_log_dir
+from app.files import private_dir, private_opener, tighten
 from app.secrets import ENV_VARS
 
 LOG_DIR_ENV = "TRIAGE_SYNC_LOG_DIR"
@@ -119,14 +121,30 @@ def parse_level(name: str) -> int:
     return int(getattr(logging, name.upper()))
 
 
+class _PrivateFileHandler(logging.FileHandler):
+    """A log file only its owner can read (it holds incident text and caller names)."""
+
+    def _open(self) -> io.TextIOWrapper:
+        stream = open(
+            self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors, opener=private_opener
+        )
+        assert isinstance(stream, io.TextIOWrapper)  # text mode ("a")
+        return stream
+
+
+class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler, _PrivateFileHandler):
+    """Rotating; every new file after a rotation is opened by ``_PrivateFileHandler._open``."""
+
+
 def _file_handler(path: Path, *, rotate: bool) -> logging.Handler | None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
+        tighten(path)
         if rotate:
-            return logging.handlers.RotatingFileHandler(
+            return _PrivateRotatingFileHandler(
                 path, maxBytes=MAX_BYTES, backupCount=BACKUP_COUNT, encoding="utf-8", delay=True
             )
-        return logging.FileHandler(path, encoding="utf-8", delay=True)
+        return _PrivateFileHandler(path, encoding="utf-8", delay=True)
     except OSError as exc:
         print(
             f"triage-sync: cannot write the log file {path}: {exc}; logging to stderr only", file=sys.stderr

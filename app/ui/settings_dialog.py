@@ -50,7 +50,9 @@ from app.config import (
     TemplateRule,
     ValueMapRule,
     default_store_url,
+    hide_password,
 )
+from app.files import write_private
 from app.secrets import ENV_VARS, Secret, SecretName, get_secret, set_secret
 from app.ui.tasks import spawn
 from app.ui.theme import Tone, css_color, foreground
@@ -326,9 +328,10 @@ class SettingsDialog(QDialog):
         self.auto_push = QCheckBox("Start with auto-push on (send triggered incidents without approval)")
         self.auto_push.setChecked(self.config.outbound.auto_push)
         self.rows["outbound.auto_push"] = FieldRow(self.auto_push)
+        # A team database URL may hold a password: shown masked, kept when the field is left alone.
         self.store_url = self._line(
             "store.url",
-            self.config.store.url,
+            hide_password(self.config.store.url),
             default_store_url(),
             "Empty: a SQLite file in your user data folder. A SQLAlchemy URL lets a team share a database.",
         )
@@ -538,7 +541,7 @@ class SettingsDialog(QDialog):
         if sn is None or at is None:
             self.tabs.setCurrentIndex(0 if sn is None else 1)
             return
-        store_url = self.store_url.text().strip()
+        store_url = self.store_url_value()
         if self.first_run:
             untested = [SYSTEM_TITLES[s] for s in ("servicenow", "autotask") if not self.tested_ok(s)]
             if untested:
@@ -572,6 +575,11 @@ class SettingsDialog(QDialog):
                 edit.clear()
                 edit.setPlaceholderText(STORED_PLACEHOLDER)
 
+    def store_url_value(self) -> str:
+        """The store URL to save: the configured one (with its password) unless the user edited it."""
+        text = self.store_url.text().strip()
+        return self.config.store.url if text == hide_password(self.config.store.url) else text
+
     def write_config(self, sn: ServiceNowConfig, at: AutotaskConfig, auto_push: bool, store_url: str) -> None:
         data: dict[str, Any] = {}
         if self.config_path.exists():
@@ -600,10 +608,7 @@ class SettingsDialog(QDialog):
                     table[key] = value
             if table:
                 data[section] = table
-        self.config_path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.config_path.with_suffix(".toml.tmp")
-        temporary.write_text(dumps(data), encoding="utf-8")
-        os.replace(temporary, self.config_path)
+        write_private(self.config_path, dumps(data).encode("utf-8"))
 
 
 def rule_details(rule: CopyRule | TemplateRule | ValueMapRule | ConstantRule | DueInHoursRule) -> str:
