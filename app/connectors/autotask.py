@@ -43,6 +43,7 @@ from app.connectors.errors import (
     UnexpectedResponse,
 )
 from app.connectors.retry import RetryPolicy, call_with_retries
+from app.connectors.zone_trust import trusted_zone_url
 from app.domain.records import TICKET_FIELDS, Ticket, TicketMetadata, WireFormatError
 from app.secrets import Secret
 
@@ -194,10 +195,18 @@ class AutotaskClient:
             data = await call_with_retries(attempt, self._retry, idempotent=True)
             if not isinstance(data, dict) or not isinstance(data.get("url"), str) or not data["url"]:
                 raise UnexpectedResponse(SYSTEM, "the zone information has no 'url'")
+            if not trusted_zone_url(data["url"], self._zone_lookup_url):
+                host = urlsplit(data["url"]).hostname or "?"
+                raise UnexpectedResponse(
+                    SYSTEM,
+                    f"the zone lookup named {host!r}, which is not trusted (https on autotask.net or the "
+                    "lookup host only); set autotask.url to your zone's URL",
+                )
+            web_url = str(data.get("webUrl") or "")
             self._zone = Zone(
                 name=str(data.get("zoneName") or ""),
                 rest_base=normalise_rest_base(data["url"]),
-                web_url=str(data.get("webUrl") or ""),
+                web_url=web_url if trusted_zone_url(web_url, self._zone_lookup_url) else "",
             )
             return self._zone
 
