@@ -42,7 +42,8 @@ from app.connectors.errors import (
     Transient,
     UnexpectedResponse,
 )
-from app.connectors.retry import RetryPolicy, call_with_retries
+from app.connectors.limits import MAX_RESPONSE_BYTES, bounded_request, call_deadline, json_body
+from app.connectors.retry import RetryPolicy, call_with_retries, clamp_retry_after
 from app.connectors.zone_trust import trusted_zone_url
 from app.domain.records import TICKET_FIELDS, Ticket, TicketMetadata, WireFormatError
 from app.secrets import Secret
@@ -124,6 +125,8 @@ class AutotaskClient:
         retry: RetryPolicy = DEFAULT_RETRY,
         budget: RequestBudget | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+        deadline: float | None = None,
     ) -> None:
         if not 1 <= max_concurrency <= AUTOTASK_THREAD_LIMIT:
             raise ValueError(f"max_concurrency must be between 1 and {AUTOTASK_THREAD_LIMIT}")
@@ -134,6 +137,8 @@ class AutotaskClient:
         self._zone_lookup_url = normalise_rest_base(zone_lookup_url)
         self._zone: Zone | None = None
         self._retry = retry
+        self._max_response_bytes = max_response_bytes
+        self._deadline = deadline if deadline is not None else call_deadline(timeout)
         self.budget = budget
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self._discover_lock = asyncio.Lock()
@@ -262,7 +267,16 @@ class AutotaskClient:
         what = f"{method} {urlsplit(url).path}"
         async with self._semaphore:
             try:
-                return await self._http.request(method, url, content=content, params=params, headers=headers)
+                return await bounded_request(
+                    self._http,
+                    method,
+                    url,
+                    max_bytes=self._max_response_bytes,
+                    deadline=self._deadline,
+                    content=content,
+                    params=params,
+                    headers=headers,
+                )
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 raise Transient(
                     SYSTEM, f"could not connect to Autotask ({type(exc).__name__}) for {what}"
@@ -292,7 +306,7 @@ class AutotaskClient:
     def _api_messages(response: httpx.Response) -> list[str] | None:
         """The ``errors`` envelope's messages, or None when the body is not that envelope."""
         try:
-            data = response.json()
+            data = json_body(response)
         except ValueError:
             return None
         if not isinstance(data, dict):
@@ -315,7 +329,7 @@ class AutotaskClient:
         if value is None:
             return None
         try:
-            return max(0.0, float(value))
+            return clamp_retry_after(float(value))
         except ValueError:
             return None
 
@@ -365,7 +379,7 @@ class AutotaskClient:
                 outcome_unknown=unknown,
             )
         try:
-            return response.json()
+            return json_body(response)
         except ValueError:
             raise UnexpectedResponse(
                 SYSTEM,

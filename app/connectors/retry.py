@@ -9,6 +9,7 @@ engine searches by external reference first.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -66,3 +67,15 @@ async def call_with_retries(
             if on_retry is not None:
                 on_retry(error, delay)
             await policy.sleep(delay)
+
+
+MAX_RETRY_AFTER = 3600.0  # an hour: Autotask's whole threshold window; longer is a broken server
+
+
+def clamp_retry_after(seconds: float | None) -> float | None:
+    """A server's Retry-After (or rate-limit reset), made sane: never negative, never NaN, never
+    past :data:`MAX_RETRY_AFTER` (a hostile ``Retry-After: 999999999`` must not park a system for
+    years; the engine keeps and honours the clamped value)."""
+    if seconds is None or math.isnan(seconds):
+        return None
+    return min(MAX_RETRY_AFTER, max(0.0, seconds))

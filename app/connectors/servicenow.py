@@ -35,7 +35,8 @@ from app.connectors.errors import (
     Transient,
     UnexpectedResponse,
 )
-from app.connectors.retry import RetryPolicy, call_with_retries
+from app.connectors.limits import MAX_RESPONSE_BYTES, bounded_request, call_deadline, json_body
+from app.connectors.retry import RetryPolicy, call_with_retries, clamp_retry_after
 from app.domain.records import INCIDENT_FIELDS, Incident, WireFormatError, format_sn_time
 from app.secrets import Secret
 
@@ -92,15 +93,15 @@ def _retry_after(response: httpx.Response) -> float | None:
     if text:
         text = text.strip()
         try:
-            return max(0.0, float(text))
+            return clamp_retry_after(float(text))
         except ValueError:
             parsed = email.utils.parsedate_to_datetime(text) if text else None
             if parsed is not None:
-                return max(0.0, parsed.timestamp() - time.time())
+                return clamp_retry_after(parsed.timestamp() - time.time())
     reset = response.headers.get("x-ratelimit-reset")
     if reset:
         try:
-            return max(0.0, float(reset) - time.time())
+            return clamp_retry_after(float(reset) - time.time())
         except ValueError:
             return None
     return None
@@ -124,6 +125,8 @@ class ServiceNowClient:
         transport: httpx.AsyncBaseTransport | None = None,
         on_request: Callable[[str, str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+        deadline: float | None = None,
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
@@ -135,6 +138,8 @@ class ServiceNowClient:
         self._password = password
         self._client_secret = client_secret
         self._retry = retry
+        self._max_response_bytes = max_response_bytes
+        self._deadline = deadline if deadline is not None else call_deadline(timeout)
         self._on_request = on_request
         self._clock = clock
         self._access_token: Secret | None = None
@@ -344,9 +349,12 @@ class ServiceNowClient:
             auth = httpx.BasicAuth(self.username, self._password.reveal())
         write = method not in ("GET", "HEAD")
         try:
-            return await self._http.request(
+            return await bounded_request(
+                self._http,
                 method,
                 path,
+                max_bytes=self._max_response_bytes,
+                deadline=self._deadline,
                 params=params,
                 json=json,
                 data=data,
@@ -373,7 +381,7 @@ class ServiceNowClient:
     @staticmethod
     def _api_message(response: httpx.Response) -> str:
         try:
-            document = response.json()
+            document = json_body(response)
         except ValueError:
             return ""
         if not isinstance(document, dict):
@@ -430,7 +438,7 @@ class ServiceNowClient:
         if "html" in content_type or text.lstrip().startswith("<"):
             raise UnexpectedResponse(SYSTEM, HTML_MESSAGE, status=response.status_code, outcome_unknown=write)
         try:
-            document = response.json()
+            document = json_body(response)
         except ValueError:
             raise UnexpectedResponse(
                 SYSTEM,
@@ -514,7 +522,7 @@ class ServiceNowClient:
                 status=response.status_code,
             )
         try:
-            document = response.json()
+            document = json_body(response)
             token = str(document["access_token"])
             expires_in = float(document.get("expires_in") or 1799)
         except (ValueError, KeyError, TypeError):

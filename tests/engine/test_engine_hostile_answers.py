@@ -1,0 +1,38 @@
+"""A hostile answer in the middle of a push: the item must never stay stuck in ``pushing``.
+
+Before the fix, deeply nested JSON made the parser raise ``RecursionError`` (not a connector error),
+the push round died with it and the item stayed ``pushing`` until a restart. Now it is an unknown
+outcome like a lost answer: the next round searches Autotask first and links exactly one ticket.
+"""
+
+from __future__ import annotations
+
+from engine_harness import Harness
+
+from app.store import QueueState
+
+
+async def test_deeply_nested_create_answer_is_an_unknown_outcome_not_a_stuck_item(harness: Harness) -> None:
+    incident = harness.incident()
+    engine = harness.engine(harness.config(outbound={"auto_push": True}))
+    # The create is processed; the answer is JSON nested 100,000 levels deep.
+    harness.at.faults.inject("deep_json", method="POST", path=r"/Tickets$", count=1)
+    first = await engine.run_once()
+    assert first.failures
+    assert any("not valid JSON" in failure or "JSON" in failure for failure in first.failures), first.failures
+    assert len(harness.tickets_for(incident["sys_id"])) == 1  # the write happened
+
+    second = await engine.run_once()
+    assert second.ok, second.failures
+    assert len(harness.tickets_for(incident["sys_id"])) == 1
+    item = engine.store.get_item(incident["sys_id"])
+    assert item is not None and item.state == QueueState.PUSHED
+
+
+async def test_deeply_nested_poll_answer_fails_the_poll_cleanly(harness: Harness) -> None:
+    harness.incident()
+    engine = harness.engine()
+    harness.sn.faults.inject("deep_json", method="GET", path="/table/incident", count=10)
+    report = await engine.run_once()
+    assert report.failures  # reported, not raised
+    assert engine.health("servicenow").level in ("degraded", "offline")
