@@ -37,7 +37,7 @@ from app.connectors.errors import (
 )
 from app.connectors.limits import MAX_RESPONSE_BYTES, bounded_request, call_deadline, json_body
 from app.connectors.retry import RetryPolicy, call_with_retries, clamp_retry_after
-from app.domain.records import INCIDENT_FIELDS, Incident, WireFormatError, format_sn_time
+from app.domain.records import INCIDENT_FIELDS, Incident, WireFormatError, format_sn_time, is_sys_id
 from app.secrets import Secret
 
 SYSTEM: Literal["servicenow"] = "servicenow"
@@ -67,6 +67,17 @@ def build_incident_query(encoded_query: str = "", updated_since: datetime | None
     query = "^NQ".join(b for b in branches if b) if any(branches) else ""
     order = "ORDERBYsys_updated_on^ORDERBYsys_id"
     return f"{query}^{order}" if query else order
+
+
+def _checked(sys_id: str) -> str:
+    """``sys_id`` when it is one; otherwise refused before it can reach a path or a query."""
+    if not is_sys_id(sys_id):
+        raise Rejected(SYSTEM, f"not a ServiceNow sys_id (32 hexadecimal characters): {sys_id[:40]!r}")
+    return sys_id
+
+
+def _incident_path(sys_id: str) -> str:
+    return f"{TABLE_PATH}/incident/{_checked(sys_id)}"
 
 
 def _next_offset(response: httpx.Response, offset: int, limit: int) -> int | None:
@@ -217,7 +228,7 @@ class ServiceNowClient:
             "sysparm_exclude_reference_link": "true",
             "sysparm_display_value": "all",  # raw values plus display names (callers)
         }
-        response = await self._call("GET", f"{TABLE_PATH}/incident/{sys_id}", params=params)
+        response = await self._call("GET", _incident_path(sys_id), params=params)
         return self._incident(self._result_record(response), fields)
 
     async def update_incident(
@@ -233,7 +244,7 @@ class ServiceNowClient:
         idempotent = not (JOURNAL_FIELDS & set(fields))
         response = await self._call(
             "PATCH",
-            f"{TABLE_PATH}/incident/{sys_id}",
+            _incident_path(sys_id),
             params=params,
             json=dict(fields),
             idempotent=idempotent,
@@ -244,7 +255,7 @@ class ServiceNowClient:
         """Append a work note (never retried after an unknown outcome: it would be appended twice)."""
         await self._call(
             "PATCH",
-            f"{TABLE_PATH}/incident/{sys_id}",
+            _incident_path(sys_id),
             params={"sysparm_fields": "sys_id"},
             json={"work_notes": text},
             idempotent=False,
@@ -255,7 +266,7 @@ class ServiceNowClient:
     async def work_notes(self, sys_id: str, *, element: str = "work_notes") -> list[dict[str, str]]:
         """Journal entries of one incident, newest first: value, sys_created_on, sys_created_by."""
         params = {
-            "sysparm_query": f"element_id={sys_id}^element={element}^ORDERBYDESCsys_created_on",
+            "sysparm_query": f"element_id={_checked(sys_id)}^element={element}^ORDERBYDESCsys_created_on",
             "sysparm_fields": "value,sys_created_on,sys_created_by",
         }
         response = await self._call("GET", f"{TABLE_PATH}/sys_journal_field", params=params)

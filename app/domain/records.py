@@ -8,6 +8,7 @@ missing optional fields take defaults, so a payload change never breaks us.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -79,6 +80,15 @@ TICKET_FIELDS: tuple[str, ...] = (
     "lastActivityDate",
     "completedDate",
 )
+
+
+_SYS_ID = re.compile(r"[0-9a-fA-F]{32}")
+
+
+def is_sys_id(value: str) -> bool:
+    """A ServiceNow sys_id: exactly 32 hexadecimal characters (nothing that could add a path
+    segment or an encoded-query term)."""
+    return _SYS_ID.fullmatch(value) is not None
 
 
 class WireFormatError(ValueError):

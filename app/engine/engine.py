@@ -26,7 +26,7 @@ from app.connectors.budget import BudgetState as ConnectorBudget
 from app.connectors.errors import ConnectorError, NotFound
 from app.connectors.servicenow import ServiceNowClient
 from app.domain.outbound import Preview, preview
-from app.domain.records import Incident, TicketMetadata
+from app.domain.records import Incident, TicketMetadata, is_sys_id
 from app.domain.triggers import evaluate
 from app.engine.backoff import Backoff
 from app.engine.context import EngineContext, utcnow
@@ -524,8 +524,7 @@ class SyncEngine:
         )
 
     async def _explain_remote(self, key: str) -> Explanation:
-        is_sys_id = len(key) == 32 and all(ch in "0123456789abcdef" for ch in key.lower())
-        field_name, value = ("sys_id", key.lower()) if is_sys_id else ("number", key.upper())
+        field_name, value = ("sys_id", key.lower()) if is_sys_id(key) else ("number", key.upper())
         if not value.isalnum():  # never let a typed key add terms to the encoded query
             return Explanation(key, False, False, None, f"{key!r} is not an incident number or sys_id")
         found: Incident | None = None

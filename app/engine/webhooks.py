@@ -39,6 +39,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.domain.hook_signature import hook_signature, sha256_signature, signature_ok
+from app.domain.records import is_sys_id
 from app.engine.webhook_queue import IncidentIdQueue, RateLimitedLog
 from app.httpserver import ServerLimits, ServerThread
 from app.secrets import Secret
@@ -56,7 +57,6 @@ BODY_SECONDS = 10.0  # Autotask's own delivery timeout
 SIGNATURE_HEADER = "X-Hook-Signature"
 SN_TOKEN_HEADER = "X-Triage-Sync-Token"
 SN_SIGNATURE_HEADER = "X-Triage-Sync-Signature"
-_SYS_ID = re.compile(r"[0-9a-f]{32}")
 _LOCAL_NAMES = ("localhost", "127.0.0.1", "[::1]")
 _GUID = re.compile(r"[^0-9A-Za-z-]")  # a webhook GUID; anything else is dropped before logging
 
@@ -227,7 +227,7 @@ class WebhookReceiver:
         sys_id = payload.get("sys_id")
         if table != "incident":
             return _answer(400, "only incident notifications are accepted")
-        if not isinstance(sys_id, str) or not _SYS_ID.fullmatch(sys_id.lower()):
+        if not isinstance(sys_id, str) or not is_sys_id(sys_id):
             return _answer(400, "sys_id must be 32 hexadecimal characters")
         sys_id = sys_id.lower()
         outcome = self.queue.offer(sys_id)

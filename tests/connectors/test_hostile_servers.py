@@ -5,8 +5,8 @@ timeout), deeply nested JSON is a connector error, and Retry-After is clamped.""
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
