@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from app import __version__
 from app.config import ConfigError, load_config, masked, resolve_config_path
-from app.logging_setup import LEVELS, LOG_FILE, logging_session
+from app.logging_setup import LEVELS, LOG_FILE, logging_session, safe_terminal
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -346,7 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     long_running = args.command in LONG_RUNNING
     file_name = SIMULATE_LOG_FILE if args.command == "simulate" else LOG_FILE
     try:
-        with logging_session(args.log_level, file_name=file_name, rotate=long_running):
+        with logging_session(args.log_level, file_name=file_name, rotate=long_running), safe_terminal():
             return _dispatch(parser, args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TextIO
 
 from app.config import default_log_dir
+from app.domain.text import terminal_safe
 from app.files import private_dir, private_opener, tighten
 from app.secrets import ENV_VARS
 
@@ -44,7 +45,8 @@ QUIET_LOGGERS = ("httpx", "httpcore", "uvicorn", "uvicorn.error", "uvicorn.acces
 MIN_SCRUB_LENGTH = 8
 MASK = "********"
 
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@")
+# ``scheme://user:password@``; a password that is already a mask (``***``) is left alone.
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?!\*+@)[^@/\s]+@")
 _known_secrets: set[str] = set()
 
 
@@ -91,7 +93,44 @@ class LineFormatter(logging.Formatter):
                 line += "\n" + "\n".join(f"    {part}" for part in trace.splitlines())
             else:
                 line += f" [{type(error).__name__}: {one_line(str(error))}]"
-        return scrub(line)
+        return terminal_safe(scrub(line))
+
+
+class SafeTerminal(io.TextIOBase):
+    """Wraps stdout/stderr for the CLI: every write is scrubbed of registered credentials and URL
+    passwords and stripped of terminal control characters (remote text is hostile)."""
+
+    def __init__(self, inner: TextIO) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def write(self, text: str) -> int:
+        self.inner.write(terminal_safe(scrub(text)))
+        return len(text)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+    def isatty(self) -> bool:
+        return self.inner.isatty()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self.inner, "encoding", None) or "utf-8"
+
+
+@contextmanager
+def safe_terminal() -> Iterator[None]:
+    """stdout and stderr through :class:`SafeTerminal` for the length of one command."""
+    saved = sys.stdout, sys.stderr
+    if sys.stdout is not None:
+        sys.stdout = SafeTerminal(sys.stdout)
+    if sys.stderr is not None:
+        sys.stderr = SafeTerminal(sys.stderr)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
 
 
 class StderrHandler(logging.StreamHandler[TextIO]):
