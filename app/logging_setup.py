@@ -31,7 +31,7 @@ from typing import TextIO
 from app.config import default_log_dir
 from app.domain.text import terminal_safe
 from app.files import private_dir, private_opener, tighten
-from app.secrets import ENV_VARS
+from app.secrets import ENV_VARS, known_values, remember
 
 LOG_DIR_ENV = "TRIAGE_SYNC_LOG_DIR"
 LOG_FILE = "triage-sync.log"
@@ -40,26 +40,22 @@ BACKUP_COUNT = 5
 LEVELS = ("debug", "info", "warning", "error")
 # Noisy or URL-printing libraries: never below WARNING, whatever --log-level says.
 QUIET_LOGGERS = ("httpx", "httpcore", "uvicorn", "uvicorn.error", "uvicorn.access", "alembic", "asyncio")
-# Secrets shorter than this are not searched for: masking a 4-letter word everywhere (the demo's
-# "demo") would garble ordinary text, and such values are never logged in the first place.
-MIN_SCRUB_LENGTH = 8
 MASK = "********"
 
 # ``scheme://user:password@``; a password that is already a mask (``***``) is left alone.
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?!\*+@)[^@/\s]+@")
-_known_secrets: set[str] = set()
 
 
 def register_secret(value: str | None) -> None:
-    """Remember a credential so any log line that contains it is masked."""
-    if value and len(value) >= MIN_SCRUB_LENGTH:
-        _known_secrets.add(value)
+    """Remember a credential so any log line that contains it is masked (see app.secrets.remember:
+    every secret read from the keyring or the environment is registered there already)."""
+    remember(value)
 
 
 def scrub(text: str) -> str:
     """Mask URL passwords (``scheme://user:pw@``) and every registered credential value."""
     text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
-    for secret in sorted(_known_secrets, key=len, reverse=True):
+    for secret in sorted(known_values(), key=len, reverse=True):
         text = text.replace(secret, MASK)
     return text
 
