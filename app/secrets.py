@@ -76,9 +76,23 @@ def _keyring_user(name: SecretName, username: str) -> str:
     return f"{name}:{username}"
 
 
+def _credential_file(name: SecretName) -> str | None:
+    """A systemd credential (``LoadCredential=<ENV VAR NAME>:...``): $CREDENTIALS_DIRECTORY/<NAME>."""
+    directory = os.environ.get("CREDENTIALS_DIRECTORY", "").strip()
+    if not directory:
+        return None
+    try:
+        with open(os.path.join(directory, ENV_VARS[name]), encoding="utf-8") as handle:
+            value = handle.read().rstrip("\r\n")
+    except OSError:
+        return None
+    return value or None
+
+
 def get_secret(name: SecretName, username: str) -> Secret | None:
-    """Environment wins (explicit for headless runs), then the OS keyring; None when neither has it."""
-    from_env = os.environ.get(ENV_VARS[name])
+    """Environment wins (explicit for headless runs), then a systemd credential, then the OS
+    keyring; None when none has it. Whatever is found is registered with the log scrubber."""
+    from_env = os.environ.get(ENV_VARS[name]) or _credential_file(name)
     if from_env:
         remember(from_env)
         return Secret(from_env)

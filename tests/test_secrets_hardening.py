@@ -8,6 +8,7 @@ import copy
 import dataclasses
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import keyring
 import pytest
@@ -67,3 +68,20 @@ def test_secret_is_safe_in_asdict_and_json() -> None:
     assert copy.deepcopy(holder.secret).reveal() == "pw-value-never-shown"
     assert Secret("a") == Secret("a") and hash(Secret("a")) == hash(Secret("a"))
     assert f"{Secret('pw-value-never-shown')}" == "Secret('********')"
+
+
+def test_systemd_credential_is_read_and_scrubbed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, memory_keyring: MemoryKeyring
+) -> None:
+    """``LoadCredential=AUTOTASK_SECRET:...`` in the unit: systemd puts the file in
+    $CREDENTIALS_DIRECTORY; the environment variable still wins when both are set."""
+    (tmp_path / "AUTOTASK_SECRET").write_text("secret-from-credential-file\n", encoding="utf-8")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    monkeypatch.delenv("AUTOTASK_SECRET", raising=False)
+    secret = get_secret("autotask_secret", "api@x")
+    assert secret is not None and secret.reveal() == "secret-from-credential-file"
+    assert "secret-from-credential-file" not in scrub("x secret-from-credential-file")
+    monkeypatch.setenv("AUTOTASK_SECRET", "secret-from-environment")
+    secret = get_secret("autotask_secret", "api@x")
+    assert secret is not None and secret.reveal() == "secret-from-environment"
+    assert get_secret("servicenow_password", "u") is None  # no file, no env, empty keyring
