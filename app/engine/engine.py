@@ -573,6 +573,12 @@ class SyncEngine:
         return message
 
     def record_url(self, system: SystemName, record_id: str) -> str | None:
+        """The record in the browser; None for an id that is not a sys_id / ticket number id (it
+        goes into the URL opened in the user's browser)."""
+        if system == "servicenow" and not is_sys_id(record_id):
+            return None
+        if system == "autotask" and not (record_id.isascii() and record_id.isdigit()):
+            return None
         if system == "servicenow":
             base = self.config.servicenow.url
             return f"{base}/nav_to.do?uri=incident.do%3Fsys_id%3D{record_id}" if base else None

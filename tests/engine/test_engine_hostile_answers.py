@@ -36,3 +36,12 @@ async def test_deeply_nested_poll_answer_fails_the_poll_cleanly(harness: Harness
     report = await engine.run_once()
     assert report.failures  # reported, not raised
     assert engine.health("servicenow").level in ("degraded", "offline")
+
+
+async def test_record_urls_opened_in_the_browser_only_carry_real_ids(harness: Harness) -> None:
+    engine = harness.engine(harness.config(autotask={"web_url": "https://ww5.autotask.net"}))
+    good = engine.record_url("servicenow", "6816f79cc0a8016401c5a33be04be441")
+    assert good is not None and good.endswith("sys_id%3D6816f79cc0a8016401c5a33be04be441")
+    assert engine.record_url("autotask", "7001") is not None
+    assert engine.record_url("servicenow", "x%26sysparm_view%3Devil") is None
+    assert engine.record_url("autotask", "7001&x=javascript:alert(1)") is None
