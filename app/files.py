@@ -40,11 +40,11 @@ def private_opener(path: str, flags: int) -> int:
     return os.open(path, flags, FILE_MODE)
 
 
-def tighten(path: Path) -> None:
-    """Make an existing file of ours 0600 (a log written by an older version was 0644)."""
+def tighten(path: Path, mode: int = FILE_MODE) -> None:
+    """Make an existing file (or folder) of ours private: a log written by an older version was 0644."""
     with contextlib.suppress(OSError):
         if stat.S_IMODE(path.stat().st_mode) & 0o077:
-            os.chmod(path, FILE_MODE)
+            os.chmod(path, mode)
 
 
 def write_private(path: Path, data: bytes) -> None:

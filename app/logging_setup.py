@@ -30,7 +30,7 @@ from typing import TextIO
 
 from app.config import default_log_dir
 from app.domain.text import terminal_safe
-from app.files import private_dir, private_opener, tighten
+from app.files import DIR_MODE, private_dir, private_opener, tighten
 from app.secrets import ENV_VARS, known_values, remember
 
 LOG_DIR_ENV = "TRIAGE_SYNC_LOG_DIR"
@@ -174,6 +174,8 @@ class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler, _Private
 def _file_handler(path: Path, *, rotate: bool) -> logging.Handler | None:
     try:
         private_dir(path.parent)
+        if path.parent == default_log_dir():
+            tighten(path.parent, DIR_MODE)  # our own folder, 0755 from an older version
         tighten(path)
         if rotate:
             return _PrivateRotatingFileHandler(

@@ -70,3 +70,18 @@ def test_config_init_writes_a_private_file(
     assert mode(target.parent.parent) == 0o700
     assert cli.main(["--config", str(target), "config", "init", "--force"]) == 0
     assert mode(target) == 0o600
+
+
+def test_existing_default_log_folder_is_tightened(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An older version left the app's own log folder 0755: it is made private (a folder chosen
+    with TRIAGE_SYNC_LOG_DIR is the user's business and left as it is)."""
+    monkeypatch.delenv("TRIAGE_SYNC_LOG_DIR", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    from app.config import default_log_dir
+
+    folder = default_log_dir()
+    folder.mkdir(parents=True)
+    os.chmod(folder, 0o755)
+    with logging_session("info", file_name="t.log", rotate=False):
+        logging.getLogger("app.test").warning("x")
+    assert mode(folder) == 0o700
