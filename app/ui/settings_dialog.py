@@ -53,7 +53,7 @@ from app.config import (
     hide_password,
 )
 from app.files import write_private
-from app.secrets import ENV_VARS, Secret, SecretName, get_secret, set_secret
+from app.secrets import ENV_VARS, Secret, SecretName, get_secret, remember, set_secret
 from app.ui.tasks import spawn
 from app.ui.theme import Tone, css_color, foreground
 from app.ui.toml_writer import dumps
@@ -478,6 +478,7 @@ class SettingsDialog(QDialog):
     def _typed_secret(self, edit: QLineEdit, name: SecretName, username: str) -> Secret | None:
         typed = edit.text()
         if typed:
+            remember(typed)  # masked in any log line from here on, even before it is saved
             return Secret(typed)
         return get_secret(name, username) if username else None
 

@@ -55,3 +55,13 @@ def test_store_password_is_masked_and_kept(qtbot: Any, tmp_path: Path) -> None:
         assert tomllib.load(handle)["store"]["url"] == url  # untouched field: the real password stays
     dialog.store_url.setText("postgresql://sync:***@db2.example/sync")  # edited: the user's text
     assert dialog.store_url_value() == "postgresql://sync:***@db2.example/sync"
+
+
+def test_typed_secret_is_masked_in_logs_before_it_is_saved(qtbot: Any, tmp_path: Path) -> None:
+    from app.logging_setup import scrub
+
+    dialog = _dialog(qtbot, tmp_path / "config.toml")
+    dialog.sn_password.setText("typed-password-1234")
+    secret = dialog._typed_secret(dialog.sn_password, "servicenow_password", "svc")
+    assert secret is not None
+    assert "typed-password-1234" not in scrub("Test connection failed for typed-password-1234")
