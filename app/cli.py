@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from app import __version__
 from app.config import ConfigError, load_config, masked, resolve_config_path
-from app.logging_setup import LEVELS, LOG_FILE, logging_session
+from app.logging_setup import LEVELS, LOG_FILE, logging_session, safe_terminal
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -308,6 +308,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 def cmd_config_init(args: argparse.Namespace) -> int:
     """The file the "file not found" message points to, ready to edit (secrets never go in it)."""
     from app.config import DEFAULT_CONFIG_RESOURCE
+    from app.files import write_private
     from app.resources import resource_path
 
     path = resolve_config_path(args.config)
@@ -315,8 +316,7 @@ def cmd_config_init(args: argparse.Namespace) -> int:
         print(f"{path} already exists; edit it, or pass --force to overwrite it", file=sys.stderr)
         return EXIT_FAILED
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(resource_path(DEFAULT_CONFIG_RESOURCE).read_bytes())
+        write_private(path, resource_path(DEFAULT_CONFIG_RESOURCE).read_bytes())
     except OSError as exc:
         print(f"cannot write {path}: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -362,7 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     long_running = args.command in LONG_RUNNING
     file_name = SIMULATE_LOG_FILE if args.command == "simulate" else LOG_FILE
     try:
-        with logging_session(args.log_level, file_name=file_name, rotate=long_running):
+        with logging_session(args.log_level, file_name=file_name, rotate=long_running), safe_terminal():
             return _dispatch(parser, args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

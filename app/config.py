@@ -50,18 +50,47 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-def check_url(value: str, *, allow_empty: bool = False) -> str:
-    """HTTPS everywhere; plain HTTP only for loopback hosts (the embedded simulators)."""
+def hide_password(url: str) -> str:
+    """``scheme://user:***@host/...``: the URL with any password masked (safe to show and log)."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        return url
+    authority_end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    authority, tail = rest[:authority_end], rest[authority_end:]
+    userinfo, at, host = authority.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}{tail}"
+
+
+# Where the credential goes instead of a URL's user-info, per API URL section.
+CREDENTIAL_HOMES = {
+    "servicenow": "the user in servicenow.username and the password in the OS keyring (Settings) "
+    "or SERVICENOW_PASSWORD",
+    "autotask": "the API user in autotask.username and the secret in the OS keyring (Settings) "
+    "or AUTOTASK_SECRET",
+}
+
+
+def check_url(value: str, *, allow_empty: bool = False, section: str = "servicenow") -> str:
+    """HTTPS everywhere; plain HTTP only for loopback hosts (the embedded simulators); never a user
+    name or password inside the URL (it would be printed and logged with it)."""
     value = value.strip().rstrip("/")
     if not value:
         if allow_empty:
             return value
         raise ValueError("must be set (e.g. https://example.service-now.com)")
     parts = urlsplit(value)
+    shown = hide_password(value)
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(
+            f"must not contain a user name or password (user:password@); put {CREDENTIAL_HOMES[section]}"
+        )
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"must be an http(s) URL like https://host, got {value!r}")
+        raise ValueError(f"must be an http(s) URL like https://host, got {shown!r}")
     if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-        raise ValueError(f"plain http:// is refused for {parts.hostname}; use https:// (got {value!r})")
+        raise ValueError(f"plain http:// is refused for {parts.hostname}; use https:// (got {shown!r})")
     return value
 
 
@@ -110,7 +139,7 @@ class AutotaskConfig(_Section):
     @field_validator("url", "zone_lookup_url", "web_url")
     @classmethod
     def _url(cls, value: str) -> str:
-        return check_url(value, allow_empty=True)
+        return check_url(value, allow_empty=True, section="autotask")
 
 
 class StoreConfig(_Section):
@@ -239,6 +268,12 @@ class WebhookConfig(_Section):
     enabled: bool = False
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8765  # 0: the OS picks a free port
+    # Host header values accepted besides this machine's own names (a reverse proxy's public name).
+    allowed_hosts: list[str] = []
+    max_pending_ids: Annotated[int, Field(ge=1, le=100_000)] = 500
+    reads_per_minute: Annotated[int, Field(ge=1, le=10_000)] = 120
+    max_connections: Annotated[int, Field(ge=1, le=1000)] = 32
+    header_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
 
     @field_validator("host")
     @classmethod
@@ -336,6 +371,8 @@ def _describe_error(error: Mapping[str, Any]) -> str:
     kind = error.get("type", "")
     message = str(error.get("msg", "invalid"))
     got = error.get("input")
+    if isinstance(got, str):
+        got = hide_password(got)  # an error never repeats a password typed into a URL
     if kind == "extra_forbidden":
         return f"{location}: unknown key (check the spelling; see the README for the keys)"
     if kind == "missing":
@@ -355,7 +392,9 @@ def _describe_error(error: Mapping[str, Any]) -> str:
     message = message.removeprefix("Value error, ")
     if isinstance(got, Mapping | list):
         return f"{location}: {message}"
-    return f"{location}: {message}, got {got!r}" if "got" not in message else f"{location}: {message}"
+    if "got" in message or "user name or password" in message:
+        return f"{location}: {message}"
+    return f"{location}: {message}, got {got!r}"
 
 
 def parse_config(data: Mapping[str, Any], source: str) -> AppConfig:
@@ -488,4 +527,6 @@ def masked(config: AppConfig) -> dict[str, Any]:
                 # The integration code identifies our API account: treat it like a credential.
                 if any(word in key.lower() for word in ("password", "secret", "token", "integration_code")):
                     section[key] = "********"
+                elif isinstance(section[key], str) and "://" in section[key]:
+                    section[key] = hide_password(section[key])  # e.g. a PostgreSQL store URL
     return data

@@ -16,6 +16,7 @@ values the process knows (environment variables, secrets handed to the engine).
 
 from __future__ import annotations
 
+import io
 import logging
 import logging.handlers
 import os
@@ -28,7 +29,9 @@ from pathlib import Path
 from typing import TextIO
 
 from app.config import default_log_dir
-from app.secrets import ENV_VARS
+from app.domain.text import terminal_safe
+from app.files import DIR_MODE, private_dir, private_opener, tighten
+from app.secrets import ENV_VARS, known_values, remember
 
 LOG_DIR_ENV = "TRIAGE_SYNC_LOG_DIR"
 LOG_FILE = "triage-sync.log"
@@ -37,25 +40,22 @@ BACKUP_COUNT = 5
 LEVELS = ("debug", "info", "warning", "error")
 # Noisy or URL-printing libraries: never below WARNING, whatever --log-level says.
 QUIET_LOGGERS = ("httpx", "httpcore", "uvicorn", "uvicorn.error", "uvicorn.access", "alembic", "asyncio")
-# Secrets shorter than this are not searched for: masking a 4-letter word everywhere (the demo's
-# "demo") would garble ordinary text, and such values are never logged in the first place.
-MIN_SCRUB_LENGTH = 8
 MASK = "********"
 
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@")
-_known_secrets: set[str] = set()
+# ``scheme://user:password@``; a password that is already a mask (``***``) is left alone.
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?!\*+@)[^@/\s]+@")
 
 
 def register_secret(value: str | None) -> None:
-    """Remember a credential so any log line that contains it is masked."""
-    if value and len(value) >= MIN_SCRUB_LENGTH:
-        _known_secrets.add(value)
+    """Remember a credential so any log line that contains it is masked (see app.secrets.remember:
+    every secret read from the keyring or the environment is registered there already)."""
+    remember(value)
 
 
 def scrub(text: str) -> str:
     """Mask URL passwords (``scheme://user:pw@``) and every registered credential value."""
     text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
-    for secret in sorted(_known_secrets, key=len, reverse=True):
+    for secret in sorted(known_values(), key=len, reverse=True):
         text = text.replace(secret, MASK)
     return text
 
@@ -89,7 +89,44 @@ class LineFormatter(logging.Formatter):
                 line += "\n" + "\n".join(f"    {part}" for part in trace.splitlines())
             else:
                 line += f" [{type(error).__name__}: {one_line(str(error))}]"
-        return scrub(line)
+        return terminal_safe(scrub(line))
+
+
+class SafeTerminal(io.TextIOBase):
+    """Wraps stdout/stderr for the CLI: every write is scrubbed of registered credentials and URL
+    passwords and stripped of terminal control characters (remote text is hostile)."""
+
+    def __init__(self, inner: TextIO) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def write(self, text: str) -> int:
+        self.inner.write(terminal_safe(scrub(text)))
+        return len(text)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+    def isatty(self) -> bool:
+        return self.inner.isatty()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self.inner, "encoding", None) or "utf-8"
+
+
+@contextmanager
+def safe_terminal() -> Iterator[None]:
+    """stdout and stderr through :class:`SafeTerminal` for the length of one command."""
+    saved = sys.stdout, sys.stderr
+    if sys.stdout is not None:
+        sys.stdout = SafeTerminal(sys.stdout)
+    if sys.stderr is not None:
+        sys.stderr = SafeTerminal(sys.stderr)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
 
 
 class StderrHandler(logging.StreamHandler[TextIO]):
@@ -119,14 +156,32 @@ def parse_level(name: str) -> int:
     return int(getattr(logging, name.upper()))
 
 
+class _PrivateFileHandler(logging.FileHandler):
+    """A log file only its owner can read (it holds incident text and caller names)."""
+
+    def _open(self) -> io.TextIOWrapper:
+        stream = open(
+            self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors, opener=private_opener
+        )
+        assert isinstance(stream, io.TextIOWrapper)  # text mode ("a")
+        return stream
+
+
+class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler, _PrivateFileHandler):
+    """Rotating; every new file after a rotation is opened by ``_PrivateFileHandler._open``."""
+
+
 def _file_handler(path: Path, *, rotate: bool) -> logging.Handler | None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
+        if path.parent == default_log_dir():
+            tighten(path.parent, DIR_MODE)  # our own folder, 0755 from an older version
+        tighten(path)
         if rotate:
-            return logging.handlers.RotatingFileHandler(
+            return _PrivateRotatingFileHandler(
                 path, maxBytes=MAX_BYTES, backupCount=BACKUP_COUNT, encoding="utf-8", delay=True
             )
-        return logging.FileHandler(path, encoding="utf-8", delay=True)
+        return _PrivateFileHandler(path, encoding="utf-8", delay=True)
     except OSError as exc:
         print(
             f"triage-sync: cannot write the log file {path}: {exc}; logging to stderr only", file=sys.stderr

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
 from typing import Literal
 
 from app import APP_NAME
@@ -12,7 +11,11 @@ from app import APP_NAME
 log = logging.getLogger(__name__)
 
 SecretName = Literal[
-    "servicenow_password", "servicenow_client_secret", "autotask_secret", "autotask_webhook_secret"
+    "servicenow_password",
+    "servicenow_client_secret",
+    "autotask_secret",
+    "autotask_webhook_secret",
+    "servicenow_webhook_secret",
 ]
 
 ENV_VARS: dict[SecretName, str] = {
@@ -20,32 +23,78 @@ ENV_VARS: dict[SecretName, str] = {
     "servicenow_client_secret": "SERVICENOW_CLIENT_SECRET",
     "autotask_secret": "AUTOTASK_SECRET",
     "autotask_webhook_secret": "AUTOTASK_WEBHOOK_SECRET",
+    "servicenow_webhook_secret": "SERVICENOW_WEBHOOK_SECRET",
 }
 
 
-@dataclass(frozen=True)
-class Secret:
-    """A credential whose repr never shows the value (safe in logs and tracebacks)."""
+# Every credential value read or saved in this process; the log scrubber masks each of them
+# (app.logging_setup.scrub). Values shorter than MIN_SCRUB_LENGTH are not searched for: masking a
+# short word everywhere (the demo's "demo") would garble ordinary text.
+MIN_SCRUB_LENGTH = 8
+_known_values: set[str] = set()
 
-    value: str
+
+def remember(value: str | None) -> None:
+    """Register a credential value so every log line and printed line masks it."""
+    if value and len(value) >= MIN_SCRUB_LENGTH:
+        _known_values.add(value)
+
+
+def known_values() -> frozenset[str]:
+    return frozenset(_known_values)
+
+
+class Secret:
+    """A credential whose repr never shows the value (safe in logs and tracebacks).
+
+    Not a dataclass on purpose: ``dataclasses.asdict`` of a record holding one keeps the masked
+    object instead of a ``{"value": ...}`` dict, and ``json.dumps`` refuses it (TypeError) rather
+    than writing the value out.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
 
     def __repr__(self) -> str:
         return "Secret('********')"
 
     __str__ = __repr__
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self._value))
+
     def reveal(self) -> str:
-        return self.value
+        return self._value
 
 
 def _keyring_user(name: SecretName, username: str) -> str:
     return f"{name}:{username}"
 
 
+def _credential_file(name: SecretName) -> str | None:
+    """A systemd credential (``LoadCredential=<ENV VAR NAME>:...``): $CREDENTIALS_DIRECTORY/<NAME>."""
+    directory = os.environ.get("CREDENTIALS_DIRECTORY", "").strip()
+    if not directory:
+        return None
+    try:
+        with open(os.path.join(directory, ENV_VARS[name]), encoding="utf-8") as handle:
+            value = handle.read().rstrip("\r\n")
+    except OSError:
+        return None
+    return value or None
+
+
 def get_secret(name: SecretName, username: str) -> Secret | None:
-    """Environment wins (explicit for headless runs), then the OS keyring; None when neither has it."""
-    from_env = os.environ.get(ENV_VARS[name])
+    """Environment wins (explicit for headless runs), then a systemd credential, then the OS
+    keyring; None when none has it. Whatever is found is registered with the log scrubber."""
+    from_env = os.environ.get(ENV_VARS[name]) or _credential_file(name)
     if from_env:
+        remember(from_env)
         return Secret(from_env)
     try:
         import keyring
@@ -55,12 +104,14 @@ def get_secret(name: SecretName, username: str) -> Secret | None:
     except Exception as exc:  # keyring backends raise many kinds; a missing keyring is not fatal
         log.warning("OS keyring unavailable (%s); set %s instead", type(exc).__name__, ENV_VARS[name])
         return None
+    remember(stored)
     return Secret(stored) if stored else None
 
 
 def set_secret(name: SecretName, username: str, value: str) -> None:
     import keyring
 
+    remember(value)
     keyring.set_password(APP_NAME, _keyring_user(name, username), value)
 
 

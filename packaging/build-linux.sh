@@ -3,8 +3,9 @@
 #
 #   packaging/build-linux.sh            # from anywhere; PYTHON=python3.12 to pick the interpreter
 #
-# A throwaway venv under build/ gets the project (`pip install .`, so only the declared runtime
-# dependencies) plus PyInstaller; nothing from the developer venv leaks into the bundle.
+# A throwaway venv under build/ gets the hashed lock (requirements.lock) and the project
+# (`pip install --no-deps .`); nothing from the developer venv leaks into the bundle, and PyInstaller
+# bundles only what app/ imports.
 # Exits non-zero when the build or any smoke check fails (--version, config check, and the bundle
 # self-test of packaging/bundle_selftest.py).
 set -euo pipefail
@@ -23,8 +24,9 @@ start=$(date +%s)
 step "fresh build venv: $VENV ($("$PYTHON" --version))"
 rm -rf "$VENV" build/pyinstaller "$BUNDLE"
 "$PYTHON" -m venv "$VENV"
-"$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q ".[bundle]"
+# Exact versions with hashes (requirements.lock, README "Dependencies"), then the project alone.
+"$VENV/bin/python" -m pip install -q --require-hashes -r requirements.lock
+"$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation .
 
 step "reference self-test from source (build/selftest-reference.json)"
 # What the checkout's app/ (the code the spec bundles) can import and use on the build venv's

@@ -115,7 +115,7 @@ def check_loopback_http() -> str:
     """The simulators' uvicorn server answers httpx on loopback (what --demo and `simulate` need)."""
     import httpx
 
-    from app.simulators.server import SimServer
+    from app.httpserver import ServerThread
 
     async def hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -124,7 +124,7 @@ def check_loopback_http() -> str:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": b"ok"})
 
-    with SimServer(hello, name="selftest") as server, httpx.Client(trust_env=False, timeout=10) as client:
+    with ServerThread(hello, name="selftest") as server, httpx.Client(trust_env=False, timeout=10) as client:
         response = client.get(server.url)
     if response.text != "ok":
         raise RuntimeError(f"unexpected answer {response.status_code} {response.text[:80]!r}")

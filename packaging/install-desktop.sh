@@ -13,6 +13,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 DATA="${XDG_DATA_HOME:-$HOME/.local/share}"
 BIN_DIR="${XDG_BIN_HOME:-$HOME/.local/bin}"
 APP_ID="com.example.TriageSync"
+LINKED=""
 SIZES="16 24 32 48 64 128 256 512"
 
 if [ -x "$HERE/triage-sync" ] && [ -d "$HERE/_internal" ]; then
@@ -21,8 +22,9 @@ if [ -x "$HERE/triage-sync" ] && [ -d "$HERE/_internal" ]; then
   DESKTOP_SRC="$HERE/_internal/share/applications/$APP_ID.desktop"
   METAINFO_SRC="$HERE/_internal/share/metainfo/$APP_ID.metainfo.xml"
   ICONS="$HERE/_internal/resources/icons"
-  case "$EXE" in  # characters a desktop entry's Exec (or sed below) would need escaped
-    *[\"\`\$\\\&\|]*) echo "move the bundle to a path without \" \` \$ \\ & |: $EXE" >&2; exit 2 ;;
+  # Characters a desktop entry's Exec (or sed below) would need escaped; % starts a field code (%f).
+  case "$EXE" in
+    *[\"\`\$\\\&\|%]*) echo "move the bundle to a path without \" \` \$ \\ & | %: $EXE" >&2; exit 2 ;;
   esac
 else
   EXE=""
@@ -53,7 +55,18 @@ else
       "$DESKTOP_SRC" >"$entry"
     install -D -m 644 "$entry" "$DATA/applications/$APP_ID.desktop"
     mkdir -p "$BIN_DIR"
-    ln -sfn "$EXE" "$BIN_DIR/triage-sync"
+    link="$BIN_DIR/triage-sync"
+    if [ -e "$link" ] || [ -L "$link" ]; then
+      if [ -L "$link" ] && [ "$(readlink "$link")" = "$EXE" ]; then
+        : # our own link already
+      else
+        # Installed some other way (pip, another bundle, a script): never replace it silently.
+        echo "$link exists and is not a link to this bundle: not replaced (remove it and run this" \
+          "again to use the bundle from the command line and the systemd unit)" >&2
+        link=""
+      fi
+    fi
+    if [ -n "$link" ]; then ln -sfn "$EXE" "$link"; LINKED="$link"; fi
   else
     install -D -m 644 "$DESKTOP_SRC" "$DATA/applications/$APP_ID.desktop"
   fi
@@ -66,4 +79,4 @@ fi
 # Refresh caches when the tools exist (they do not on minimal systems; desktops rescan anyway).
 if command -v update-desktop-database >/dev/null; then update-desktop-database -q "$DATA/applications" || true; fi
 if command -v gtk-update-icon-cache >/dev/null; then gtk-update-icon-cache -q -t "$DATA/icons/hicolor" || true; fi
-echo "${1:-install}: $(targets | wc -l) files under $DATA${EXE:+, link $BIN_DIR/triage-sync -> $EXE}"
+echo "${1:-install}: $(targets | wc -l) files under $DATA${LINKED:+, link $LINKED -> $EXE}"

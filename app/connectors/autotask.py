@@ -45,7 +45,9 @@ from app.connectors.errors import (
     Transient,
     UnexpectedResponse,
 )
+from app.connectors.limits import MAX_RESPONSE_BYTES, bounded_request, call_deadline, json_body
 from app.connectors.retry import RetryPolicy, call_with_retries, sane_retry_after
+from app.connectors.zone_trust import trusted_zone_url
 from app.domain.records import TICKET_FIELDS, CaseBlind, Ticket, TicketMetadata, WireFormatError
 from app.secrets import Secret
 
@@ -126,6 +128,8 @@ class AutotaskClient:
         retry: RetryPolicy = DEFAULT_RETRY,
         budget: RequestBudget | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+        deadline: float | None = None,
     ) -> None:
         if not 1 <= max_concurrency <= AUTOTASK_THREAD_LIMIT:
             raise ValueError(f"max_concurrency must be between 1 and {AUTOTASK_THREAD_LIMIT}")
@@ -136,6 +140,8 @@ class AutotaskClient:
         self._zone_lookup_url = normalise_rest_base(zone_lookup_url)
         self._zone: Zone | None = None
         self._retry = retry
+        self._max_response_bytes = max_response_bytes
+        self._deadline = deadline if deadline is not None else call_deadline(timeout)
         self.budget = budget
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self._discover_lock = asyncio.Lock()
@@ -197,10 +203,18 @@ class AutotaskClient:
             data = await call_with_retries(attempt, self._retry, idempotent=True)
             if not isinstance(data, dict) or not isinstance(data.get("url"), str) or not data["url"]:
                 raise UnexpectedResponse(SYSTEM, "the zone information has no 'url'")
+            if not trusted_zone_url(data["url"], self._zone_lookup_url):
+                host = urlsplit(data["url"]).hostname or "?"
+                raise UnexpectedResponse(
+                    SYSTEM,
+                    f"the zone lookup named {host!r}, which is not trusted (https on autotask.net or the "
+                    "lookup host only); set autotask.url to your zone's URL",
+                )
+            web_url = str(data.get("webUrl") or "")
             self._zone = Zone(
                 name=str(data.get("zoneName") or ""),
                 rest_base=normalise_rest_base(data["url"]),
-                web_url=str(data.get("webUrl") or ""),
+                web_url=web_url if trusted_zone_url(web_url, self._zone_lookup_url) else "",
             )
             return self._zone
 
@@ -257,7 +271,16 @@ class AutotaskClient:
         what = f"{method} {urlsplit(url).path}"
         async with self._semaphore:
             try:
-                return await self._http.request(method, url, content=content, params=params, headers=headers)
+                return await bounded_request(
+                    self._http,
+                    method,
+                    url,
+                    max_bytes=self._max_response_bytes,
+                    deadline=self._deadline,
+                    content=content,
+                    params=params,
+                    headers=headers,
+                )
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 raise Transient(
                     SYSTEM, f"could not connect to Autotask ({type(exc).__name__}) for {what}"
@@ -287,7 +310,7 @@ class AutotaskClient:
     def _api_messages(response: httpx.Response) -> list[str] | None:
         """The ``errors`` envelope's messages, or None when the body is not that envelope."""
         try:
-            data = response.json()
+            data = json_body(response)
         except ValueError:
             return None
         if not isinstance(data, dict):
@@ -373,7 +396,7 @@ class AutotaskClient:
                 outcome_unknown=unknown,
             )
         try:
-            return response.json()
+            return json_body(response)
         except ValueError:
             raise UnexpectedResponse(
                 SYSTEM,

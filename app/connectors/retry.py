@@ -20,7 +20,7 @@ from app.connectors.errors import ConnectorError, RateLimited, System
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
-MAX_RETRY_AFTER = 3600.0  # a server asking for more than an hour is taken as asking for an hour
+MAX_RETRY_AFTER = 3600.0  # an hour: Autotask's whole threshold window; a server asking for more is broken
 
 
 def sane_retry_after(value: float | None, system: System, raw: str) -> float | None:

@@ -35,8 +35,9 @@ from app.connectors.errors import (
     Transient,
     UnexpectedResponse,
 )
+from app.connectors.limits import MAX_RESPONSE_BYTES, bounded_request, call_deadline, json_body
 from app.connectors.retry import RetryPolicy, call_with_retries, sane_retry_after
-from app.domain.records import INCIDENT_FIELDS, Incident, WireFormatError, format_sn_time
+from app.domain.records import INCIDENT_FIELDS, Incident, WireFormatError, format_sn_time, is_sys_id
 from app.secrets import Secret
 
 SYSTEM: Literal["servicenow"] = "servicenow"
@@ -66,6 +67,17 @@ def build_incident_query(encoded_query: str = "", updated_since: datetime | None
     query = "^NQ".join(b for b in branches if b) if any(branches) else ""
     order = "ORDERBYsys_updated_on^ORDERBYsys_id"
     return f"{query}^{order}" if query else order
+
+
+def _checked(sys_id: str) -> str:
+    """``sys_id`` when it is one; otherwise refused before it can reach a path or a query."""
+    if not is_sys_id(sys_id):
+        raise Rejected(SYSTEM, f"not a ServiceNow sys_id (32 hexadecimal characters): {sys_id[:40]!r}")
+    return sys_id
+
+
+def _incident_path(sys_id: str) -> str:
+    return f"{TABLE_PATH}/incident/{_checked(sys_id)}"
 
 
 def _next_offset(response: httpx.Response, offset: int, limit: int) -> int | None:
@@ -128,6 +140,8 @@ class ServiceNowClient:
         transport: httpx.AsyncBaseTransport | None = None,
         on_request: Callable[[str, str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+        deadline: float | None = None,
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
@@ -139,6 +153,8 @@ class ServiceNowClient:
         self._password = password
         self._client_secret = client_secret
         self._retry = retry
+        self._max_response_bytes = max_response_bytes
+        self._deadline = deadline if deadline is not None else call_deadline(timeout)
         self._on_request = on_request
         self._clock = clock
         self._access_token: Secret | None = None
@@ -216,7 +232,7 @@ class ServiceNowClient:
             "sysparm_exclude_reference_link": "true",
             "sysparm_display_value": "all",  # raw values plus display names (callers)
         }
-        response = await self._call("GET", f"{TABLE_PATH}/incident/{sys_id}", params=params)
+        response = await self._call("GET", _incident_path(sys_id), params=params)
         return self._incident(self._result_record(response), fields)
 
     async def update_incident(
@@ -232,7 +248,7 @@ class ServiceNowClient:
         idempotent = not (JOURNAL_FIELDS & set(fields))
         response = await self._call(
             "PATCH",
-            f"{TABLE_PATH}/incident/{sys_id}",
+            _incident_path(sys_id),
             params=params,
             json=dict(fields),
             idempotent=idempotent,
@@ -243,7 +259,7 @@ class ServiceNowClient:
         """Append a work note (never retried after an unknown outcome: it would be appended twice)."""
         await self._call(
             "PATCH",
-            f"{TABLE_PATH}/incident/{sys_id}",
+            _incident_path(sys_id),
             params={"sysparm_fields": "sys_id"},
             json={"work_notes": text},
             idempotent=False,
@@ -254,7 +270,7 @@ class ServiceNowClient:
     async def work_notes(self, sys_id: str, *, element: str = "work_notes") -> list[dict[str, str]]:
         """Journal entries of one incident, newest first: value, sys_created_on, sys_created_by."""
         params = {
-            "sysparm_query": f"element_id={sys_id}^element={element}^ORDERBYDESCsys_created_on",
+            "sysparm_query": f"element_id={_checked(sys_id)}^element={element}^ORDERBYDESCsys_created_on",
             "sysparm_fields": "value,sys_created_on,sys_created_by",
         }
         response = await self._call("GET", f"{TABLE_PATH}/sys_journal_field", params=params)
@@ -348,9 +364,12 @@ class ServiceNowClient:
             auth = httpx.BasicAuth(self.username, self._password.reveal())
         write = method not in ("GET", "HEAD")
         try:
-            return await self._http.request(
+            return await bounded_request(
+                self._http,
                 method,
                 path,
+                max_bytes=self._max_response_bytes,
+                deadline=self._deadline,
                 params=params,
                 json=json,
                 data=data,
@@ -377,7 +396,7 @@ class ServiceNowClient:
     @staticmethod
     def _api_message(response: httpx.Response) -> str:
         try:
-            document = response.json()
+            document = json_body(response)
         except ValueError:
             return ""
         if not isinstance(document, dict):
@@ -434,7 +453,7 @@ class ServiceNowClient:
         if "html" in content_type or text.lstrip().startswith("<"):
             raise UnexpectedResponse(SYSTEM, HTML_MESSAGE, status=response.status_code, outcome_unknown=write)
         try:
-            document = response.json()
+            document = json_body(response)
         except ValueError:
             raise UnexpectedResponse(
                 SYSTEM,
@@ -518,7 +537,7 @@ class ServiceNowClient:
                 status=response.status_code,
             )
         try:
-            document = response.json()
+            document = json_body(response)
             token = str(document["access_token"])
             expires_in = float(document.get("expires_in") or 1799)
         except (ValueError, KeyError, TypeError):

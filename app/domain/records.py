@@ -8,6 +8,7 @@ missing optional fields take defaults, so a payload change never breaks us.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -62,6 +63,15 @@ INCIDENT_FIELDS: tuple[str, ...] = (
 # Names a template, copy or value_map rule may use besides INCIDENT_FIELDS (labels for display).
 DERIVED_INCIDENT_FIELDS: tuple[str, ...] = ("priority_label", "state_label", "caller_name")
 TEMPLATE_FIELDS: tuple[str, ...] = INCIDENT_FIELDS + DERIVED_INCIDENT_FIELDS
+
+
+_SYS_ID = re.compile(r"[0-9a-fA-F]{32}")
+
+
+def is_sys_id(value: str) -> bool:
+    """A ServiceNow sys_id: exactly 32 hexadecimal characters (nothing that could add a path
+    segment or an encoded-query term)."""
+    return _SYS_ID.fullmatch(value) is not None
 
 
 class WireFormatError(ValueError):

@@ -34,6 +34,15 @@ def strip_control(text: str) -> tuple[str, int]:
     return clean, removed
 
 
+_TERMINAL_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def terminal_safe(text: str) -> str:
+    """Text for a terminal or a log line: every control character removed but newline and tab
+    (ESC sequences, BEL, C1 CSI and carriage return could retitle, clear or overwrite the screen)."""
+    return _TERMINAL_CONTROL.sub("", text)
+
+
 def has_control(text: str) -> bool:
     """True when the text holds any control character or line break (tab and newline included)."""
     return _ANY_CONTROL.search(text) is not None

@@ -24,7 +24,7 @@ from app.connectors.budget import BudgetState as ConnectorBudget
 from app.connectors.errors import ConnectorError, NotFound
 from app.connectors.servicenow import ServiceNowClient
 from app.domain.outbound import Preview, preview
-from app.domain.records import Incident, TicketMetadata
+from app.domain.records import Incident, TicketMetadata, is_sys_id
 from app.domain.triggers import evaluate
 from app.engine.backoff import Backoff
 from app.engine.connections import check_close_codes
@@ -53,6 +53,7 @@ from app.engine.views import (
     QueueRow,
 )
 from app.engine.webhooks import WebhookReceiver
+from app.httpserver import ServerLimits
 from app.secrets import get_secret
 from app.store import (
     AuditOutcome,
@@ -139,9 +140,19 @@ class SyncEngine:
         ]
         if self.config.webhook.enabled and self.webhooks is None:
             hook = self.config.webhook
-            secret = get_secret("autotask_webhook_secret", self.config.autotask.username)
             receiver = WebhookReceiver(
-                self, asyncio.get_running_loop(), host=hook.host, port=hook.port, secret=secret
+                self,
+                asyncio.get_running_loop(),
+                host=hook.host,
+                port=hook.port,
+                secret=get_secret("autotask_webhook_secret", self.config.autotask.username),
+                servicenow_secret=get_secret("servicenow_webhook_secret", self.config.servicenow.username),
+                allowed_hosts=tuple(hook.allowed_hosts),
+                max_pending_ids=hook.max_pending_ids,
+                reads_per_minute=hook.reads_per_minute,
+                limits=ServerLimits(
+                    max_connections=hook.max_connections, header_timeout=hook.header_timeout_seconds
+                ),
             )
             try:
                 await asyncio.to_thread(receiver.start)
@@ -526,8 +537,7 @@ class SyncEngine:
         )
 
     async def _explain_remote(self, key: str) -> Explanation:
-        is_sys_id = len(key) == 32 and all(ch in "0123456789abcdef" for ch in key.lower())
-        field_name, value = ("sys_id", key.lower()) if is_sys_id else ("number", key.upper())
+        field_name, value = ("sys_id", key.lower()) if is_sys_id(key) else ("number", key.upper())
         if not value.isalnum():  # never let a typed key add terms to the encoded query
             return Explanation(key, False, False, None, f"{key!r} is not an incident number or sys_id")
         found: Incident | None = None
@@ -578,6 +588,12 @@ class SyncEngine:
         return message
 
     def record_url(self, system: SystemName, record_id: str) -> str | None:
+        """The record in the browser; None for an id that is not a sys_id / ticket number id (it
+        goes into the URL opened in the user's browser)."""
+        if system == "servicenow" and not is_sys_id(record_id):
+            return None
+        if system == "autotask" and not (record_id.isascii() and record_id.isdigit()):
+            return None
         if system == "servicenow":
             base = self.config.servicenow.url
             return f"{base}/nav_to.do?uri=incident.do%3Fsys_id%3D{record_id}" if base else None

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from app.config import AppConfig, effective_store_url
 from app.engine.connections import autotask_client, servicenow_client
 from app.engine.engine import SyncEngine
-from app.secrets import Secret, get_secret
+from app.secrets import Secret, get_secret, remember
 from app.store import Store
 
 
@@ -46,6 +46,7 @@ def build_engine(
     and StoreError/SchemaTooNew when the database cannot be opened.
     """
     secrets = secrets or EngineSecrets.lookup(config)
+    remember(config.autotask.integration_code)  # a request header like the secret: masked in logs
     sn = servicenow_client(config.servicenow, secrets.servicenow_password, secrets.servicenow_client_secret)
     at = autotask_client(config.autotask, secrets.autotask_secret)
     # Clients open connections only when first used, so a store that fails to open leaves nothing

@@ -24,7 +24,7 @@ from datetime import timedelta
 
 from app.connectors.errors import AuthFailed, ConnectorError, NotFound, Rejected
 from app.domain.outbound import Preview, outbound_synced_values, preview
-from app.domain.records import Incident, TicketMetadata
+from app.domain.records import Incident, TicketMetadata, is_sys_id
 from app.domain.triggers import evaluate, to_encoded_query
 from app.engine.adoption import Existing, adopted_synced_values, find_existing, named_ticket_id
 from app.engine.context import EngineContext, to_json
@@ -102,7 +102,7 @@ class OutboundPipeline:
             since = cursor.watermark - POLL_OVERLAP
         else:
             since = now - timedelta(hours=ctx.config.servicenow.initial_lookback_hours)
-        open_ids = sorted(await ctx.db(ctx.store.open_sys_ids))
+        open_ids = sorted(i for i in await ctx.db(ctx.store.open_sys_ids) if is_sys_id(i))  # query-safe
         trigger_query = self._trigger_query
         if len(open_ids) > OPEN_ID_QUERY_LIMIT:
             queries = [""]  # everything changed since the watermark, checked locally

@@ -35,12 +35,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from app.domain.hook_signature import dotnet_escaped, hook_signature
 from app.domain.records import WireFormatError, format_iso_time, parse_iso_time
+from app.httpserver import ServerThread
 from app.simulators.clock import SimClock
 from app.simulators.control import RequestLog, RequestLogMiddleware, control_routes
 from app.simulators.faults import ASGIApp, FaultMiddleware, FaultPlan, Receive, Scope, Send
-from app.simulators.server import SimServer
-from app.simulators.webhooks import Delivery, DeliveryAttempt, WebhookDispatcher, hook_signature
+from app.simulators.webhooks import Delivery, DeliveryAttempt, WebhookDispatcher
 
 ThreadLimitBehaviour = Literal["reject", "reject_429", "queue"]
 
@@ -420,7 +421,7 @@ class AutotaskSimulator:
         self._day_sequence: dict[str, int] = {}
         self._tokens: OrderedDict[str, _PageToken] = OrderedDict()
         self._usage = _Usage()
-        self._server: SimServer | None = None
+        self._server: ServerThread | None = None
         self._webhooks: dict[int, TicketWebhook] = {}
         self._next_webhook_id = 3001
         self._next_webhook_child_id = 1
@@ -439,7 +440,7 @@ class AutotaskSimulator:
     # ---- lifecycle -------------------------------------------------------------------------------
 
     def start(self, port: int = 0) -> str:
-        self._server = SimServer(self.asgi, port=port, name="autotask-sim")
+        self._server = ServerThread(self.asgi, port=port, name="autotask-sim")
         return self._server.start()
 
     def stop(self) -> None:
@@ -1533,7 +1534,11 @@ class AutotaskSimulator:
     def _send_hook(
         self, hook: TicketWebhook, url: str, payload: Mapping[str, Any], *, count_failures: bool
     ) -> None:
-        body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
+        # The body goes out as UTF-8; the signature covers the .NET-escaped serialization
+        # (api-contracts.md 2.5: Autotask signs ``& < > ' " ` +`` and non-ASCII as \uXXXX).
+        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        signed = dotnet_escaped(body)
+        assert signed is not None  # our own JSON always escapes cleanly
         settings = self.settings
 
         def done(success: bool) -> None:
@@ -1545,7 +1550,7 @@ class AutotaskSimulator:
                 body=body,
                 headers={
                     "Content-Type": "application/json; charset=utf-8",
-                    "X-Hook-Signature": hook_signature(str(hook.values["secretKey"]), body),
+                    "X-Hook-Signature": hook_signature(str(hook.values["secretKey"]), signed),
                 },
                 lane=f"webhook-{hook.id}" if count_failures else f"webhook-{hook.id}-deactivation",
                 max_attempts=settings.webhook_max_attempts,

@@ -15,6 +15,11 @@ matching requests (or with probability ``rate``). Kinds:
 - ``drop_fields`` / ``rename_fields``: process the request, then remove or rename ``fields`` in
   every record of the JSON answer; ``extra_fields`` adds unknown ones.
 - ``latency``: add ``seconds`` of delay to each matching request, then process it normally.
+- ``deep_json``: process the request, answer with JSON nested ``size`` levels deep (a hostile or
+  broken server; Python's parser gives up with RecursionError).
+- ``huge_body``: answer 200 with a JSON body of ``size`` bytes, streamed; not processed.
+- ``drip``: answer 200 and send the body one byte every ``seconds`` (``size`` bytes): each read
+  arrives within any read timeout, the whole answer never does; not processed.
 
 Tests drive it through :class:`FaultPlan`; other processes through the simulators' loopback
 control endpoint ``POST /_sim/faults``.
@@ -43,6 +48,9 @@ FaultKind = Literal[
     "rename_fields",
     "extra_fields",
     "latency",
+    "deep_json",
+    "huge_body",
+    "drip",
 ]
 
 Scope = MutableMapping[str, Any]
@@ -69,6 +77,7 @@ class Fault:
     retry_after: float | str | None = None
     message: str | None = None  # the error envelope's message (default: the status reason)
     seconds: float = 0.0
+    size: int = 100_000  # deep_json: nesting depth; huge_body/drip: body bytes
     fields: list[str] = field(default_factory=list)
     renames: dict[str, str] = field(default_factory=dict)
     fired: int = 0
@@ -167,6 +176,8 @@ class FaultMiddleware:
             await _reset(send)
         elif fault.kind == "html":
             await _respond(send, 200, [(b"content-type", b"text/html; charset=utf-8")], HTML_PAGE)
+        elif fault.kind in ("huge_body", "drip"):
+            await _stream(send, fault)
         else:
             status, headers, body = await _capture(self.app, scope, receive)
             if fault.kind == "reset_after":
@@ -178,6 +189,8 @@ class FaultMiddleware:
                 return
             if fault.kind == "truncated":
                 body = body[: max(1, len(body) // 2)]
+            elif fault.kind == "deep_json":
+                body = b"[" * fault.size + b"]" * fault.size
             else:
                 body = _mutate_json(body, fault)
             headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
@@ -199,6 +212,21 @@ async def _respond(send: Send, status: int, headers: list[tuple[bytes, bytes]], 
     headers = [*headers, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _stream(send: Send, fault: Fault) -> None:
+    """A 200 JSON answer of ``fault.size`` bytes: in 64 KiB chunks, or (drip) a byte at a time."""
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(fault.size).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    chunk = 1 if fault.kind == "drip" else 64 * 1024
+    sent = 0
+    while sent < fault.size:
+        size = min(chunk, fault.size - sent)
+        await send({"type": "http.response.body", "body": b" " * size, "more_body": True})
+        sent += size
+        if fault.kind == "drip":
+            await asyncio.sleep(fault.seconds)
+    await send({"type": "http.response.body", "body": b""})
 
 
 class ConnectionDropped(Exception):

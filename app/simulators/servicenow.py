@@ -46,11 +46,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app.domain.hook_signature import sha256_signature
 from app.domain.records import SN_TIME_FORMAT
+from app.httpserver import ServerThread
 from app.simulators.clock import SimClock
 from app.simulators.control import RequestLog, RequestLogMiddleware, control_routes
 from app.simulators.faults import FaultMiddleware, FaultPlan
-from app.simulators.server import SimServer
 from app.simulators.webhooks import Delivery, DeliveryAttempt, WebhookDispatcher
 
 HUMAN_USER = "sam.triage"
@@ -218,6 +219,10 @@ class ServiceNowSimSettings:
     # Inserts/updates by anyone but ``username`` POST {"table","sys_id","number","sys_updated_on",
     # "sys_mod_count"} here on a background thread, retried, then dropped (see ``notifications``).
     notify_url: str | None = None
+    # The shared secret our business rule sends (docs/security.md): as the X-Triage-Sync-Token
+    # header, or with ``notify_signed`` as X-Triage-Sync-Signature ``sha256=<base64 HMAC>``.
+    notify_secret: str | None = None
+    notify_signed: bool = False
     notify_max_attempts: int = 3
     notify_retry_delay_seconds: float = 1.0
     notify_timeout_seconds: float = 10.0
@@ -488,7 +493,7 @@ class ServiceNowSimulator:
         self._access_tokens: dict[str, tuple[str, datetime]] = {}
         self._refresh_tokens: dict[str, str] = {}
         self._rate_counts: dict[tuple[str, int], int] = {}
-        self._server: SimServer | None = None
+        self._server: ServerThread | None = None
         self.base_url = ""
         self.notifications = WebhookDispatcher("servicenow-notify")
         # Reference records: sys_id -> display value (for sysparm_display_value).
@@ -522,7 +527,7 @@ class ServiceNowSimulator:
         return RequestLogMiddleware(FaultMiddleware(self._app, self.faults, _fault_error_body), self.requests)
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        self._server = SimServer(self.asgi, host=host, port=port, name="servicenow-sim")
+        self._server = ServerThread(self.asgi, host=host, port=port, name="servicenow-sim")
         self.base_url = self._server.start()
         return self.base_url
 
@@ -629,11 +634,18 @@ class ServiceNowSimulator:
             "sys_updated_on": record["sys_updated_on"],
             "sys_mod_count": record["sys_mod_count"],
         }
+        data = json.dumps(body).encode("utf-8")
+        headers = {"Content-Type": "application/json", "User-Agent": "ServiceNow/1.0"}
+        secret = self.settings.notify_secret
+        if secret and self.settings.notify_signed:
+            headers["X-Triage-Sync-Signature"] = sha256_signature(secret, data)
+        elif secret:
+            headers["X-Triage-Sync-Token"] = secret
         self.notifications.submit(
             Delivery(
                 url=url,
-                body=json.dumps(body).encode("utf-8"),
-                headers={"Content-Type": "application/json", "User-Agent": "ServiceNow/1.0"},
+                body=data,
+                headers=headers,
                 lane="incident",
                 max_attempts=self.settings.notify_max_attempts,
                 retry_delay=self.settings.notify_retry_delay_seconds,

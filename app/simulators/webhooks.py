@@ -15,9 +15,6 @@ but its outcome is discarded); :meth:`~WebhookDispatcher.stop` also ends the thr
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import logging
 import queue
 import threading
@@ -28,12 +25,6 @@ from dataclasses import dataclass, field
 import httpx
 
 log = logging.getLogger(__name__)
-
-
-def hook_signature(secret: str, body: bytes) -> str:
-    """Autotask's ``X-Hook-Signature`` value: ``sha1=<base64(HMAC-SHA1(secret, body))>``."""
-    digest = hmac.new(secret.encode("utf-8"), body, hashlib.sha1).digest()
-    return "sha1=" + base64.b64encode(digest).decode("ascii")
 
 
 @dataclass(frozen=True)

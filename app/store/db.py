@@ -25,6 +25,8 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
+from app.files import private_dir, private_opener
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Alembic drives env.py through module-level proxies (alembic.context, alembic.op): two migrations
 # in one process at once would trample each other, whatever the database. One at a time.
@@ -58,16 +60,9 @@ def sqlite_path(url: str) -> Path | None:
 
 def _prepare_sqlite_file(path: Path) -> None:
     """Private parent dir (0700) and file (0600): the queue holds incident text."""
-    parent = path.parent
-    if not parent.exists():
-        try:
-            parent.mkdir(parents=True, mode=0o700)
-        except FileExistsError:
-            pass  # another process or thread opening the same new store made it a moment ago
-        else:
-            os.chmod(parent, 0o700)  # mkdir's mode is filtered by the umask
+    private_dir(path.parent)
     if not path.exists():
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        os.close(private_opener(str(path), os.O_CREAT | os.O_WRONLY))
 
 
 def create_store_engine(url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QPushButton,
     QSplitter,
     QStyle,
@@ -37,10 +36,11 @@ from app.engine.events import (
     ReturnFailed,
 )
 from app.engine.views import AuditRow
-from app.ui.format import local_time, now_utc
+from app.ui.format import local_time, now_utc, tooltip_text
 from app.ui.table_model import ModelIndex, RowTableModel
 from app.ui.tasks import spawn
 from app.ui.theme import Tone, foreground, std_icon, tint, tone_icon
+from app.ui.widgets import plain_label
 
 if TYPE_CHECKING:
     from app.engine.api import EngineAPI
@@ -173,7 +173,7 @@ class ActivityModel(RowTableModel):
                 entry.text,
             )[column]
         if role == Qt.ItemDataRole.ToolTipRole:
-            return entry.text if column == COL_WHAT else local_time(entry.at, with_date=True)
+            return tooltip_text(entry.text) if column == COL_WHAT else local_time(entry.at, with_date=True)
         if role == EntryRole:
             return entry
         if role == Qt.ItemDataRole.ForegroundRole and entry.outcome == "failed":
@@ -236,7 +236,7 @@ class ActivityTab(QWidget):
             header.resizeSection(column, width)
         header.setSectionResizeMode(COL_TIME, QHeaderView.ResizeMode.ResizeToContents)
 
-        self.detail = QLabel("Select a row to see its details.")
+        self.detail = plain_label("Select a row to see its details.")
         self.detail.setWordWrap(True)
         self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.retry_button = QPushButton(std_icon(QStyle.StandardPixmap.SP_BrowserReload), "Retry")
@@ -279,9 +279,9 @@ class ActivityTab(QWidget):
             self.detail.setText("Select a row to see its details.")
             self.retry_button.setEnabled(False)
             return
-        parts = [f"<b>{local_time(entry.at, with_date=True)}</b> — {entry.text}"]
+        parts = [f"{local_time(entry.at, with_date=True)} — {entry.text}"]
         if entry.detail and entry.detail not in entry.text:
-            parts.append(f"<br>{entry.detail}")
+            parts.append(f"\n{entry.detail}")
         self.detail.setText("".join(parts))
         self.retry_button.setEnabled(entry.retry is not None)
         self.retry_button.setText("Retry update" if entry.retry == "return" else "Retry push")

@@ -21,6 +21,8 @@ os.environ.setdefault("QT_API", "pyside6")  # qasync must pick PySide6, not anot
 
 from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402  (after QT_API)
 
+from app.ui.widgets import message_box  # noqa: E402
+
 if TYPE_CHECKING:
     from app.config import AppConfig
     from app.engine.api import EngineAPI
@@ -84,7 +86,7 @@ class Controller:
         try:
             return load_config(self.path)
         except ConfigError as exc:
-            QMessageBox.critical(None, "Triage Sync: configuration problem", str(exc))
+            message_box(None, QMessageBox.Icon.Critical, "Triage Sync: configuration problem", str(exc))
             self.exit_code = 2
             return None
 
@@ -109,7 +111,7 @@ class Controller:
             await engine.start()
         except Exception as exc:
             log.exception("engine start failed")
-            QMessageBox.critical(None, "Triage Sync could not start", str(exc))
+            message_box(None, QMessageBox.Icon.Critical, "Triage Sync could not start", str(exc))
             return False
         self.engine = engine
         window = MainWindow(engine, config_path=self.path, demo=self.demo)
@@ -129,7 +131,7 @@ class Controller:
         try:
             config = load_config(path)
         except ConfigError as exc:
-            QMessageBox.critical(self.window, "Configuration problem", str(exc))
+            message_box(self.window, QMessageBox.Icon.Critical, "Configuration problem", str(exc))
             return
         old_window, self.window = self.window, None
         if old_window is not None:

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.engine.views import DryRunReport, Explanation
-from app.ui.format import plural
+from app.ui.format import plural, tooltip_text
 from app.ui.theme import Tone, banner_background, css_color, foreground, tone_icon
 
 
@@ -58,7 +58,7 @@ class AutoPushDialog(QDialog):
         for entry in report.would_fail:
             child = QTreeWidgetItem([entry.number, "; ".join(entry.problems) or entry.short_description])
             child.setForeground(1, error_brush)
-            child.setToolTip(1, "\n".join(entry.problems))
+            child.setToolTip(1, tooltip_text("\n".join(entry.problems)))
             fail_root.addChild(child)
         self.tree.addTopLevelItems([create_root, fail_root])
         create_root.setFirstColumnSpanned(True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 from datetime import UTC, datetime
+from typing import overload
 
 from app.domain.records import INCIDENT_PRIORITIES
 
@@ -71,3 +73,33 @@ def local_time(moment: datetime | None, *, with_date: bool = False, now: datetim
 def plural(count: int, singular: str, plural_form: str | None = None) -> str:
     word = singular if count == 1 else (plural_form or singular + "s")
     return f"{count:,} {word}"
+
+
+@overload
+def tooltip_text(text: str) -> str: ...
+@overload
+def tooltip_text(text: None) -> None: ...
+def tooltip_text(text: str | None) -> str | None:
+    """A tooltip that shows ``text`` literally.
+
+    Qt decides per tooltip whether it is rich text (``Qt::mightBeRichText``), so remote text such as
+    ``VPN down <img src="/dev/zero">`` would be rendered and its image loaded. Escaping alone is not
+    enough either: text without a tag would then show ``&lt;``. An escaped paragraph is always rich
+    text, always shown literally, keeps its line breaks and wraps long lines.
+    """
+    if not text:
+        return text
+    return f'<p style="white-space:pre-wrap">{html.escape(text, quote=False)}</p>'
+
+
+_MARKUP_LOOKALIKES = str.maketrans({"<": "‹", ">": "›", "&": "＆"})
+
+
+def notification_text(text: str) -> str:
+    """Text for a desktop notification, with no markup characters at all.
+
+    Notification servers may interpret a subset of HTML in the body (freedesktop ``body-markup``:
+    ``<b>``, ``<a href>``, ``<img src>``) and others show entities raw, so neither the raw text nor
+    an escaped form is safe everywhere; ``< > &`` become look-alike characters instead.
+    """
+    return text.translate(_MARKUP_LOOKALIKES)

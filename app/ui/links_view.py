@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
@@ -34,12 +33,12 @@ from PySide6.QtWidgets import (
 
 from app.engine.events import LinkChanged
 from app.engine.views import AuditRow, LinkRow
-from app.ui.format import local_time
+from app.ui.format import local_time, tooltip_text
 from app.ui.queue_model import refilter
 from app.ui.table_model import ModelIndex, RowTableModel
 from app.ui.tasks import TaskSlot
 from app.ui.theme import Tone, foreground, monospace_font, std_icon, tone_icon
-from app.ui.widgets import EmptyState
+from app.ui.widgets import EmptyState, plain_label
 
 if TYPE_CHECKING:
     from app.engine.api import EngineAPI
@@ -115,7 +114,7 @@ class LinksModel(RowTableModel):
             if role == Qt.ItemDataRole.DecorationRole:
                 return tone_icon(Tone.ERROR)
             if role == Qt.ItemDataRole.ToolTipRole:
-                return row.writeback_error
+                return tooltip_text(row.writeback_error)
         return None
 
     def link(self, row: int) -> LinkRow:
@@ -220,7 +219,7 @@ class LinksTab(QWidget):
         )
 
         # detail: history + bodies
-        self.detail_title = QLabel("Select a link to see its history.")
+        self.detail_title = plain_label("Select a link to see its history.")
         bold = self.detail_title.font()
         bold.setBold(True)
         self.detail_title.setFont(bold)
@@ -330,7 +329,7 @@ class LinksTab(QWidget):
                 for item in items:
                     item.setForeground(QBrush(foreground(Tone.ERROR)))
                 items[2].setIcon(tone_icon(Tone.ERROR))
-            items[3].setToolTip(row.summary)
+            items[3].setToolTip(tooltip_text(row.summary))
             for column, item in enumerate(items):
                 self.history.setItem(position, column, item)
         if rows:

@@ -49,7 +49,7 @@ from app.ui.status import LEVEL_TEXT, StatusStrip
 from app.ui.tasks import TaskSlot, spawn
 from app.ui.theme import Tone, app_icon, std_icon
 from app.ui.tray import TrayIcon
-from app.ui.widgets import Banner, exec_async
+from app.ui.widgets import Banner, exec_async, message_box
 
 if TYPE_CHECKING:
     from app.engine.api import EngineAPI
@@ -357,7 +357,9 @@ class MainWindow(QMainWindow):
     def _auto_push_failed(self, error: BaseException) -> None:
         self.auto_push_action.setEnabled(True)
         self._set_auto_push_ui(self.engine.auto_push)
-        QMessageBox.warning(self, "Auto-push", f"The dry run failed, auto-push stays off:\n{error}")
+        message_box(
+            self, QMessageBox.Icon.Warning, "Auto-push", f"The dry run failed, auto-push stays off:\n{error}"
+        )
 
     def _set_auto_push_ui(self, enabled: bool) -> None:
         self.auto_push_action.setChecked(enabled)

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QMessageBox,
     QPlainTextEdit,
     QPushButton,
@@ -32,11 +31,11 @@ from PySide6.QtWidgets import (
 )
 
 from app.engine.views import ActionResult, QueueRow
-from app.ui.format import plural, priority_label
+from app.ui.format import plural, priority_label, tooltip_text
 from app.ui.queue_model import STATE_LABELS
 from app.ui.tasks import TaskSlot, spawn
 from app.ui.theme import Tone, foreground, monospace_font, std_icon, tint, tone_icon
-from app.ui.widgets import Banner, EmptyState
+from app.ui.widgets import Banner, EmptyState, message_box, plain_label
 
 if TYPE_CHECKING:
     from app.domain.outbound import Preview
@@ -74,12 +73,12 @@ class PreviewPane(QWidget):
         self._busy = False
 
         # header: number, description, actions
-        self.title = QLabel()
+        self.title = plain_label()
         font = self.title.font()
         font.setPointSizeF(font.pointSizeF() * 1.2)
         font.setBold(True)
         self.title.setFont(font)
-        self.subtitle = QLabel()
+        self.subtitle = plain_label()
         self.subtitle.setWordWrap(True)
         self.subtitle.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
@@ -228,7 +227,7 @@ class PreviewPane(QWidget):
         numbers = ", ".join(row.number for row in rows[:12]) + (" …" if len(rows) > 12 else "")
         self.multi.set_text(
             confirm_bulk_text(len(approvable)) if approvable else "Nothing to approve",
-            f"Approve creates one ticket per incident, each exactly as its own preview shows.<br>{numbers}",
+            f"Approve creates one ticket per incident, each exactly as its own preview shows.\n{numbers}",
         )
         self.pages.setCurrentWidget(self.multi)
         self.raw_button.setEnabled(False)
@@ -316,9 +315,9 @@ class PreviewPane(QWidget):
             for column, cell in enumerate(cells):
                 cell.setTextAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
                 if tooltip:
-                    cell.setToolTip(tooltip)
+                    cell.setToolTip(tooltip_text(tooltip))
                 elif column == COL_VALUE:
-                    cell.setToolTip(item.display)
+                    cell.setToolTip(tooltip_text(item.display))
                 if item.error:
                     cell.setBackground(error_brush)
                 elif item.warnings:
@@ -424,4 +423,4 @@ class PreviewPane(QWidget):
         self._busy = False
         self._update_buttons()
         self.message.emit(f"Action failed: {error}")
-        QMessageBox.warning(self, "Triage Sync", f"The action failed:\n{error}")
+        message_box(self, QMessageBox.Icon.Warning, "Triage Sync", f"The action failed:\n{error}")

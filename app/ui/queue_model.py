@@ -23,7 +23,7 @@ from PySide6.QtGui import QBrush, QIcon
 
 from app.engine.events import ItemQueued, ItemRemoved, ItemUpdated
 from app.engine.views import QueueRow
-from app.ui.format import humanize_age, local_time, now_utc, priority_label
+from app.ui.format import humanize_age, local_time, now_utc, priority_label, tooltip_text
 from app.ui.table_model import ModelIndex, RowTableModel
 from app.ui.theme import Tone, foreground, tint, tone_icon
 
@@ -98,9 +98,9 @@ class QueueModel(RowTableModel):
             return self.sort_key(row, column)
         if role == Qt.ItemDataRole.ToolTipRole:
             if column == COL_ATTEMPTS and row.last_error:
-                return row.last_error
+                return tooltip_text(row.last_error)
             if column == COL_DESCRIPTION:
-                return row.short_description
+                return tooltip_text(row.short_description)
             if column == COL_AGE:
                 return f"Queued {local_time(row.queued_at, with_date=True)}"
             if column == COL_STATE and row.next_retry_at is not None:

@@ -215,6 +215,7 @@ class QueueTab(QWidget):
                 self.empty.set_text(
                     "No incident matches the filter",
                     "Clear the search or choose another state in <b>Show</b>.",
+                    rich=True,
                 )
             else:
                 lines = "<br>".join(f"• {html.escape(line)}" for line in self.trigger_lines)
@@ -222,6 +223,7 @@ class QueueTab(QWidget):
                     "No incidents waiting.",
                     f"The trigger: an incident is queued when<br><br>{lines}<br><br>"
                     "New matches appear here after the next ServiceNow poll.",
+                    rich=True,
                 )
             self.stack.setCurrentWidget(self.empty)
         self.countChanged.emit(total)

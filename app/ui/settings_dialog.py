@@ -50,11 +50,14 @@ from app.config import (
     TemplateRule,
     ValueMapRule,
     default_store_url,
+    hide_password,
 )
-from app.secrets import ENV_VARS, Secret, SecretName, get_secret, set_secret
+from app.files import write_private
+from app.secrets import ENV_VARS, Secret, SecretName, get_secret, remember, set_secret
 from app.ui.tasks import spawn
 from app.ui.theme import Tone, css_color, foreground
 from app.ui.toml_writer import dumps
+from app.ui.widgets import message_box, plain_label
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +78,7 @@ class FieldRow(QWidget):
     def __init__(self, editor: QWidget, hint: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.editor = editor
-        self.error = QLabel()
+        self.error = plain_label()
         self.error.setWordWrap(True)
         self.error.hide()
         self.hint = QLabel(hint)
@@ -229,7 +232,7 @@ class SettingsDialog(QDialog):
         button = QPushButton("Test connection")
         button.setToolTip("One real, cheap API call with the values above (not saved yet)")
         button.clicked.connect(lambda: self.test_connection(system))
-        result = QLabel()
+        result = plain_label()
         result.setWordWrap(True)
         result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.test_buttons[system] = button
@@ -325,9 +328,10 @@ class SettingsDialog(QDialog):
         self.auto_push = QCheckBox("Start with auto-push on (send triggered incidents without approval)")
         self.auto_push.setChecked(self.config.outbound.auto_push)
         self.rows["outbound.auto_push"] = FieldRow(self.auto_push)
+        # A team database URL may hold a password: shown masked, kept when the field is left alone.
         self.store_url = self._line(
             "store.url",
-            self.config.store.url,
+            hide_password(self.config.store.url),
             default_store_url(),
             "Empty: a SQLite file in your user data folder. A SQLAlchemy URL lets a team share a database.",
         )
@@ -474,6 +478,7 @@ class SettingsDialog(QDialog):
     def _typed_secret(self, edit: QLineEdit, name: SecretName, username: str) -> Secret | None:
         typed = edit.text()
         if typed:
+            remember(typed)  # masked in any log line from here on, even before it is saved
             return Secret(typed)
         return get_secret(name, username) if username else None
 
@@ -539,7 +544,7 @@ class SettingsDialog(QDialog):
         if sn is None or at is None:
             self.tabs.setCurrentIndex(0 if sn is None else 1)
             return
-        store_url = self.store_url.text().strip()
+        store_url = self.store_url_value()
         if self.first_run:
             untested = [SYSTEM_TITLES[s] for s in ("servicenow", "autotask") if not self.tested_ok(s)]
             if untested:
@@ -554,7 +559,9 @@ class SettingsDialog(QDialog):
             self.write_config(sn, at, self.auto_push.isChecked(), store_url)
         except Exception as exc:  # keyring or file errors: say so, keep the dialog open
             log.exception("saving settings failed")
-            QMessageBox.critical(self, "Settings not saved", f"Could not save the settings:\n{exc}")
+            message_box(
+                self, QMessageBox.Icon.Critical, "Settings not saved", f"Could not save the settings:\n{exc}"
+            )
             return
         self.saved.emit(self.config_path)
         self.accept()
@@ -570,6 +577,11 @@ class SettingsDialog(QDialog):
             if edit.text():
                 edit.clear()
                 edit.setPlaceholderText(STORED_PLACEHOLDER)
+
+    def store_url_value(self) -> str:
+        """The store URL to save: the configured one (with its password) unless the user edited it."""
+        text = self.store_url.text().strip()
+        return self.config.store.url if text == hide_password(self.config.store.url) else text
 
     def write_config(self, sn: ServiceNowConfig, at: AutotaskConfig, auto_push: bool, store_url: str) -> None:
         data: dict[str, Any] = {}
@@ -599,10 +611,7 @@ class SettingsDialog(QDialog):
                     table[key] = value
             if table:
                 data[section] = table
-        self.config_path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.config_path.with_suffix(".toml.tmp")
-        temporary.write_text(dumps(data), encoding="utf-8")
-        os.replace(temporary, self.config_path)
+        write_private(self.config_path, dumps(data).encode("utf-8"))
 
 
 def rule_details(rule: CopyRule | TemplateRule | ValueMapRule | ConstantRule | DueInHoursRule) -> str:

@@ -8,8 +8,9 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QStyle, QWidget
 
 from app.engine.views import BudgetState, HealthState
-from app.ui.format import SYSTEM_LABELS, humanize_until, local_time
+from app.ui.format import SYSTEM_LABELS, humanize_until, local_time, tooltip_text
 from app.ui.theme import Tone, std_icon, tone_icon
+from app.ui.widgets import plain_label
 
 BUDGET_TIP = (
     "Autotask's hourly request threshold is shared by every integration of the tenant: Triage Sync "
@@ -59,7 +60,7 @@ class HealthLabel(QWidget):
         self.system = system
         self.health = HealthState()
         self.icon = QLabel()
-        self.text = QLabel()
+        self.text = plain_label()
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 0, 4, 0)
         layout.setSpacing(4)
@@ -81,7 +82,7 @@ class HealthLabel(QWidget):
             tip.append(self.health.message)
         if self.health.last_failure is not None:
             tip.append(f"last failure {local_time(self.health.last_failure, with_date=True)}")
-        self.setToolTip("\n".join(tip))
+        self.setToolTip(tooltip_text("\n".join(tip)))
 
 
 class StatusStrip(QWidget):

@@ -9,7 +9,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QIcon
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
-from app.ui.format import plural
+from app.ui.format import notification_text, plural
 
 
 class NotificationThrottle:
@@ -104,7 +104,7 @@ class TrayIcon(QObject):
             return
         title, body, error = message
         icon = QSystemTrayIcon.MessageIcon.Warning if error else QSystemTrayIcon.MessageIcon.Information
-        self.tray.showMessage(title, body, icon, 8000)
+        self.tray.showMessage(notification_text(title), notification_text(body), icon, 8000)
 
     def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         if reason == QSystemTrayIcon.ActivationReason.Trigger:

@@ -1,4 +1,8 @@
-"""Small shared widgets: coloured banners, an empty-state placeholder, dialog awaiting helpers."""
+"""Small shared widgets: coloured banners, an empty-state placeholder, dialog awaiting helpers.
+
+Remote text (incident and ticket fields, API error messages) is hostile: every label here that can
+show it is ``Qt.PlainText``, so ``<img src=...>`` is never interpreted (docs/security.md).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QPushButton,
     QSizePolicy,
     QVBoxLayout,
@@ -19,6 +24,29 @@ from PySide6.QtWidgets import (
 )
 
 from app.ui.theme import Tone, banner_background, css_color, foreground, text_color, tone_icon
+
+
+def plain_label(text: str = "") -> QLabel:
+    """A label that always shows its text literally (never as rich text)."""
+    label = QLabel(text)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    return label
+
+
+def message_box(
+    parent: QWidget | None,
+    icon: QMessageBox.Icon,
+    title: str,
+    text: str,
+    buttons: QMessageBox.StandardButton = QMessageBox.StandardButton.Ok,
+    default: QMessageBox.StandardButton = QMessageBox.StandardButton.NoButton,
+) -> QMessageBox.StandardButton:
+    """``QMessageBox.warning()`` and friends with plain text: error messages carry remote text."""
+    box = QMessageBox(icon, title, text, buttons, parent)
+    box.setTextFormat(Qt.TextFormat.PlainText)
+    if default != QMessageBox.StandardButton.NoButton:
+        box.setDefaultButton(default)
+    return QMessageBox.StandardButton(box.exec())
 
 
 class Banner(QFrame):
@@ -40,7 +68,7 @@ class Banner(QFrame):
         self.setObjectName(f"banner-{tone.value}")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self._icon = QLabel()
-        self.label = QLabel(text)
+        self.label = plain_label(text)
         self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
@@ -95,21 +123,23 @@ class Banner(QFrame):
 
 
 class EmptyState(QWidget):
-    """Centred title + explanation shown instead of an empty table."""
+    """Centred title + explanation shown instead of an empty table.
+
+    Both are plain text; ``rich=True`` is for the app's own fixed wording only (escape anything
+    else with ``html.escape``)."""
 
     def __init__(self, title: str, body: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.title = QLabel(title)
+        self.title = plain_label(title)
         font = self.title.font()
         font.setPointSizeF(font.pointSizeF() * 1.25)
         font.setBold(True)
         self.title.setFont(font)
         self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.title.setWordWrap(True)
-        self.body = QLabel(body)
+        self.body = plain_label(body)
         self.body.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.body.setWordWrap(True)
-        self.body.setTextFormat(Qt.TextFormat.RichText)
         self.body.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(32, 32, 32, 32)
@@ -119,8 +149,9 @@ class EmptyState(QWidget):
         layout.addWidget(self.body)
         layout.addStretch(2)
 
-    def set_text(self, title: str, body: str) -> None:
+    def set_text(self, title: str, body: str, *, rich: bool = False) -> None:
         self.title.setText(title)
+        self.body.setTextFormat(Qt.TextFormat.RichText if rich else Qt.TextFormat.PlainText)
         self.body.setText(body)
 
 

@@ -319,7 +319,7 @@ async def test_read_timeout_is_transient(sim: ServiceNowSimulator, sent: list[tu
     sim.faults.inject("hang", seconds=0.5, count=None)
     async with make_client(sim, sent, timeout=0.05, retry=RetryPolicy(attempts=1)) as connector:
         with pytest.raises(Transient) as failed:
-            await connector.add_work_note("x" * 32, "note")
+            await connector.add_work_note("a" * 32, "note")
     assert failed.value.outcome_unknown and "did not answer in time" in str(failed.value)
 
 
@@ -331,7 +331,7 @@ async def test_connection_refused_is_transient_and_known_not_sent(sent: list[tup
         base_url=f"http://127.0.0.1:{port}", username="u", password=Secret("p"), retry=FAST
     ) as connector:
         with pytest.raises(Transient) as failed:
-            await connector.add_work_note("x" * 32, "note")
+            await connector.add_work_note("a" * 32, "note")
     assert not failed.value.outcome_unknown and "cannot connect" in str(failed.value)
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from engine_harness import Harness, Shift
+from webhook_helpers import SECRET, SN_SECRET
 
 from app.simulators.autotask import AutotaskSimulator
 from app.simulators.servicenow import ServiceNowSimSettings, ServiceNowSimulator
@@ -42,3 +43,11 @@ def shift(harness: Harness) -> Iterator[Shift]:
 
     yield forward
     harness.at.clock.advance(-sum(moved))
+
+
+@pytest.fixture
+def secret(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both webhook secrets in the environment (as a headless service gets them)."""
+    monkeypatch.setenv("AUTOTASK_WEBHOOK_SECRET", SECRET)
+    monkeypatch.setenv("SERVICENOW_WEBHOOK_SECRET", SN_SECRET)
+    return SECRET

@@ -7,59 +7,22 @@ a condition with a bounded timeout.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
 from engine_harness import Harness
+from webhook_helpers import HOUR, SECRET, SN_SECRET, WAIT, polls, started, until
 
 from app.engine.engine import SyncEngine
-from app.engine.events import EngineEvent, PollFinished
+from app.engine.events import EngineEvent
 from app.engine.webhooks import hook_signature
 from app.simulators.autotask import TICKET_WEBHOOK_FIELD_IDS
 
-WAIT = 10.0
-SECRET = "hook-secret-for-tests"
+JSON = {"Content-Type": "application/json"}
 AT_HEADERS = {"ApiIntegrationCode": "DEMO", "UserName": "demo@example.com", "Secret": "demo"}
-HOUR = {"servicenow": {"poll_seconds": 3600}, "autotask": {"poll_seconds": 3600}}
-
-
-async def until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = WAIT) -> None:
-    async with asyncio.timeout(timeout):
-        while not await check():
-            await asyncio.sleep(0.02)
-    assert await check(), what
-
-
-def polls(events: list[EngineEvent], system: str) -> int:
-    return sum(1 for e in events if isinstance(e, PollFinished) and e.system == system)
-
-
-async def started(
-    harness: Harness, events: list[EngineEvent], *, check: bool = True, **config: Any
-) -> SyncEngine:
-    """An engine with the receiver on a free port, after both first polls have finished."""
-    overrides: dict[str, Any] = {**HOUR, "webhook": {"enabled": True, "port": 0}, **config}
-    engine = harness.engine(harness.config(**overrides), events=events)
-    await engine.start()
-    if check:
-        assert engine.webhooks is not None
-
-    async def first_polls_done() -> bool:
-        return polls(events, "servicenow") >= 1 and polls(events, "autotask") >= 1
-
-    await until(first_polls_done, "the first polls did not finish")
-    return engine
-
-
-@pytest.fixture
-def secret(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("AUTOTASK_WEBHOOK_SECRET", SECRET)
-    return SECRET
 
 
 async def test_servicenow_notification_queues_the_incident(harness: Harness, secret: str) -> None:
@@ -67,6 +30,7 @@ async def test_servicenow_notification_queues_the_incident(harness: Harness, sec
     engine = await started(harness, events)
     assert engine.webhooks is not None
     harness.sn.settings.notify_url = f"{engine.webhooks.url}/servicenow"
+    harness.sn.settings.notify_secret = SN_SECRET
 
     incident = harness.incident(short_description="Laptop will not boot")
 
@@ -89,7 +53,8 @@ async def test_servicenow_route_trusts_only_the_sys_id(harness: Harness, secret:
     engine = await started(harness, [])
     assert engine.webhooks is not None
     url = f"{engine.webhooks.url}/servicenow"
-    async with httpx.AsyncClient(timeout=WAIT) as client:
+    headers = {"X-Triage-Sync-Token": SN_SECRET, "Content-Type": "application/json"}
+    async with httpx.AsyncClient(timeout=WAIT, headers=headers) as client:
         bad = [
             b"not json",
             b'["a"]',
@@ -107,7 +72,9 @@ async def test_servicenow_route_trusts_only_the_sys_id(harness: Harness, secret:
     await engine.stop()
 
 
-async def register_ticket_webhook(harness: Harness, url: str) -> None:
+async def register_ticket_webhook(
+    harness: Harness, url: str, *, always: tuple[str, ...] = ("externalID",)
+) -> None:
     """A real TicketWebhooks record on the simulator, subscribed to status changes."""
     async with httpx.AsyncClient(base_url=harness.at.rest_base, headers=AT_HEADERS, timeout=WAIT) as api:
         created = await api.post(
@@ -125,30 +92,37 @@ async def register_ticket_webhook(harness: Harness, url: str) -> None:
         )
         created.raise_for_status()
         hook_id = created.json()["itemId"]
-        for name, always in (("status", False), ("externalID", True)):
+        for name, display in (("status", False), *((field, True) for field in always)):
             answer = await api.post(
                 f"/v1.0/TicketWebhooks/{hook_id}/Fields",
                 json={
                     "fieldID": TICKET_WEBHOOK_FIELD_IDS[name],
-                    "isSubscribedField": not always,
-                    "isDisplayAlwaysField": always,
+                    "isSubscribedField": not display,
+                    "isDisplayAlwaysField": display,
                 },
             )
             answer.raise_for_status()
 
 
-async def test_signed_autotask_webhook_wakes_the_return_trip(harness: Harness, secret: str) -> None:
-    incident = harness.incident()
+async def linked_ticket_with_webhook(
+    harness: Harness, incident: dict[str, str], *, always: tuple[str, ...] = ("externalID",)
+) -> tuple[dict[str, Any], SyncEngine, list[EngineEvent]]:
+    """Push ``incident`` (a first engine), then start a receiving engine with a ticket webhook."""
     pusher = harness.engine(harness.config(outbound={"auto_push": True}))
     report = await pusher.run_once()
     assert report.ok and report.pushed == 1, report.failures
     await pusher.close()
     [ticket] = harness.tickets_for(incident["sys_id"])
-
     events: list[EngineEvent] = []
     engine = await started(harness, events)
     assert engine.webhooks is not None
-    await register_ticket_webhook(harness, f"{engine.webhooks.url}/autotask")
+    await register_ticket_webhook(harness, f"{engine.webhooks.url}/autotask", always=always)
+    return ticket, engine, events
+
+
+async def test_signed_autotask_webhook_wakes_the_return_trip(harness: Harness, secret: str) -> None:
+    incident = harness.incident()
+    ticket, engine, events = await linked_ticket_with_webhook(harness, incident)
 
     harness.at.technician_update(int(ticket["id"]), status="In Progress")
 
@@ -163,6 +137,27 @@ async def test_signed_autotask_webhook_wakes_the_return_trip(harness: Harness, s
 
     await until(answered, "the webhook attempt was not recorded")
     assert [a.status for a in harness.at.webhook_attempts()] == [202]
+    await engine.stop()
+
+
+async def test_webhook_for_a_ticket_with_accents_and_ampersand_is_accepted(
+    harness: Harness, secret: str
+) -> None:
+    """Autotask signs a .NET-escaped serialization: a raw-body check alone refuses these deliveries
+    (401), which count towards the 25 failures after which Autotask deactivates the webhook."""
+    incident = harness.incident(short_description="Café printer & scanner +2 jammed")
+    ticket, engine, _events = await linked_ticket_with_webhook(
+        harness, incident, always=("externalID", "title")
+    )
+    harness.at.technician_update(int(ticket["id"]), status="In Progress")
+
+    async def answered() -> bool:
+        return bool(harness.at.webhook_attempts())
+
+    await until(answered, "the webhook attempt was not recorded")
+    [attempt] = harness.at.webhook_attempts()
+    assert "Café".encode() in attempt.body  # sent raw, signed escaped
+    assert attempt.status == 202
     await engine.stop()
 
 
@@ -181,14 +176,16 @@ async def test_autotask_signature_is_required(harness: Harness, secret: str) -> 
                 {"X-Hook-Signature": "sha1=" + "A" * 28},
                 {"X-Hook-Signature": hook_signature(secret, body + b" ")},
             ):
-                answer = await client.post(url, content=body, headers=headers)
+                answer = await client.post(url, content=body, headers={**JSON, **headers})
                 assert answer.status_code == 401, (body, headers)
         assert polls(events, "autotask") == 1
         audited = await engine.list_audit(direction="system")
         assert not any("deactivated" in row.summary for row in audited)
 
         answer = await client.post(
-            url, content=deactivated, headers={"X-Hook-Signature": hook_signature(secret, deactivated)}
+            url,
+            content=deactivated,
+            headers={**JSON, "X-Hook-Signature": hook_signature(secret, deactivated)},
         )
         assert answer.status_code == 202
 
@@ -213,7 +210,7 @@ async def test_without_secret_every_autotask_delivery_is_refused(
         answer = await client.post(
             f"{engine.webhooks.url}/autotask",
             content=body,
-            headers={"X-Hook-Signature": hook_signature("", body)},
+            headers={**JSON, "X-Hook-Signature": hook_signature("", body)},
         )
     assert answer.status_code == 401
     await engine.stop()

@@ -95,7 +95,7 @@ def test_source_report_passes_every_check(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     data = json.loads(out.read_text(encoding="utf-8"))
     assert data["frozen"] == "False"
-    assert {"app.cli", "app.ui.main_window", "app.simulators.server"} <= set(data["modules"])
+    assert {"app.cli", "app.ui.main_window", "app.httpserver"} <= set(data["modules"])
     assert not any(name.startswith("app.store.migrations") for name in data["modules"])
     failed = {name: value for section in ("modules", "checks") for name, value in data[section].items()}
     failed = {name: value for name, value in failed.items() if value.startswith("FAIL")}

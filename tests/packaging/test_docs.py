@@ -21,7 +21,8 @@ README = ROOT / "README.md"
 CONFIG_DOC = ROOT / "docs" / "configuration.md"
 RUN_APP = "python3 -m venv .venv && .venv/bin/pip install -q -e . && .venv/bin/triage-sync --demo"
 RUN_TESTS = (
-    "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && "
+    "python3 -m venv .venv && .venv/bin/pip install -q --require-hashes -r requirements.lock && "
+    ".venv/bin/pip install -q --no-deps --no-build-isolation -e . && "
     "QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest"
 )
 SCREENSHOT = "![Triage Sync queue with preview](docs/screenshot-queue.png)"

@@ -113,3 +113,41 @@ def test_bundle_path_that_needs_escaping_is_refused(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "move the bundle" in result.stderr
     assert not (tmp_path / "home" / ".local" / "share" / "applications").exists()
+
+
+def test_bundle_path_with_a_percent_sign_is_refused(tmp_path: Path) -> None:
+    """``%`` starts a field code in a desktop entry's Exec (``%f``, ``%u``): never in the path."""
+    bundle = fake_bundle(tmp_path / "100%u")
+    result = run(bundle / "install-desktop.sh", tmp_path / "home")
+    assert result.returncode == 2
+    assert "move the bundle" in result.stderr and "%" in result.stderr
+    assert not (tmp_path / "home" / ".local" / "share" / "applications").exists()
+
+
+@pytest.mark.parametrize("kind", ["file", "foreign-link"])
+def test_bundle_install_keeps_a_foreign_triage_sync(tmp_path: Path, kind: str) -> None:
+    bundle = fake_bundle(tmp_path)
+    home = tmp_path / "home"
+    link = home / ".local" / "bin" / "triage-sync"
+    link.parent.mkdir(parents=True)
+    if kind == "file":
+        link.write_text("#!/bin/sh\necho pip-installed\n", encoding="utf-8")
+    else:
+        link.symlink_to("/usr/local/bin/triage-sync")
+    result = run(bundle / "install-desktop.sh", home)
+    assert result.returncode == 0, result.stderr
+    assert "not replaced" in result.stderr  # said, not silent
+    if kind == "file":
+        assert not link.is_symlink() and "pip-installed" in link.read_text(encoding="utf-8")
+    else:
+        assert os.readlink(link) == "/usr/local/bin/triage-sync"
+    assert (home / ".local" / "share" / "applications" / f"{APP_ID}.desktop").exists()
+
+
+def test_bundle_reinstall_replaces_its_own_link(tmp_path: Path) -> None:
+    bundle = fake_bundle(tmp_path)
+    home = tmp_path / "home"
+    assert run(bundle / "install-desktop.sh", home).returncode == 0
+    result = run(bundle / "install-desktop.sh", home)
+    assert result.returncode == 0 and "not replaced" not in result.stderr
+    assert os.readlink(home / ".local" / "bin" / "triage-sync") == str(bundle / "triage-sync")

@@ -212,3 +212,36 @@ def test_ci_builds_the_bundle_after_the_tests() -> None:
     tests = ci.index("QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest\n")
     bundle = ci.index("TRIAGE_SYNC_BUILD_BUNDLE=1")
     assert tests < bundle and "-m bundle tests/packaging" in ci[bundle:]
+
+
+def test_service_unit_is_hardened() -> None:
+    """Sandboxing that a user manager supports; no core dumps (they would hold the secrets)."""
+    service = read_ini(SERVICE, strict=False)["Service"]
+    assert service["ProtectSystem"] == "strict"
+    assert service["ProtectHome"] == "read-only"
+    assert service["PrivateTmp"] == "yes"
+    assert service["NoNewPrivileges"] == "yes"
+    assert set(service["RestrictAddressFamilies"].split()) == {"AF_INET", "AF_INET6", "AF_UNIX"}
+    assert service["SystemCallFilter"] == "@system-service"
+    assert service["LimitCORE"] == "0"
+    # The app's own folders stay writable (optional: "-" when they do not exist yet).
+    writable = service["ReadWritePaths"].split()
+    assert "-%h/.local/share/triage-sync" in writable and "-%h/.local/state/triage-sync" in writable
+    # Secrets: systemd credentials where supported (documented), the env file as the fallback.
+    text = SERVICE.read_text(encoding="utf-8")
+    assert "LoadCredential=SERVICENOW_PASSWORD:" in text
+    assert service["EnvironmentFile"].startswith("-")
+
+
+def test_service_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed")
+    fake = tmp_path / "triage-sync"
+    fake.write_text("#!/bin/sh\n", encoding="utf-8")
+    fake.chmod(0o755)
+    unit = tmp_path / "triage-sync.service"  # ExecStart must exist: point it at a stand-in
+    unit.write_text(SERVICE.read_text(encoding="utf-8").replace("%h/.local/bin/triage-sync", str(fake)))
+    result = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Unknown key" not in result.stderr and "Unknown lvalue" not in result.stderr, result.stderr

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app.domain.hook_signature import dotnet_escaped, hook_signature
 from app.simulators.autotask import (
     API_RESOURCE_ID,
     TECHNICIAN_RESOURCE_ID,
@@ -28,7 +29,6 @@ from app.simulators.autotask import (
 )
 from app.simulators.clock import ManualClock
 from app.simulators.servicenow import ServiceNowSimSettings, ServiceNowSimulator
-from app.simulators.webhooks import hook_signature
 
 WAIT = 5.0
 T0 = datetime(2026, 1, 5, 9, 0, 0, tzinfo=UTC)
@@ -355,7 +355,10 @@ def test_at_update_delivery_is_signed_and_carries_subscribed_fields(
     at.technician_update(ticket_id, status="In Progress")
     (delivery,) = receiver.wait_count("/hook", 1)
     verify(delivery)
-    assert delivery.headers["x-hook-signature"] == hook_signature(SECRET, delivery.body)
+    # Autotask signs the .NET-escaped serialization (api-contracts.md 2.5); plain ASCII is unchanged.
+    assert delivery.headers["x-hook-signature"] == hook_signature(
+        SECRET, dotnet_escaped(delivery.body) or b""
+    )
     payload = delivery.json()
     assert payload == {
         "Action": "Update",
@@ -464,3 +467,23 @@ def test_at_stop_does_not_wait_for_a_pending_retry(receiver: Receiver) -> None:
         simulator.stop()
         assert time.monotonic() - started < 3
     assert len(receiver.on("/hook")) == 1
+
+
+def test_at_delivery_goes_out_raw_and_is_signed_escaped(
+    at: AutotaskSimulator, api: httpx.Client, receiver: Receiver
+) -> None:
+    ticket_id = at.add_ticket(externalID="INC0010002", title="Café & +1")
+    make_webhook(api, receiver)
+    hook_id = api.post("/TicketWebhooks/query", json={"filter": [{"op": "exist", "field": "id"}]}).json()
+    webhook_id = hook_id["items"][0]["id"]
+    api.post(
+        f"/TicketWebhooks/{webhook_id}/Fields",
+        json={"FieldID": "title", "IsSubscribedField": False, "IsDisplayAlwaysField": True},
+    )
+    at.technician_update(ticket_id, status="In Progress")
+    (delivery,) = receiver.wait_count("/hook", 1)
+    assert "Café & +1".encode() in delivery.body
+    escaped = dotnet_escaped(delivery.body)
+    assert escaped is not None and b"Caf\\u00E9 \\u0026 \\u002B1" in escaped
+    assert delivery.headers["x-hook-signature"] == hook_signature(SECRET, escaped)
+    assert delivery.headers["x-hook-signature"] != hook_signature(SECRET, delivery.body)

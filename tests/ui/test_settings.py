@@ -164,3 +164,12 @@ def test_toml_writer_round_trips_the_default_config() -> None:
     data = default_config_data()
     data["weird key"] = {'quote"and\\slash': "line\nbreak\ttab\x01", "nums": [1, 2.5, True]}
     assert tomllib.loads(dumps(data)) == data
+
+
+def test_toml_writer_quotes_a_key_with_a_trailing_newline() -> None:
+    """``$`` also matches before a final newline: a key like ``"Escalated\\n"`` (a status label from
+    Autotask) must be quoted, not written bare across two lines."""
+    data = {"return_trip": {"status": {"Escalated\n": {"state": 2}, "plain_key": {"state": 3}}}}
+    text = dumps(data)
+    assert tomllib.loads(text) == data
+    assert "plain_key" in text and '"Escalated\\n"' in text

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from keyring.backend import KeyringBackend
+from memory_keyring import MemoryKeyring as MemoryKeyring  # re-exported for the UI tests
 
 from app.config import AppConfig, parse_config
 from app.domain.outbound import FieldPreview, Preview
@@ -214,23 +214,6 @@ class FakeEngine:
         elif hasattr(event, "row") and isinstance(event.row, QueueRow):
             self.rows[event.row.sys_id] = event.row
         self.bus.publish(event)
-
-
-class MemoryKeyring(KeyringBackend):
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.store: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.store.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.store[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.store.pop((service, username), None)
 
 
 async def wait_until(predicate: Callable[[], bool], timeout: float = 3.0) -> None:

@@ -1,0 +1,76 @@
+"""What a hostile or broken server may cost us per call (docs/security.md).
+
+- Bodies are read as a stream and cut off past ``max_bytes`` of decoded content
+  (:class:`ResponseTooLarge`), so a server cannot fill the memory with one answer.
+- Every call has an overall deadline besides httpx's per-read timeout: a server that drips a byte
+  at a time stays within any read timeout forever (:class:`DeadlineExceeded`).
+- Deeply nested JSON makes Python's parser raise ``RecursionError``, which is not a ``ValueError``:
+  :func:`json_body` turns it into one so the clients report an unexpected answer.
+
+Both errors are httpx transport errors, so each client's existing mapping applies: a read cut
+short is a transient failure whose outcome is unknown for a write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024  # a ServiceNow page of 10,000 wide records stays far below
+
+
+def call_deadline(timeout: float) -> float:
+    """The overall deadline of one call for a per-read ``timeout``: generous, but finite."""
+    return max(60.0, timeout * 4)
+
+
+class ResponseTooLarge(httpx.ReadError):
+    """The answer passed the byte cap; the rest was not read."""
+
+
+class DeadlineExceeded(httpx.ReadTimeout):
+    """The call (connect, send, all reads) took longer than its overall deadline."""
+
+
+async def bounded_request(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    max_bytes: int = MAX_RESPONSE_BYTES,
+    deadline: float,
+    auth: Any = httpx.USE_CLIENT_DEFAULT,
+    **options: Any,
+) -> httpx.Response:
+    """``client.request()`` with a byte cap on the answer and an overall deadline."""
+    request = client.build_request(method, url, **options)
+    try:
+        async with asyncio.timeout(deadline):
+            response = await client.send(request, stream=True, auth=auth)
+            try:
+                declared = response.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > max_bytes:
+                    raise ResponseTooLarge(f"answer of {declared} bytes refused", request=request)
+                parts: list[bytes] = []
+                size = 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise ResponseTooLarge(f"answer cut off after {max_bytes} bytes", request=request)
+                    parts.append(chunk)
+                response._content = b"".join(parts)
+            finally:
+                await response.aclose()
+    except TimeoutError:
+        raise DeadlineExceeded(f"no complete answer within {deadline:g} s", request=request) from None
+    return response
+
+
+def json_body(response: httpx.Response) -> Any:
+    """``response.json()``; nesting too deep for the parser is a ``ValueError`` like any bad JSON."""
+    try:
+        return response.json()
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
