@@ -87,11 +87,14 @@ class ServerThread:
         port: int = 0,
         name: str = "http",
         limits: ServerLimits | None = None,
+        date_header: bool = True,
     ) -> None:
+        """``date_header=False``: the app sends its own ``Date`` (the simulators, from their clock)."""
         self.app = app
         self.host = host
         self.name = name
         self.limits = limits
+        self.date_header = date_header
         self._requested_port = port
         self._socket: socket.socket | None = None
         self._server: uvicorn.Server | None = None
@@ -124,6 +127,7 @@ class ServerThread:
             log_level="critical",
             access_log=False,
             lifespan="off",
+            date_header=self.date_header,
             timeout_graceful_shutdown=1,
             timeout_keep_alive=limits.keep_alive if limits else 30,
             http=_guarded_protocol(limits) if limits else "h11",

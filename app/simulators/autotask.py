@@ -39,7 +39,7 @@ from app.domain.hook_signature import dotnet_escaped, hook_signature
 from app.domain.records import WireFormatError, format_iso_time, parse_iso_time
 from app.httpserver import ServerThread
 from app.simulators.clock import SimClock
-from app.simulators.control import RequestLog, RequestLogMiddleware, control_routes
+from app.simulators.control import PageHooks, RequestLog, RequestLogMiddleware, control_routes
 from app.simulators.faults import ASGIApp, FaultMiddleware, FaultPlan, Receive, Scope, Send
 from app.simulators.webhooks import Delivery, DeliveryAttempt, WebhookDispatcher
 
@@ -421,6 +421,8 @@ class AutotaskSimulator:
         self._day_sequence: dict[str, int] = {}
         self._tokens: OrderedDict[str, _PageToken] = OrderedDict()
         self._usage = _Usage()
+        # Run after each Tickets query page is computed: a test edits tickets while a client pages.
+        self.page_hooks = PageHooks()
         self._server: ServerThread | None = None
         self._webhooks: dict[int, TicketWebhook] = {}
         self._next_webhook_id = 3001
@@ -434,13 +436,15 @@ class AutotaskSimulator:
             ]
         )
         self.asgi: ASGIApp = RequestLogMiddleware(
-            _UsageLayer(self, FaultMiddleware(app, self.faults, error_body)), self.requests
+            _UsageLayer(self, FaultMiddleware(app, self.faults, error_body)),
+            self.requests,
+            lambda: self.clock.now(),
         )
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
     def start(self, port: int = 0) -> str:
-        self._server = ServerThread(self.asgi, port=port, name="autotask-sim")
+        self._server = ServerThread(self.asgi, port=port, name="autotask-sim", date_header=False)
         return self._server.start()
 
     def stop(self) -> None:
@@ -621,6 +625,7 @@ class AutotaskSimulator:
             self._next_note_id = 50001
             self._usage = _Usage()
             self.faults.clear()
+            self.page_hooks.clear()
             self.requests.clear()
             self._webhooks.clear()
             self._next_webhook_id = 3001
@@ -1046,6 +1051,8 @@ class AutotaskSimulator:
         for record in page:
             full = wire(record)
             items.append(full if include is None else {k: v for k, v in full.items() if k in include})
+        if entity == "Ticket":
+            self.page_hooks.run({"body": self._body_key(body), "next": "true" if token else "false"})
         return _json(
             200,
             {

@@ -7,11 +7,13 @@ Control endpoints (loopback only, never part of the real APIs):
 
 from __future__ import annotations
 
+import email.utils
 import json
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -19,6 +21,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.simulators.faults import ASGIApp, Fault, FaultPlan, Message, Receive, Scope, Send
+
+# Gets a list/query request's parameters; returns True when it has done its job (then removed).
+PageHook = Callable[[Mapping[str, str]], bool]
 
 
 @dataclass(frozen=True)
@@ -64,11 +69,14 @@ class RequestLog:
 
 
 class RequestLogMiddleware:
-    """Outermost layer: records each request with the status the client finally saw."""
+    """Outermost layer: records each request with the status the client finally saw, and stamps
+    every answer with a ``Date`` header from the simulator's own clock (as a real server does from
+    the clock its record stamps come from; clients use it to learn the server's time)."""
 
-    def __init__(self, app: ASGIApp, log: RequestLog) -> None:
+    def __init__(self, app: ASGIApp, log: RequestLog, now: Callable[[], datetime] | None = None) -> None:
         self.app = app
         self.log = log
+        self.now = now
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith("/_sim/"):
@@ -121,6 +129,10 @@ class RequestLogMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                if self.now is not None:
+                    date = email.utils.format_datetime(self.now().astimezone(UTC), usegmt=True)
+                    headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
+                    message = {**message, "headers": [*headers, (b"date", date.encode("latin-1"))]}
             elif message["type"] == "http.response.body" and not message.get("more_body", False):
                 record()
             await send(message)
@@ -152,3 +164,28 @@ def control_routes(plan: FaultPlan, log: RequestLog) -> list[Route]:
         ("/_sim/faults", faults_endpoint, ["GET", "POST", "DELETE"]),
     ]
     return [Route(path, handler, methods=methods) for path, handler, methods in handlers]
+
+
+class PageHooks:
+    """Edits while a client pages: callables run after a list or query page has been computed
+    (under the simulator's lock, so they may call its Python API), each until it returns True."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._hooks: list[PageHook] = []
+
+    def add(self, hook: PageHook) -> None:
+        with self._lock:
+            self._hooks.append(hook)
+
+    def run(self, params: Mapping[str, str]) -> None:
+        with self._lock:
+            hooks = list(self._hooks)
+        done = [hook for hook in hooks if hook(params)]
+        if done:
+            with self._lock:
+                self._hooks = [hook for hook in self._hooks if hook not in done]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._hooks.clear()

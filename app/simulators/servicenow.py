@@ -50,8 +50,9 @@ from app.domain.hook_signature import sha256_signature
 from app.domain.records import SN_TIME_FORMAT
 from app.httpserver import ServerThread
 from app.simulators.clock import SimClock
-from app.simulators.control import RequestLog, RequestLogMiddleware, control_routes
+from app.simulators.control import PageHooks, RequestLog, RequestLogMiddleware, control_routes
 from app.simulators.faults import FaultMiddleware, FaultPlan
+from app.simulators.sn_transactions import CommitDelays
 from app.simulators.webhooks import Delivery, DeliveryAttempt, WebhookDispatcher
 
 HUMAN_USER = "sam.triage"
@@ -489,6 +490,9 @@ class ServiceNowSimulator:
         self._journal: list[dict[str, str]] = []
         self._choices: list[dict[str, str]] = []
         self._writes: list[WriteEvent] = []
+        self._commits = CommitDelays()
+        # Run after each incident list page is served: a test edits records between page requests.
+        self.page_hooks = PageHooks()
         self._next_number = 10001
         self._access_tokens: dict[str, tuple[str, datetime]] = {}
         self._refresh_tokens: dict[str, str] = {}
@@ -524,10 +528,14 @@ class ServiceNowSimulator:
 
     @property
     def asgi(self) -> RequestLogMiddleware:
-        return RequestLogMiddleware(FaultMiddleware(self._app, self.faults, _fault_error_body), self.requests)
+        return RequestLogMiddleware(
+            FaultMiddleware(self._app, self.faults, _fault_error_body),
+            self.requests,
+            lambda: self.clock.now(),
+        )
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        self._server = ServerThread(self.asgi, host=host, port=port, name="servicenow-sim")
+        self._server = ServerThread(self.asgi, host=host, port=port, name="servicenow-sim", date_header=False)
         self.base_url = self._server.start()
         return self.base_url
 
@@ -551,7 +559,17 @@ class ServiceNowSimulator:
         with self._lock:
             return f"INC{self._next_number:07d}"
 
-    def create_incident(self, *, user: str = HUMAN_USER, **fields: Any) -> dict[str, str]:
+    def create_incident(
+        self,
+        *,
+        user: str = HUMAN_USER,
+        commit_delay: float = 0,
+        stamp: datetime | None = None,
+        **fields: Any,
+    ) -> dict[str, str]:
+        """``commit_delay``: the transaction commits (becomes visible) that many seconds after its
+        stamp, as with a slow business rule. ``stamp``: an import that writes its own (older)
+        ``sys_created_on``/``sys_updated_on``."""
         defaults: dict[str, Any] = {
             "short_description": "Something is not working",
             "category": "inquiry",
@@ -566,15 +584,36 @@ class ServiceNowSimulator:
         defaults.update(fields)
         with self._lock:
             record = self._insert(defaults, user)
+            if stamp is not None:
+                text = stamp.astimezone(UTC).strftime(SN_TIME_FORMAT)
+                record.update({"sys_created_on": text, "sys_updated_on": text, "opened_at": text})
+            self._delay_commit(record, None, commit_delay)
             return dict(record)
 
-    def update_incident(self, sys_id: str, *, user: str = HUMAN_USER, **fields: Any) -> dict[str, str]:
-        """Change fields as a human would (no data policy: the form enforces its own rules)."""
+    def update_incident(
+        self, sys_id: str, *, user: str = HUMAN_USER, commit_delay: float = 0, **fields: Any
+    ) -> dict[str, str]:
+        """Change fields as a human would (no data policy: the form enforces its own rules).
+        ``commit_delay`` as for :meth:`create_incident`: readers see the old version until then."""
         with self._lock:
             record = self._incidents.get(sys_id)
             if record is None:
                 raise KeyError(sys_id)
-            return dict(self._update(record, fields, user, enforce_policy=False))
+            before = dict(record)
+            updated = self._update(record, fields, user, enforce_policy=False)
+            self._delay_commit(updated, before, commit_delay)
+            return dict(updated)
+
+    def _delay_commit(self, record: dict[str, str], before: dict[str, str] | None, delay: float) -> None:
+        if delay > 0:
+            stamp = datetime.strptime(record["sys_updated_on"], SN_TIME_FORMAT).replace(tzinfo=UTC)
+            self._commits.hold(record["sys_id"], before, stamp + timedelta(seconds=delay))
+
+    def _committed_incidents(self) -> list[dict[str, str]]:
+        """What readers see now: uncommitted transactions hidden (or their previous version)."""
+        now = self.clock.now()
+        rows = (self._commits.view(record, now) for record in list(self._incidents.values()))
+        return [row for row in rows if row is not None]
 
     def delete_incident(self, sys_id: str, *, user: str = HUMAN_USER) -> None:
         with self._lock:
@@ -610,11 +649,13 @@ class ServiceNowSimulator:
             self._incidents.clear()
             self._journal.clear()
             self._writes.clear()
+            self._commits.clear()
             self._rate_counts.clear()
             self._access_tokens.clear()
             self._refresh_tokens.clear()
             self._next_number = 10001
         self.faults.clear()
+        self.page_hooks.clear()
         self.requests.clear()
         self.notifications.clear()
 
@@ -816,7 +857,7 @@ class ServiceNowSimulator:
 
     def _tables(self) -> dict[str, _Table]:
         return {
-            "incident": _Table("incident", INCIDENT_COLUMNS, lambda: list(self._incidents.values()), True),
+            "incident": _Table("incident", INCIDENT_COLUMNS, self._committed_incidents, True),
             "sys_journal_field": _Table("sys_journal_field", JOURNAL_COLUMNS, lambda: list(self._journal)),
             "sys_choice": _Table("sys_choice", CHOICE_COLUMNS, lambda: list(self._choices)),
         }
@@ -1012,7 +1053,12 @@ class ServiceNowSimulator:
 
     def _read_one(self, request: Request, table: _Table, sys_id: str) -> Response:
         if table.name == "incident":
-            record = self._visible(sys_id)
+            committed = self._commits.view(self._visible(sys_id), self.clock.now())
+            if committed is None:
+                raise _ApiError(
+                    404, "No Record found", "Record doesn't exist or ACL restricts the record retrieval"
+                )
+            record = committed
         else:
             found = [r for r in table.rows() if r["sys_id"] == sys_id]
             if not found:
@@ -1053,6 +1099,8 @@ class ServiceNowSimulator:
             if link:
                 headers["Link"] = link
         rendered = [self._render(request, table.name, table.columns, r) for r in page]
+        if table.name == "incident":
+            self.page_hooks.run(dict(params))
         return self._json(200, {"result": rendered}, headers)
 
     @staticmethod
