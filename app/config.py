@@ -142,6 +142,17 @@ class AutotaskConfig(_Section):
         return check_url(value, allow_empty=True, section="autotask")
 
 
+class PollingConfig(_Section):
+    """How polls guard against records they cannot see yet (DESIGN "Polling without loss")."""
+
+    # Each poll re-reads this far behind its watermark: stamps are taken when a transaction
+    # starts, and a slow business rule, workflow or import commits it minutes later.
+    overlap_minutes: Annotated[float, Field(ge=0, le=1440)] = 5
+    # How often the reconciliation pass looks for trigger-matching incidents that are neither
+    # linked nor queued, and for linked tickets whose changes never came back, whatever the watermark.
+    reconcile_minutes: Annotated[float, Field(ge=1, le=7 * 1440)] = 60
+
+
 class StoreConfig(_Section):
     url: str = ""  # SQLAlchemy URL; empty: SQLite file in the user data dir
 
@@ -299,6 +310,7 @@ class AppConfig(_Section):
     servicenow: ServiceNowConfig = ServiceNowConfig()
     autotask: AutotaskConfig = AutotaskConfig()
     store: StoreConfig = StoreConfig()
+    polling: PollingConfig = PollingConfig()
     trigger: TriggerConfig = TriggerConfig()
     outbound: OutboundConfig = OutboundConfig()
     return_trip: ReturnTripConfig = ReturnTripConfig()

@@ -47,6 +47,7 @@ from app.connectors.errors import (
 )
 from app.connectors.limits import MAX_RESPONSE_BYTES, bounded_request, call_deadline, json_body
 from app.connectors.retry import RetryPolicy, call_with_retries, sane_retry_after
+from app.connectors.server_time import ServerClock
 from app.connectors.zone_trust import trusted_zone_url
 from app.domain.records import TICKET_FIELDS, CaseBlind, Ticket, TicketMetadata, WireFormatError
 from app.secrets import Secret
@@ -148,6 +149,7 @@ class AutotaskClient:
         self._metadata_lock = asyncio.Lock()
         self._metadata: TicketMetadata | None = None
         self._note_metadata: TicketMetadata | None = None
+        self.server_clock = ServerClock()  # the tenant's clock, for poll watermarks
         self._http = httpx.AsyncClient(
             transport=transport,
             timeout=httpx.Timeout(timeout),
@@ -271,7 +273,7 @@ class AutotaskClient:
         what = f"{method} {urlsplit(url).path}"
         async with self._semaphore:
             try:
-                return await bounded_request(
+                response = await bounded_request(
                     self._http,
                     method,
                     url,
@@ -281,6 +283,9 @@ class AutotaskClient:
                     params=params,
                     headers=headers,
                 )
+                if auth:  # the tenant's own answers, not the zone lookup's
+                    self.server_clock.observe(response)
+                return response
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 raise Transient(
                     SYSTEM, f"could not connect to Autotask ({type(exc).__name__}) for {what}"

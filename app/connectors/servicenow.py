@@ -37,7 +37,9 @@ from app.connectors.errors import (
 )
 from app.connectors.limits import MAX_RESPONSE_BYTES, bounded_request, call_deadline, json_body
 from app.connectors.retry import RetryPolicy, call_with_retries, sane_retry_after
-from app.domain.records import INCIDENT_FIELDS, Incident, WireFormatError, format_sn_time, is_sys_id
+from app.connectors.server_time import ServerClock
+from app.connectors.sn_query import PageKey, build_incident_query
+from app.domain.records import INCIDENT_FIELDS, Incident, WireFormatError, is_sys_id
 from app.secrets import Secret
 
 SYSTEM: Literal["servicenow"] = "servicenow"
@@ -49,24 +51,6 @@ JOURNAL_FIELDS: frozenset[str] = frozenset({"work_notes", "comments"})
 HTML_MESSAGE = (
     "ServiceNow answered with an HTML page instead of JSON — is the instance hibernating or behind SSO?"
 )
-
-
-def build_incident_query(encoded_query: str = "", updated_since: datetime | None = None) -> str:
-    """``sys_updated_on>=<since>`` AND the caller's query, ordered for stable paging.
-
-    OR binds tighter than AND in an encoded query, but ``^NQ`` starts a whole new query, so the
-    since-term is repeated in every ``^NQ`` branch. The caller's ORDERBY terms are dropped: paging
-    needs the fixed order ``sys_updated_on, sys_id``.
-    """
-    since = f"sys_updated_on>={format_sn_time(updated_since)}" if updated_since is not None else ""
-    branches: list[str] = []
-    for branch in encoded_query.split("^NQ") if encoded_query else [""]:
-        parts = [p for p in branch.split("^") if p and not p.startswith("ORDERBY")]
-        terms = ([since] if since else []) + parts
-        branches.append("^".join(terms))
-    query = "^NQ".join(b for b in branches if b) if any(branches) else ""
-    order = "ORDERBYsys_updated_on^ORDERBYsys_id"
-    return f"{query}^{order}" if query else order
 
 
 def _checked(sys_id: str) -> str:
@@ -162,6 +146,7 @@ class ServiceNowClient:
         self._token_expires_at = 0.0
         self._token_refresh_margin = 0.0
         self._host = urlsplit(self.base_url).hostname or self.base_url
+        self.server_clock = ServerClock()  # the instance's clock, for poll watermarks
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
@@ -197,13 +182,21 @@ class ServiceNowClient:
         updated_since: datetime | None = None,
         fields: Sequence[str] = INCIDENT_FIELDS,
     ) -> AsyncIterator[list[Incident]]:
-        """Yield incidents page by page (non-empty pages only), ordered by ``sys_updated_on``."""
-        query = build_incident_query(encoded_query, updated_since)
+        """Yield incidents page by page (non-empty pages only), ordered by ``sys_updated_on, sys_id``
+        and paged by key (see :mod:`app.connectors.sn_query`): a record edited while we page moves
+        to the end and is returned again, never skipped.
+
+        A page can come back short, or empty, in the middle of a result set (``sysparm_limit`` is
+        applied before ACLs), so whether more follow comes from ``Link``/``X-Total-Count``. A page
+        whose rows were all hidden gives no new key: only then is the offset (from that same key)
+        moved on, so paging always progresses."""
+        wanted = list(dict.fromkeys([*fields, "sys_id", "sys_updated_on"]))
+        after: PageKey | None = None
         offset = 0
         while True:
             params = {
-                "sysparm_query": query,
-                "sysparm_fields": ",".join(fields),
+                "sysparm_query": build_incident_query(encoded_query, updated_since, after),
+                "sysparm_fields": ",".join(wanted),
                 "sysparm_exclude_reference_link": "true",
                 "sysparm_display_value": "all",  # raw values plus display names (callers)
                 "sysparm_limit": str(self.page_size),
@@ -211,20 +204,27 @@ class ServiceNowClient:
             }
             response = await self._call("GET", f"{TABLE_PATH}/incident", params=params)
             rows = self._result_list(response)
-            incidents = [self._incident(row, fields) for row in rows]
+            incidents = [self._incident(row, wanted) for row in rows]
             if incidents:
                 yield incidents
-            following = _next_offset(response, offset, self.page_size)
-            if (
-                following is None
-                and "link" not in response.headers
-                and "x-total-count" not in response.headers
-            ):
+            more = _next_offset(response, offset, self.page_size) is not None
+            if "link" not in response.headers and "x-total-count" not in response.headers:
                 # No paging headers at all (suppressed by a proxy?): a full page means "maybe more".
-                following = offset + self.page_size if len(rows) >= self.page_size else None
-            if following is None or following <= offset:
+                more = len(rows) >= self.page_size
+            if not more:
                 return
-            offset = following
+            if incidents:
+                last = incidents[-1]
+                if not is_sys_id(last.sys_id):  # remote text goes into the next query: ids only
+                    raise UnexpectedResponse(SYSTEM, "ServiceNow returned a record whose sys_id is not one")
+                key = PageKey(last.sys_updated_on, last.sys_id)
+                if after is not None and (key.updated_on, key.sys_id) <= (after.updated_on, after.sys_id):
+                    raise UnexpectedResponse(
+                        SYSTEM, "ServiceNow returned a page out of order; paging by key cannot go on"
+                    )
+                after, offset = key, 0
+            else:
+                offset += self.page_size  # every row of this page was hidden: step past them
 
     async def get_incident(self, sys_id: str, *, fields: Sequence[str] = INCIDENT_FIELDS) -> Incident:
         params = {
@@ -364,7 +364,7 @@ class ServiceNowClient:
             auth = httpx.BasicAuth(self.username, self._password.reveal())
         write = method not in ("GET", "HEAD")
         try:
-            return await bounded_request(
+            response = await bounded_request(
                 self._http,
                 method,
                 path,
@@ -376,6 +376,8 @@ class ServiceNowClient:
                 headers=headers,
                 auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT,
             )
+            self.server_clock.observe(response)
+            return response
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise Transient(
                 SYSTEM, f"cannot connect to {self._host} ({type(exc).__name__})", outcome_unknown=False

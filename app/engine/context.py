@@ -70,6 +70,17 @@ class EngineContext:
         self.pacing = Pacing(self)
         self.picklists = Picklists(self)
 
+    def poll_since(self, watermark: datetime | None) -> datetime:
+        """Where a poll starts reading: the watermark minus the overlap, or the first poll's lookback."""
+        if watermark is None:
+            return self.clock() - timedelta(hours=self.config.servicenow.initial_lookback_hours)
+        return watermark - timedelta(minutes=self.config.polling.overlap_minutes)
+
+    @staticmethod
+    def covered(watermark: datetime | None, began: datetime) -> datetime:
+        """The new watermark: the server time at which the poll began (never moved backwards)."""
+        return began if watermark is None else max(watermark, began)
+
     async def db(self, call: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         return await asyncio.to_thread(call, *args, **kwargs)
 

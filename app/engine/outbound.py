@@ -2,8 +2,11 @@
 
 Poll: a small constant number of queries per cycle, never one per record: the trigger's encoded
 query (new and changed matches) plus the still-waiting queue items (so one that stops matching
-leaves the queue). Both are "updated since the watermark minus an overlap"; records are handled
-idempotently, so the overlap costs nothing but makes a same-second update impossible to miss.
+leaves the queue). Both are "updated since the watermark minus an overlap of minutes" (stamps are
+taken when a transaction starts, not when it commits); records are handled idempotently, so the
+overlap costs nothing but re-reading. The watermark moves to the instance's time at which the
+poll began: every query of the poll started after it, so together they saw every record stamped
+before it, whereas "newest stamp seen" could pass a record an earlier query could not see yet.
 
 Push (DESIGN "Outbound push, step by step"): one Autotask lookup by externalID for the whole
 round (and by id for incidents whose correlation_id names a ticket) -> stale snapshot re-read and
@@ -20,7 +23,6 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from app.connectors.errors import AuthFailed, ConnectorError, NotFound, Rejected
 from app.domain.outbound import Preview, outbound_synced_values, preview
@@ -48,7 +50,6 @@ from app.store import InvalidTransition, LinkConflict, QueueItem, QueueState
 log = logging.getLogger(__name__)
 
 SYSTEM: SystemName = "servicenow"
-POLL_OVERLAP = timedelta(seconds=2)
 # Waiting items re-checked by id per poll; past this many, one unfiltered "changed since" query
 # is cheaper than the id lists (and just as sound).
 OPEN_ID_QUERY_LIMIT = 2000
@@ -97,11 +98,9 @@ class OutboundPipeline:
         ctx.bus.publish(PollStarted(SYSTEM))
         started = time.monotonic()
         cursor = await ctx.db(ctx.store.get_cursor, SYSTEM)
-        now = ctx.clock()
-        if cursor.watermark is not None:
-            since = cursor.watermark - POLL_OVERLAP
-        else:
-            since = now - timedelta(hours=ctx.config.servicenow.initial_lookback_hours)
+        server_clock = ctx.servicenow.server_clock
+        began = server_clock.mark()
+        since = ctx.poll_since(cursor.watermark)
         open_ids = sorted(i for i in await ctx.db(ctx.store.open_sys_ids) if is_sys_id(i))  # query-safe
         trigger_query = self._trigger_query
         if len(open_ids) > OPEN_ID_QUERY_LIMIT:
@@ -111,7 +110,6 @@ class OutboundPipeline:
             if trigger_query:  # an empty trigger query already reads every changed record
                 queries += [f"sys_idIN{','.join(chunk)}" for chunk in _chunks(open_ids, IDS_PER_QUERY)]
         counts = PollCounts()
-        watermark = cursor.watermark
         seen: set[str] = set()
         for query in queries:
             async for page in ctx.servicenow.query_incidents(query, updated_since=since):
@@ -119,10 +117,8 @@ class OutboundPipeline:
                 seen.update(inc.sys_id for inc in fresh)
                 counts.fetched += len(fresh)
                 await self.ingest(fresh, counts)
-                for incident in page:
-                    if watermark is None or incident.sys_updated_on > watermark:
-                        watermark = incident.sys_updated_on
-        # Only now, with every record stored, may the watermark move.
+        # Only now, with every record stored, may the watermark move: to the time every query covered.
+        watermark = ctx.covered(cursor.watermark, server_clock.to_server(began))
         await ctx.db(ctx.store.save_cursor, SYSTEM, watermark, {}, now=ctx.clock())
         ctx.succeeded(SYSTEM)
         return PollFinished(

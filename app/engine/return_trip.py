@@ -14,6 +14,11 @@ compared with what was sent: a field an ACL ignored or a business rule reverted 
 ("sent state 6, instance kept 2"), and what the instance holds is what is recorded. The close code
 is checked against the instance's ``sys_choice`` before the first resolve.
 
+The pages run by ticket id while the filter is by time: a ticket on a page already read that a
+technician edits meanwhile is behind the cursor, and only the next poll can see it. So the
+watermark never takes a stamp from the pages; it moves to the tenant's time at which the poll
+began (everything stamped before it was matched by the filter when paging started).
+
 Never lose an update: when a PATCH fails in a way worth retrying, the watermark stays where it
 was and the next cycle reads the window again (already applied tickets are no-ops then). A
 definite refusal is shown with a Retry action and the values stay unsynced, so the next change
@@ -25,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from app.connectors.errors import ConnectorError, Rejected
 from app.domain.records import Incident, Ticket, TicketMetadata, format_iso_time
@@ -51,7 +56,6 @@ from app.engine.events import (
 from app.store import AuditDirection, AuditOutcome, Link
 
 SYSTEM: SystemName = "autotask"
-POLL_OVERLAP = timedelta(seconds=2)
 PATCH_CONCURRENCY = 3
 IDS_PER_READ = 100  # sys_ids per batched incident read (keeps the GET URL short)
 JOURNAL = frozenset({"work_notes", "comments"})
@@ -96,12 +100,10 @@ class ReturnPipeline:
         started = time.monotonic()
         report = ReturnReport()
         cursor = await ctx.db(ctx.store.get_cursor, SYSTEM)
-        if cursor.watermark is not None:
-            since = cursor.watermark - POLL_OVERLAP
-        else:
-            since = ctx.clock() - timedelta(hours=ctx.config.servicenow.initial_lookback_hours)
+        server_clock = ctx.autotask.server_clock
+        began = server_clock.mark()
+        since = ctx.poll_since(cursor.watermark)
         metadata = await ctx.picklists.get()
-        watermark = cursor.watermark
         async for page in ctx.autotask.query_tickets(self._filter(since)):
             report.fetched += len(page)
             links = await ctx.db(ctx.store.links_for_ticket_ids, [ticket.id for ticket in page])
@@ -125,11 +127,8 @@ class ReturnPipeline:
                 for ticket, link in ours
             ]
             await asyncio.gather(*jobs)
-            for ticket in page:
-                moment = ticket.last_activity_date
-                if moment is not None and (watermark is None or moment > watermark):
-                    watermark = moment
         if not report.retry_later:
+            watermark = ctx.covered(cursor.watermark, server_clock.to_server(began))
             await ctx.db(ctx.store.save_cursor, SYSTEM, watermark, {}, now=ctx.clock())
         ctx.succeeded(SYSTEM)
         finished = PollFinished(

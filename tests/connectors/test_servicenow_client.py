@@ -20,7 +20,8 @@ from app.connectors.errors import (
     UnexpectedResponse,
 )
 from app.connectors.retry import RetryPolicy
-from app.connectors.servicenow import ServiceNowClient, _retry_after, build_incident_query
+from app.connectors.servicenow import ServiceNowClient, _retry_after
+from app.connectors.sn_query import build_incident_query
 from app.domain.records import Incident
 from app.secrets import Secret
 from app.simulators.clock import ManualClock

@@ -66,4 +66,6 @@ async def test_autotask_page_two_lost_keeps_watermark_and_applies_everything(har
     for incident in incidents:
         assert h.sn.get_record(incident["sys_id"])["state"] == "2"
         assert len(h.return_notes(incident["sys_id"])) == 1
-    assert engine.store.get_cursor("autotask").watermark != mark
+    after = engine.store.get_cursor("autotask")  # the successful poll stored its watermark
+    assert mark is not None and after.watermark is not None and after.watermark >= mark
+    assert after.last_success_at and after.last_failure_at and after.last_success_at > after.last_failure_at
