@@ -154,6 +154,12 @@ class Cursor(SQLModel, table=True):
     last_success_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_failure_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_error: str | None = Field(default=None, sa_type=Text)
+    # Reconciliation (revision 0006): where the incremental path began, the schedule, the last result.
+    covered_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    reconcile_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    reconciled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    reconcile_found: int | None = None
+    reconcile_summary: str | None = Field(default=None, sa_type=Text)
 
 
 class EngineLease(SQLModel, table=True):
