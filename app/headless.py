@@ -47,6 +47,7 @@ from app.logging_setup import one_line, register_secret, scrub
 if TYPE_CHECKING:
     from app.engine.engine import SyncEngine
     from app.engine.events import EngineEvent, PollFinished
+    from app.engine.reconcile import ReconcileResult
     from app.engine.views import BudgetState, HealthState, LinkRow
     from app.store import Store
 
@@ -317,6 +318,10 @@ class CursorStatus:
     last_success_at: datetime | None
     last_failure_at: datetime | None
     last_error: str | None
+    reconciled_at: datetime | None = None  # the last reconciliation pass, and what it found
+    reconcile_found: int | None = None
+    reconcile_summary: str | None = None
+    reconcile_due_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -351,7 +356,15 @@ def status_report(store: Store, config_path: Path) -> StatusReport:
     for system in SYSTEMS:
         cursor = store.get_cursor(system)
         cursors[system] = CursorStatus(
-            system, cursor.watermark, cursor.last_success_at, cursor.last_failure_at, cursor.last_error
+            system,
+            cursor.watermark,
+            cursor.last_success_at,
+            cursor.last_failure_at,
+            cursor.last_error,
+            cursor.reconciled_at,
+            cursor.reconcile_found,
+            cursor.reconcile_summary,
+            cursor.reconcile_due_at,
         )
     lease = store.lease_info()
     engine: LeaseStatus | None = None
@@ -406,12 +419,43 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
         if cursor.last_error:
             print(f"{'':11} last error: {cursor.last_error}")
+        print(f"{'':11} {reconcile_line(cursor)}")
     pacing = report.pacing
     if pacing is not None:
         print(f"Pacing      {pacing.describe(datetime.now(UTC))}")
         if pacing.reading_at is not None:
             print(f"{'':11} tenant usage read {_when(pacing.reading_at)} UTC")
     return EXIT_OK
+
+
+def reconcile_line(cursor: CursorStatus) -> str:
+    """When the reconciliation pass last ran, what it found, and when it runs next."""
+    if cursor.reconciled_at is None:
+        text = "reconciliation not run yet"
+    elif cursor.reconcile_found:
+        text = (
+            f"reconciliation {_when(cursor.reconciled_at)} UTC found {cursor.reconcile_found} "
+            f"missed by the incremental poll: {cursor.reconcile_summary or '?'}"
+        )
+    else:
+        text = f"reconciliation {_when(cursor.reconciled_at)} UTC found nothing missed"
+    if cursor.reconcile_due_at is not None:
+        text += f"; next {_when(cursor.reconcile_due_at)} UTC"
+    return text
+
+
+def reconcile_report_lines(results: Sequence[ReconcileResult]) -> list[str]:
+    """The ``run --once`` report's lines for the reconciliation passes that ran in the cycle."""
+    lines: list[str] = []
+    for result in results:
+        label = SYSTEM_LABELS[result.system]
+        found = (
+            f"found {len(result.found)} missed: {', '.join(result.found)}"
+            if result.found
+            else "found nothing"
+        )
+        lines.append(f"reconciliation ({label}): checked {result.checked}, {found}")
+    return lines
 
 
 # ---- engine commands -----------------------------------------------------------------------------
@@ -724,6 +768,8 @@ async def _run(config: AppConfig, args: argparse.Namespace) -> int:
                 f"cycle done: {report.queued} queued, {report.removed} removed, {report.pushed} pushed, "
                 f"{report.applied} applied, {len(report.failures)} failed, {len(report.undone)} left undone"
             )
+            for line in reconcile_report_lines(report.reconciled):
+                print(line)
             for failure in report.failures:
                 print(f"FAILED: {one_line(failure)}", file=sys.stderr)
             for undone in report.undone:

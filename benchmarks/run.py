@@ -6,7 +6,8 @@
 
 Measurements:
   economy      requests per auto-pushed ticket, per applied return-trip change, per idle cycle with
-               N linked tickets; ratio to the floor (2 per ticket, 1 per change, shared poll pages)
+               N linked tickets, per (hourly) reconciliation pass with them; ratio to the floor
+               (2 per ticket, 1 per change, shared poll pages)
   once         requests per system of `run --once --auto-push` from cron (a new engine each run, the
                same store): the first run on a fresh store, then idle runs (picklists and the
                tenant's threshold reading come from the store; floor: one query per system)
@@ -199,19 +200,32 @@ async def idle_cycle(latency: float, linked: int) -> dict[str, Any]:
                     )
                 )
             session.commit()
-        # Move the Autotask watermark past the seeded burst (the 2 s poll overlap would otherwise
-        # re-read every ticket seeded in the same two seconds once more), then read the backlog.
-        await asyncio.sleep(2.2)
-        rig.at.add_technician_note(ids[-1], "touch")
-        await engine.run_once()  # first cycle reads the backlog and sets both watermarks
-        await asyncio.sleep(2.2)  # past the 2 s poll overlap
+        # Idle means nothing changed inside the poll overlap (minutes: stamps are not commit times):
+        # move both simulators' clocks past it, as time passing after the seeded burst would.
+        past_overlap = engine.config.polling.overlap_minutes * 60 + 60
+        rig.sn.clock.advance(past_overlap)
+        rig.at.clock.advance(past_overlap)
+        await engine.run_once()  # first cycle reads the backlog, sets both watermarks, schedules
+        rig.sn.clock.advance(past_overlap)
+        rig.at.clock.advance(past_overlap)
         start = rig.requests()
         began = time.perf_counter()
         await engine.run_once()
         seconds = time.perf_counter() - began
         idle = rig.requests() - start
+        # The hourly reconciliation pass: the same idle cycle once it is due (engine clock + 1 h).
+        later = datetime.now(UTC) + timedelta(minutes=engine.config.polling.reconcile_minutes + 1)
+        engine.ctx.clock = lambda: later
+        start = rig.requests()
+        await engine.run_once()
+        reconcile = rig.requests() - start - idle
         await engine.close()
-    return {"linked": linked, "requests_per_idle_cycle": idle, "idle_cycle_seconds": seconds}
+    return {
+        "linked": linked,
+        "requests_per_idle_cycle": idle,
+        "idle_cycle_seconds": seconds,
+        "requests_per_reconciliation": reconcile,
+    }
 
 
 # ---- run --once from cron ---------------------------------------------------------------------
@@ -558,6 +572,7 @@ def main() -> None:
                     "linked",
                     "requests_per_idle_cycle",
                     "idle_cycle_seconds",
+                    "requests_per_reconciliation",
                     "runs",
                 ],
             ),

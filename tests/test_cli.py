@@ -274,10 +274,13 @@ def test_status_json(world: World) -> None:
     assert status["links"] == 0
     servicenow = status["cursors"]["servicenow"]
     assert servicenow["last_success_at"].endswith("Z") and servicenow["last_error"] is None
+    # The first poll's lookback read everything; the first reconciliation is scheduled, not run.
+    assert servicenow["reconciled_at"] is None and servicenow["reconcile_due_at"].endswith("Z")
     assert set(status["cursors"]) == {"servicenow", "autotask"}
     assert status["engine"] is None  # run --once released the lease
     code, out, _err = world.cli("status")
     assert code == cli.EXIT_OK and "not running" in out and "pending 1" in out
+    assert "reconciliation not run yet; next" in out
     # The tenant's last ThresholdInformation reading, kept in the store by run --once.
     assert status["pacing"]["tenant_limit"] == world.at.settings.hourly_threshold
     assert re.search(
@@ -576,3 +579,26 @@ def test_links_say_which_tickets_were_adopted(world: World) -> None:
     [entry] = world.cli_json("links")
     assert entry["adopted"] is True and entry["ticket_id"] == ticket_id
     assert world.at.tickets() == [world.at.ticket(ticket_id)]
+
+
+def test_reconciliation_lines_say_when_and_what_was_found() -> None:
+    from datetime import UTC, datetime
+
+    from app.engine.reconcile import ReconcileResult
+    from app.headless import CursorStatus, reconcile_line, reconcile_report_lines
+
+    at = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    cursor = CursorStatus("servicenow", at, at, None, None, at, 2, "INC0010001, INC0010002", at)
+    assert reconcile_line(cursor) == (
+        "reconciliation 2026-01-05 09:00:00 UTC found 2 missed by the incremental poll: "
+        "INC0010001, INC0010002; next 2026-01-05 09:00:00 UTC"
+    )
+    quiet = CursorStatus("autotask", at, at, None, None, at, 0, None, None)
+    assert reconcile_line(quiet) == "reconciliation 2026-01-05 09:00:00 UTC found nothing missed"
+    lines = reconcile_report_lines(
+        [ReconcileResult("servicenow", at, 40, ("INC0010001",)), ReconcileResult("autotask", at, 3, ())]
+    )
+    assert lines == [
+        "reconciliation (ServiceNow): checked 40, found 1 missed: INC0010001",
+        "reconciliation (Autotask): checked 3, found nothing",
+    ]

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from app.engine.reconcile import ReconcileResult
 from app.store import QueueState, Store
 
 
@@ -20,6 +21,7 @@ class CycleReport:
     # What the run was responsible for and left undone (one line each), besides its failures.
     undone: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # done, but not as asked (a field kept)
+    reconciled: list[ReconcileResult] = field(default_factory=list)  # passes that ran this cycle
 
     @property
     def ok(self) -> bool:

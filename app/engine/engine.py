@@ -40,6 +40,7 @@ from app.engine.events import (
 )
 from app.engine.outbound import OutboundPipeline
 from app.engine.pacing import HoldKind
+from app.engine.reconcile import Reconciler
 from app.engine.return_trip import ReturnPipeline
 from app.engine.views import (
     ActionResult,
@@ -97,6 +98,7 @@ class SyncEngine:
         )
         self.outbound = OutboundPipeline(self.ctx)
         self.returns = ReturnPipeline(self.ctx)
+        self.reconciler = Reconciler(self.ctx, self.outbound, self.returns)
         self._lease: Lease | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._push_wake = asyncio.Event()
@@ -328,9 +330,13 @@ class SyncEngine:
         async def step() -> None:
             async with self._lock:
                 finished = await self.outbound.poll()
+                reconciled = await self.reconciler.servicenow()
             report.queued += finished.queued
             report.removed += finished.removed
             self.bus.publish(finished)
+            if reconciled is not None:
+                report.reconciled.append(reconciled)
+                report.queued += len(reconciled.found)
 
         await self._guarded("servicenow", "poll", step, report)
 
@@ -363,6 +369,12 @@ class SyncEngine:
             report.failures += returns.failures
             report.warnings += returns.warnings
             self.bus.publish(finished)
+            if not returns.retry_later:
+                reconciled = await self.reconciler.autotask()
+                if reconciled is not None:
+                    report.reconciled.append(reconciled)
+                    report.applied += reconciled.applied
+                    report.failures += reconciled.failures
 
         await self._guarded("autotask", "poll", step, report)
 

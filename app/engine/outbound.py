@@ -82,7 +82,7 @@ class OutboundPipeline:
         self.auto_push = ctx.config.outbound.auto_push
         self._slots = asyncio.Semaphore(ctx.config.outbound.push_concurrency)
         # The config is frozen, so the trigger compiles to its encoded query once.
-        self._trigger_query = to_encoded_query(ctx.config.trigger).query
+        self.trigger_query = to_encoded_query(ctx.config.trigger).query
         self._in_flight: set[str] = set()
         self._read_at: dict[str, float] = {}  # sys_id -> monotonic time the snapshot was read
         self._unnumbered: list[tuple[QueueItem, int]] = []  # created this round, number not read yet
@@ -102,7 +102,7 @@ class OutboundPipeline:
         began = server_clock.mark()
         since = ctx.poll_since(cursor.watermark)
         open_ids = sorted(i for i in await ctx.db(ctx.store.open_sys_ids) if is_sys_id(i))  # query-safe
-        trigger_query = self._trigger_query
+        trigger_query = self.trigger_query
         if len(open_ids) > OPEN_ID_QUERY_LIMIT:
             queries = [""]  # everything changed since the watermark, checked locally
         else:
@@ -119,7 +119,7 @@ class OutboundPipeline:
                 await self.ingest(fresh, counts)
         # Only now, with every record stored, may the watermark move: to the time every query covered.
         watermark = ctx.covered(cursor.watermark, server_clock.to_server(began))
-        await ctx.db(ctx.store.save_cursor, SYSTEM, watermark, {}, now=ctx.clock())
+        await ctx.db(ctx.store.save_cursor, SYSTEM, watermark, {}, now=ctx.clock(), covered_since=since)
         ctx.succeeded(SYSTEM)
         return PollFinished(
             SYSTEM,

@@ -129,7 +129,7 @@ class ReturnPipeline:
             await asyncio.gather(*jobs)
         if not report.retry_later:
             watermark = ctx.covered(cursor.watermark, server_clock.to_server(began))
-            await ctx.db(ctx.store.save_cursor, SYSTEM, watermark, {}, now=ctx.clock())
+            await ctx.db(ctx.store.save_cursor, SYSTEM, watermark, {}, now=ctx.clock(), covered_since=since)
         ctx.succeeded(SYSTEM)
         finished = PollFinished(
             SYSTEM,
@@ -180,6 +180,12 @@ class ReturnPipeline:
         if not unknown:
             return metadata
         return await self.ctx.picklists.refresh(f"the return trip met unknown id(s): {', '.join(unknown)}")
+
+    async def apply(self, ticket: Ticket, link: Link, metadata: TicketMetadata, report: ReturnReport) -> None:
+        """Apply one linked ticket as a poll would, its incident read first (the reconciliation
+        pass uses it for what it finds)."""
+        incidents = await self._read_incidents([link.sys_id])
+        await self._apply(ticket, link, metadata, report, incidents.get(link.sys_id))
 
     async def _apply(
         self,

@@ -533,8 +533,10 @@ class AutotaskSimulator:
     def seed_tickets(self, count: int, **fields: Any) -> list[int]:
         return [self.add_ticket(**fields) for _ in range(count)]
 
-    def technician_update(self, ticket_id: int, **fields: Any) -> dict[str, Any]:
-        """Change a ticket as a human technician would (labels or ids for picklists)."""
+    def technician_update(self, ticket_id: int, *, stamp_lag: float = 0, **fields: Any) -> dict[str, Any]:
+        """Change a ticket as a human technician would (labels or ids for picklists).
+        ``stamp_lag``: the change becomes visible now but carries a stamp this many seconds older,
+        as a workflow rule or bulk update stamped when its long transaction began."""
         with self._lock:
             record = self._tickets.get(ticket_id)
             if record is None:
@@ -543,6 +545,9 @@ class AutotaskSimulator:
             for name, value in fields.items():
                 record[name] = self._resolve_python_value(name, value)
             self._touch(record, edited=True)
+            if stamp_lag > 0:
+                for name in ("lastActivityDate", "lastTrackedModificationDateTime"):
+                    record[name] -= timedelta(seconds=stamp_lag)
             self._ticket_event("Update", before, record, self.settings.technician_resource_id)
             return self._ticket_wire(record)
 

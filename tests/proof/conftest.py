@@ -8,6 +8,7 @@ import pytest
 from proof_harness import AT_CODE, AT_SECRET, AT_USER, SN_PASSWORD, SN_USER, Harness
 
 from app.simulators.autotask import AutotaskSimSettings, AutotaskSimulator
+from app.simulators.clock import SimClock
 from app.simulators.servicenow import ServiceNowSimSettings, ServiceNowSimulator
 
 SN_SETTINGS = ServiceNowSimSettings(username=SN_USER, password=SN_PASSWORD, acl_hidden_sys_ids=set())
@@ -35,3 +36,11 @@ async def harness(
     yield h
     for engine in h.engines:
         await engine.close()
+
+
+@pytest.fixture
+def fresh_clocks(harness: Harness) -> Iterator[None]:
+    """For tests that move the simulators' clocks: later tests get wall-clock ones back."""
+    yield
+    harness.sn.clock = SimClock()
+    harness.at.clock = SimClock()

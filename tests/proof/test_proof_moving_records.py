@@ -5,24 +5,17 @@ made by the simulator between two real page requests; nothing is written to our 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 
 import pytest
 from proof_harness import Harness
-
-from app.simulators.clock import SimClock
 
 # Further than any overlap window: a record stamped this much earlier is only found if the poll
 # really read it, never by the overlap re-reading it.
 FAR = 3 * 3600
 
 
-@pytest.fixture(autouse=True)
-def fresh_clocks(harness: Harness) -> Iterator[None]:
-    """These tests move the simulators' clocks forward; later tests get wall-clock ones back."""
-    yield
-    harness.sn.clock = SimClock()
-    harness.at.clock = SimClock()
+pytestmark = pytest.mark.usefixtures("fresh_clocks")  # these tests move the simulators' clocks
 
 
 def _first_in_order(h: Harness) -> dict[str, str]:
