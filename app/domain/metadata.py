@@ -176,6 +176,10 @@ class TicketMetadata(BaseModel):
             if not given:
                 continue
             name = _CANONICAL.get(given.casefold(), given)
+            if raw.get("isPickList") and not isinstance(raw.get("picklistValues"), list):
+                # A picklist without its values would leave every label unmappable; cached, it
+                # would refuse every push until a restart. Unreadable, so read again later.
+                raise ValueError(f"picklist field {name!r} comes without its picklistValues")
             values: list[PicklistValue] = []
             for wire_entry in raw.get("picklistValues") or []:
                 entry = CaseBlind(wire_entry)

@@ -13,7 +13,9 @@ matching requests (or with probability ``rate``). Kinds:
 - ``html``: answer 200 with an HTML page (hibernating instance, SSO redirect); not processed.
 - ``truncated``: process the request, answer with the JSON body cut in half.
 - ``drop_fields`` / ``rename_fields``: process the request, then remove or rename ``fields`` in
-  every record of the JSON answer; ``extra_fields`` adds unknown ones.
+  every record of the JSON answer (the entries of ``result``, ``items``, ``item`` or ``fields``, or
+  the answer itself when it has none of those, like ``{"itemId": N}``); ``extra_fields`` adds
+  unknown ones.
 - ``latency``: add ``seconds`` of delay to each matching request, then process it normally.
 - ``deep_json``: process the request, answer with JSON nested ``size`` levels deep (a hostile or
   broken server; Python's parser gives up with RecursionError).
@@ -59,6 +61,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+RECORD_KEYS: tuple[str, ...] = ("result", "items", "item", "fields")
 HTML_PAGE = (
     b"<!DOCTYPE html><html><head><title>Instance Hibernating</title></head>"
     b"<body><h1>Your instance is hibernating</h1><p>Sign in to wake it up.</p></body></html>"
@@ -284,8 +287,13 @@ def _mutate_json(body: bytes, fault: Fault) -> bytes:
             for name in fault.fields or ["u_unexpected"]:
                 record[name] = "unexpected value"
 
-    for key in ("result", "items", "item"):
-        value = document.get(key) if isinstance(document, dict) else None
+    # Records live under "result" (ServiceNow), "items"/"item" (Autotask queries and reads) or
+    # "fields" (Autotask field metadata); an answer without any of them (Autotask's {"itemId": N})
+    # is itself the record to mutate.
+    containers = [document.get(key) for key in RECORD_KEYS] if isinstance(document, dict) else []
+    if isinstance(document, dict) and all(value is None for value in containers):
+        mutate(document)
+    for value in containers:
         if isinstance(value, list):
             for record in value:
                 mutate(record)

@@ -528,3 +528,22 @@ async def test_credentials_never_in_errors_or_reprs(sim: AutotaskSimulator) -> N
         failures.append(auth.value)
     for failure in failures:
         assert_no_credentials(str(failure), repr(failure), repr(failure.__cause__), repr(failure.__context__))
+
+
+async def test_metadata_without_picklist_values_is_unexpected_and_not_cached(sim: AutotaskSimulator) -> None:
+    async with make_client(sim.rest_base, retry=ONE_TRY) as at:
+        sim.faults.inject("drop_fields", path="/Tickets/entityInformation/fields", fields=["picklistValues"])
+        with pytest.raises(UnexpectedResponse) as caught:
+            await at.metadata()
+        assert "picklistValues" in str(caught.value)
+        metadata = await at.metadata()  # read again, not served from a cache of the broken answer
+        assert metadata.id_for_label("status", "New") is not None
+
+
+async def test_create_answer_without_item_id_is_an_unknown_outcome(sim: AutotaskSimulator) -> None:
+    async with make_client(sim.rest_base, retry=ONE_TRY) as at:
+        sim.faults.inject("rename_fields", method="POST", path="/Tickets$", renames={"itemId": "itemID"})
+        with pytest.raises(UnexpectedResponse) as caught:
+            await at.create_ticket(NEW_TICKET)
+        assert caught.value.outcome_unknown
+        assert len(sim.tickets()) == 1  # it was created: the next try must search first

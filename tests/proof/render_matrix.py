@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent.parent / "support"))  # the shared simulator harness
 
 from test_proof_fault_matrix import CALLS, EXPECTED, FAULTS, KNOWN_BUGS, NOTES  # noqa: E402
 

@@ -92,8 +92,21 @@ CALL_BY_KEY = {call.key: call for call in CALLS}
 RETRY_AFTER = 7
 TIMEOUT = 0.3
 HANG = 0.6
-DROP = {"servicenow": ["sys_updated_on"], "autotask": ["status"]}
-RENAME = {"servicenow": {"sys_id": "sysId"}, "autotask": {"status": "ticketStatus"}}
+# What a "fields missing/renamed" answer loses, per call (default: per system). The metadata answer
+# holds field descriptions, the create answer only {"itemId": N}: each cell mutates what its answer
+# really carries.
+DROP: dict[str, list[str]] = {
+    "servicenow": ["sys_updated_on"],
+    "autotask": ["status"],
+    "at-read": ["picklistValues"],
+    "at-create": ["itemId"],
+}
+RENAME: dict[str, dict[str, str]] = {
+    "servicenow": {"sys_id": "sysId"},
+    "autotask": {"status": "ticketStatus"},
+    "at-read": {"picklistValues": "picklist"},
+    "at-create": {"itemId": "itemID"},
+}
 
 
 @dataclass(frozen=True)
@@ -136,8 +149,14 @@ FAULTS = [
     FaultCase("reset", "reset after processing", _kind("reset_after")),
     FaultCase("html", "200 with an HTML page", _kind("html")),
     FaultCase("truncated", "truncated JSON", _kind("truncated")),
-    FaultCase("drop", "200, fields missing", _kind("drop_fields", fields=lambda c: DROP[c.system])),
-    FaultCase("rename", "200, fields renamed", _kind("rename_fields", renames=lambda c: RENAME[c.system])),
+    FaultCase(
+        "drop", "200, fields missing", _kind("drop_fields", fields=lambda c: DROP.get(c.key, DROP[c.system]))
+    ),
+    FaultCase(
+        "rename",
+        "200, fields renamed",
+        _kind("rename_fields", renames=lambda c: RENAME.get(c.key, RENAME[c.system])),
+    ),
     FaultCase("extra", "200, extra fields", _kind("extra_fields", fields=["u_unexpected", "x_vendor_blob"])),
     FaultCase("401", "401 mid-run (expired credentials)", _status(401, count=None), persistent=True),
     FaultCase("403", "403 on one record", _status(403)),
@@ -155,18 +174,20 @@ EXPECTED: dict[str, list[str]] = {
     "sn-writeback": [R, R, D, D, D, R, D, D, D, D, D, D, N, P, F],
     "sn-return": [R, R, D, D, D, R, D, D, D, D, D, D, N, P, F],
     "at-poll": [R, R, S, R, R, R, R, R, R, R, S, S, N, P, S],
-    "at-read": [R, R, S, R, R, R, R, R, R, R, N, N, N, P, S],
-    "at-create": [R, R, F, D, D, R, D, V, D, V, N, N, N, P, F],
+    "at-read": [R, R, S, R, R, R, R, R, R, R, S, S, N, P, S],
+    "at-create": [R, R, F, D, D, R, D, V, D, V, V, V, N, P, F],
 }
 # Cells that once exposed engine bugs (all fixed): kept empty so a new one is easy to record.
 KNOWN_BUGS: dict[tuple[str, str], str] = {}
 
 NOTES: dict[tuple[str, str], str] = {
     ("sn-read", "403"): "retried with backoff, not held for a person (see docs/reliability.md)",
-    ("at-read", "drop"): "metadata has no records to mutate",
-    ("at-read", "rename"): "metadata has no records to mutate",
-    ("at-create", "drop"): "the create answer {itemId} has no record to mutate",
-    ("at-create", "rename"): "the create answer {itemId} has no record to mutate",
+    ("at-read", "drop"): "every field's picklistValues dropped: unreadable metadata, never cached",
+    ("at-read", "rename"): "picklistValues renamed picklist: unreadable metadata, never cached",
+    ("at-read", "extra"): "unknown attributes on every field description: ignored",
+    ("at-create", "drop"): "the answer {} lacks itemId: outcome unknown, found by externalID, linked",
+    ("at-create", "rename"): "the answer {itemID} lacks itemId: outcome unknown, found by externalID, linked",
+    ("at-create", "extra"): "{itemId, unknown keys}: the id is read, the rest ignored",
 }
 
 
