@@ -20,8 +20,9 @@ from app.connectors.errors import (
     UnexpectedResponse,
 )
 from app.connectors.retry import RetryPolicy
+from app.connectors.server_time import ServerClock
 from app.connectors.servicenow import ServiceNowClient, _retry_after
-from app.connectors.sn_query import build_incident_query
+from app.connectors.sn_query import PageKey, build_incident_query
 from app.domain.records import Incident
 from app.secrets import Secret
 from app.simulators.clock import ManualClock
@@ -164,6 +165,62 @@ def test_query_builder_repeats_since_in_every_nq_branch() -> None:
     )
     local = datetime(2026, 1, 5, 12, 0, tzinfo=UTC).astimezone()  # any zone: sent as UTC
     assert build_incident_query("", local).startswith("sys_updated_on>=2026-01-05 12:00:00^")
+
+
+def test_next_page_key_is_repeated_in_every_nq_branch_and_keeps_or_groups() -> None:
+    since = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+    key = PageKey(datetime(2026, 1, 5, 10, 5, tzinfo=UTC), "a" * 32)
+    terms = f"sys_updated_on>=2026-01-05 10:05:00^sys_updated_on>2026-01-05 10:05:00^ORsys_id>{'a' * 32}"
+    assert build_incident_query("category=network^NQcategory=hardware^ORcategory=software", since, key) == (
+        f"sys_updated_on>=2026-01-05 10:00:00^{terms}^category=network"
+        f"^NQsys_updated_on>=2026-01-05 10:00:00^{terms}^category=hardware^ORcategory=software"
+        "^ORDERBYsys_updated_on^ORDERBYsys_id"
+    )
+    # A branch that starts with an OR term must never OR itself onto our key terms.
+    assert (
+        build_incident_query("ORactive=false", None, key)
+        == f"{terms}^active=false^ORDERBYsys_updated_on^ORDERBYsys_id"
+    )
+
+
+async def test_pages_by_key_so_a_record_edited_while_paging_is_returned(
+    client: ServiceNowClient, sim: ServiceNowSimulator, clock: ManualClock
+) -> None:
+    created = [sim.create_incident(short_description=f"n{i}") for i in range(25)]
+
+    def edit_page_one(params: Any) -> bool:
+        clock.advance(60)
+        first = min(sim.records(), key=lambda r: (r["sys_updated_on"], r["sys_id"]))
+        sim.update_incident(first["sys_id"], work_notes="moved to the end")
+        return True
+
+    sim.page_hooks.add(edit_page_one)
+    pages = await collect(client.query_incidents())
+    seen = [i.sys_id for p in pages for i in p]
+    assert set(seen) == {r["sys_id"] for r in created}  # nothing skipped
+    assert len(seen) == 26  # the edited record once more, at the end, with its new stamp
+    gets = sim.requests.entries("GET", "/api/now/table/incident")
+    assert all("sysparm_offset=0" in e.query for e in gets)  # never an offset past rows that move
+
+
+def test_server_clock_learns_the_offset_from_date_headers() -> None:
+    local = datetime(2026, 1, 5, 9, 0, 0, 500000, tzinfo=UTC)
+    clock = ServerClock(lambda: local)
+    mark = clock.mark()
+    assert clock.to_server(mark) == datetime(2026, 1, 5, 9, 0, 0, tzinfo=UTC)  # no answer yet: ours
+
+    def answer(date: str) -> httpx.Response:
+        return httpx.Response(200, headers={"Date": date})
+
+    clock.observe(answer("Mon, 05 Jan 2026 08:58:00 GMT"))  # the server is 2 min behind us
+    assert clock.to_server(mark) == datetime(2026, 1, 5, 8, 58, 0, tzinfo=UTC)  # first poll: learnt now
+    later = clock.mark()
+    clock.observe(answer("Mon, 05 Jan 2026 12:00:00 GMT"))  # a jump mid-poll does not move its mark
+    assert clock.to_server(later) == datetime(2026, 1, 5, 8, 58, 0, tzinfo=UTC)
+    for hostile in ("not a date", "Mon, 05 Jan 1999 08:58:00 GMT", ""):
+        before = clock.skew
+        clock.observe(answer(hostile))  # unreadable or unbelievable: ignored
+        assert clock.skew == before
 
 
 async def test_nq_query_keeps_the_since_filter_in_each_branch(

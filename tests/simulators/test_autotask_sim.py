@@ -577,3 +577,41 @@ def test_settings_defaults() -> None:
     settings = AutotaskSimSettings()
     assert settings.hourly_threshold == 10000 and settings.thread_limit == 3
     assert settings.over_limit_status == 429 and settings.page_size_cap == 500
+
+
+def test_date_header_comes_from_the_tenant_clock(api: httpx.Client, clock: ManualClock) -> None:
+    clock.advance(90)
+    assert api.get("/ThresholdInformation").headers.get_list("date") == ["Mon, 05 Jan 2026 09:01:30 GMT"]
+
+
+def test_ticket_edited_behind_the_cursor_is_not_on_later_pages(
+    sim: AutotaskSimulator, api: httpx.Client, clock: ManualClock
+) -> None:
+    """Pages run by id while the filter is by time: an edit behind the cursor is only seen by the
+    next query (the real platform's behaviour; the return trip's watermark must allow for it)."""
+    ids = sim.seed_tickets(4, externalID="x")
+    calls: list[str] = []
+
+    def edit_behind(params: Any) -> bool:
+        calls.append(params["next"])
+        clock.advance(60)
+        sim.technician_update(ids[0], status="In Progress")
+        return True
+
+    sim.page_hooks.add(edit_behind)
+    body = {
+        "filter": [{"op": "gte", "field": "lastActivityDate", "value": "2026-01-05T09:00:00Z"}],
+        "MaxRecords": 2,
+    }
+    first = api.post("/Tickets/query", json=body).json()
+    second = api.post(first["pageDetails"]["nextPageUrl"], json=body).json()
+    assert calls == ["false"]
+    assert [t["id"] for t in first["items"]] == ids[:2] and [t["id"] for t in second["items"]] == ids[2:]
+    assert second["pageDetails"]["nextPageUrl"] is None  # the edited ticket is not seen again
+
+
+def test_stamp_lag_gives_a_change_an_older_stamp(sim: AutotaskSimulator, clock: ManualClock) -> None:
+    [ticket_id] = sim.seed_tickets(1)
+    clock.advance(3600)
+    changed = sim.technician_update(ticket_id, status="In Progress", stamp_lag=1800)
+    assert changed["lastActivityDate"].startswith("2026-01-05T09:30:00")

@@ -547,3 +547,70 @@ def test_fault_plan_uses_the_servicenow_error_envelope(http: httpx.Client, sim: 
     }
     assert http.get("/api/now/table/incident").status_code == 200
     assert [e.status for e in sim.requests.entries("GET", "/api/now/table/incident")] == [503, 200]
+
+
+# --- what a busy instance does to readers ---------------------------------------------------------
+
+
+def test_date_header_comes_from_the_instance_clock(http: httpx.Client, clock: ManualClock) -> None:
+    clock.advance(3600)
+    response = http.get("/api/now/table/incident")
+    assert response.headers.get_list("date") == ["Mon, 05 Jan 2026 10:00:00 GMT"]
+
+
+def test_late_commit_is_invisible_then_shows_its_earlier_stamp(
+    sim: ServiceNowSimulator, http: httpx.Client, clock: ManualClock
+) -> None:
+    slow = sim.create_incident(short_description="slow", commit_delay=120)
+    assert result(http.get("/api/now/table/incident")) == []
+    assert http.get(f"/api/now/table/incident/{slow['sys_id']}").status_code == 404
+    clock.advance(119)
+    assert result(http.get("/api/now/table/incident")) == []
+    clock.advance(1)
+    [row] = result(http.get("/api/now/table/incident"))
+    assert row["sys_id"] == slow["sys_id"] and row["sys_updated_on"] == "2026-01-05 09:00:00"
+
+
+def test_late_committed_update_shows_the_previous_version_until_then(
+    sim: ServiceNowSimulator, http: httpx.Client, clock: ManualClock
+) -> None:
+    record = sim.create_incident(short_description="before")
+    clock.advance(10)
+    sim.update_incident(record["sys_id"], short_description="after", commit_delay=60)
+    read = result(http.get(f"/api/now/table/incident/{record['sys_id']}"))
+    assert read["short_description"] == "before" and read["sys_updated_on"] == "2026-01-05 09:00:00"
+    clock.advance(60)
+    read = result(http.get(f"/api/now/table/incident/{record['sys_id']}"))
+    assert read["short_description"] == "after" and read["sys_updated_on"] == "2026-01-05 09:00:10"
+
+
+def test_import_writes_an_older_stamp(sim: ServiceNowSimulator, http: httpx.Client) -> None:
+    imported = sim.create_incident(stamp=datetime(2026, 1, 1, 7, 30, tzinfo=UTC))
+    assert imported["sys_updated_on"] == imported["sys_created_on"] == "2026-01-01 07:30:00"
+    rows = result(http.get("/api/now/table/incident", params={"sysparm_query": "sys_updated_on<2026-01-02"}))
+    assert [r["sys_id"] for r in rows] == [imported["sys_id"]]
+
+
+def test_page_hooks_run_between_page_requests(
+    sim: ServiceNowSimulator, http: httpx.Client, clock: ManualClock
+) -> None:
+    """Offset paging loses a row when a record on a read page is edited: the platform's behaviour."""
+    rows = make(sim, 4)
+    seen: list[str] = []
+
+    def edit_first(params: Any) -> bool:
+        seen.append(params["sysparm_offset"])
+        clock.advance(5)
+        on_page_one = min(sim.records(), key=lambda r: (r["sys_updated_on"], r["sys_id"]))
+        sim.update_incident(on_page_one["sys_id"], work_notes="a note is enough")
+        return True
+
+    sim.page_hooks.add(edit_first)
+    order = {"sysparm_query": "ORDERBYsys_updated_on^ORDERBYsys_id", "sysparm_limit": "2"}
+    first = result(http.get("/api/now/table/incident", params={**order, "sysparm_offset": "0"}))
+    second = result(http.get("/api/now/table/incident", params={**order, "sysparm_offset": "2"}))
+    third = result(http.get("/api/now/table/incident", params={**order, "sysparm_offset": "4"}))
+    assert seen == ["0"]  # ran once, after the first page
+    returned = {r["sys_id"] for r in first + second + third}
+    missed = {r["sys_id"] for r in rows} - returned
+    assert len(missed) == 1  # the row that moved up into the page already read
