@@ -31,8 +31,6 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Alembic drives env.py through module-level proxies (alembic.context, alembic.op): two migrations
 # in one process at once would trample each other, whatever the database. One at a time.
 _MIGRATION_LOCK = threading.Lock()
-# PostgreSQL: an advisory lock id (any constant) held for the migration transaction.
-_PG_MIGRATION_LOCK_ID = 0x7472_6961_6765
 BUSY_TIMEOUT_MS = 10_000
 #: Execution option: this transaction writes. SQLite starts it with BEGIN IMMEDIATE; PostgreSQL takes
 #: the store's write lock first. Either way, one writing transaction at a time.
@@ -205,7 +203,7 @@ def migrate(engine: Engine, *, now: datetime | None = None) -> Path | None:
 
     Opened at the same moment by two processes (the GUI and ``triage-sync run``) or two threads,
     exactly one migrates: the check and the upgrade run in one transaction holding the database's
-    write lock (``BEGIN IMMEDIATE`` on SQLite, an advisory lock on PostgreSQL), so the other waits
+    write lock (``BEGIN IMMEDIATE`` on SQLite, the advisory write lock on PostgreSQL), so the other waits
     and then finds the schema at head. Within one process Alembic itself is not re-entrant, so a
     process-wide lock comes first.
     """
@@ -213,9 +211,7 @@ def migrate(engine: Engine, *, now: datetime | None = None) -> Path | None:
         return None  # the common case: no lock taken
     with _MIGRATION_LOCK, engine.connect() as connection, _foreign_keys_off(connection):
         connection.execution_options(**{IMMEDIATE: True})
-        with connection.begin():
-            if connection.dialect.name == "postgresql":
-                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK_ID})")
+        with connection.begin():  # the store's write lock (see IMMEDIATE)
             backup = _migrate_locked(engine, connection, now)
     return backup
 

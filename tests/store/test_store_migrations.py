@@ -140,30 +140,26 @@ def test_threads_opening_a_new_database_at_once_all_succeed(tmp_path: Path) -> N
         assert errors == []
 
 
-def test_concurrent_first_opens_migrate_once(tmp_path: Path) -> None:
+def test_concurrent_first_opens_migrate_once(db_url: str) -> None:
     """A GUI and a `triage-sync run` (or two threads of one process) opening a new database at the
-    same moment: one migrates, the other waits for it and finds the schema at head."""
+    same moment: one migrates, the others wait for it and find the schema at head."""
     import threading
 
-    for attempt in range(5):
-        url = f"sqlite:///{(tmp_path / f'race-{attempt}.sqlite3').as_posix()}"
-        start = threading.Barrier(3)
-        errors: list[BaseException] = []
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
 
-        def open_store(
-            url: str = url, start: threading.Barrier = start, errors: list[BaseException] = errors
-        ) -> None:
-            start.wait()
-            try:
-                Store.open(url).close()
-            except BaseException as exc:  # noqa: BLE001 - collected for the assertion below
-                errors.append(exc)
+    def open_store() -> None:
+        start.wait()
+        try:
+            Store.open(db_url).close()
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion below
+            errors.append(exc)
 
-        threads = [threading.Thread(target=open_store) for _ in range(3)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(30)
-        assert errors == [], errors
-        with Store.open(url) as store:
-            assert store.list_items() == []
+    threads = [threading.Thread(target=open_store) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == [], errors
+    with Store.open(db_url) as store:
+        assert store.list_items() == []
