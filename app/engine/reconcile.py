@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from app.domain.records import TicketMetadata, format_iso_time, is_sys_id
-from app.domain.return_trip import TRACKED, plan_update
 from app.engine.context import EngineContext
 from app.engine.events import SystemName
 from app.engine.outbound import IDS_PER_QUERY, OutboundPipeline
@@ -160,9 +159,9 @@ class Reconciler:
                 if link is None:
                     continue
                 metadata = metadata or await ctx.picklists.get()
-                update = plan_update(ticket, metadata, link.return_synced, ctx.config.return_trip, None)
-                moved = any(update.synced.get(name) != link.return_synced.get(name) for name in TRACKED)
-                if not moved or await self._refused_since(link, ticket.last_activity_date):
+                if not self.returns.unsynced(ticket, link, metadata):
+                    continue
+                if await self._refused_since(link, ticket.last_activity_date):
                     continue
                 await self.returns.apply(ticket, link, metadata, report)
                 found.append(link.ticket_number or str(ticket.id))

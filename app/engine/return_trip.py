@@ -181,6 +181,11 @@ class ReturnPipeline:
             return metadata
         return await self.ctx.picklists.refresh(f"the return trip met unknown id(s): {', '.join(unknown)}")
 
+    def unsynced(self, ticket: Ticket, link: Link, metadata: TicketMetadata) -> bool:
+        """Whether the ticket's tracked values differ from what was last synced to its incident."""
+        update = plan_update(ticket, metadata, link.return_synced, self.ctx.config.return_trip, None)
+        return any(update.synced.get(name) != link.return_synced.get(name) for name in TRACKED)
+
     async def apply(self, ticket: Ticket, link: Link, metadata: TicketMetadata, report: ReturnReport) -> None:
         """Apply one linked ticket as a poll would, its incident read first (the reconciliation
         pass uses it for what it finds)."""
