@@ -105,6 +105,9 @@ class EngineContext:
             replace(self.health[system], level="ok", message="", last_success=self.clock()),
         )
 
+    def reconciled(self, system: SystemName, at: datetime, found: tuple[str, ...]) -> None:
+        self._set_health(system, replace(self.health[system], last_reconciled=at, reconcile_found=found))
+
     def set_next_poll(self, system: SystemName, seconds: float) -> None:
         self._set_health(
             system, replace(self.health[system], next_poll=self.clock() + timedelta(seconds=seconds))

@@ -91,6 +91,7 @@ class Reconciler:
             )
             log.warning("%s", message)
             await ctx.audit_system(message, outcome=AuditOutcome.RETRY, kind="reconcile")
+        ctx.reconciled(system, now, tuple(found))
         failures = tuple(returns.failures) if returns else ()
         return ReconcileResult(
             system, now, checked, tuple(found), failures, returns.applied if returns else 0

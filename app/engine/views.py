@@ -70,6 +70,8 @@ class HealthState:
     last_success: datetime | None = None
     last_failure: datetime | None = None
     next_poll: datetime | None = None
+    last_reconciled: datetime | None = None  # the last reconciliation pass, and what it found
+    reconcile_found: tuple[str, ...] = ()
 
 
 HOLD_KINDS: dict[str, str] = {

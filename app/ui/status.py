@@ -47,6 +47,19 @@ def health_text(system: str, health: HealthState) -> str:
     return " · ".join(parts)
 
 
+def reconcile_text(health: HealthState) -> str:
+    """The last reconciliation pass, for the tooltip ("" before the first one)."""
+    if health.last_reconciled is None:
+        return ""
+    when = local_time(health.last_reconciled, with_date=True)
+    found = health.reconcile_found
+    if not found:
+        return f"reconciliation {when}: nothing missed"
+    return f"reconciliation {when}: found {len(found)} missed by the poll ({', '.join(found[:5])}" + (
+        ", …)" if len(found) > 5 else ")"
+    )
+
+
 def budget_text(budget: BudgetState) -> str:
     """Plain words: the tenant's reading, ours, any pacing delay, and every Retry-After hold."""
     return budget.describe(datetime.now(UTC))
@@ -82,6 +95,9 @@ class HealthLabel(QWidget):
             tip.append(self.health.message)
         if self.health.last_failure is not None:
             tip.append(f"last failure {local_time(self.health.last_failure, with_date=True)}")
+        reconciled = reconcile_text(self.health)
+        if reconciled:
+            tip.append(reconciled)
         self.setToolTip(tooltip_text("\n".join(tip)))
 
 

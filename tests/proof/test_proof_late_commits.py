@@ -73,6 +73,7 @@ async def test_reconciliation_finds_an_old_stamped_import_and_reports_it(
     assert any("missed by the incremental poll" in r.getMessage() for r in caplog.records)
     cursor = engine.store.get_cursor("servicenow")
     assert cursor.reconcile_found == 1 and cursor.reconciled_at is not None
+    assert engine.health("servicenow").reconcile_found == (imported["number"],)  # the status bar
     assert cursor.reconcile_due_at is not None and cursor.reconcile_due_at > cursor.reconciled_at
     again = await engine.run_once()  # the schedule is in the store: not due again for an hour
     assert again.reconciled == []

@@ -178,6 +178,23 @@ def test_auth_failure_shows_one_banner(
     loop.run_until_complete(scenario())
 
 
+def test_status_tooltip_says_when_reconciliation_ran_and_what_it_found(
+    window: MainWindow, engine: FakeEngine, loop: qasync.QEventLoop
+) -> None:
+    async def scenario() -> None:
+        await window.load()
+        label = window.status_strip.labels["servicenow"]
+        assert "reconciliation" not in label.toolTip()
+        at = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+        engine.publish(HealthChanged("servicenow", HealthState("ok", last_reconciled=at)))
+        await wait_until(lambda: "nothing missed" in label.toolTip())
+        found = HealthState("ok", last_reconciled=at, reconcile_found=("INC0010042",))
+        engine.publish(HealthChanged("servicenow", found))
+        await wait_until(lambda: "found 1 missed by the poll (INC0010042)" in label.toolTip())
+
+    loop.run_until_complete(scenario())
+
+
 def test_budget_label(window: MainWindow, engine: FakeEngine, loop: qasync.QEventLoop) -> None:
     async def scenario() -> None:
         await window.load()
