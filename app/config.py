@@ -234,6 +234,7 @@ FieldRule = Annotated[
 
 class OutboundConfig(_Section):
     company_id: Annotated[int, Field(ge=0)] = 0
+    company_name: str = ""  # shown in the preview instead of the bare id
     default_queue: str = ""
     push_concurrency: Annotated[int, Field(ge=1, le=3)] = 3
     freshness_seconds: Annotated[float, Field(ge=0)] = 60

@@ -89,13 +89,49 @@ def _credential_file(name: SecretName) -> str | None:
     return value or None
 
 
+# Secrets typed for this session only (no usable OS keyring): process memory, gone at exit.
+_session: dict[tuple[SecretName, str], str] = {}
+
+
+def set_session_secret(name: SecretName, username: str, value: str) -> None:
+    """Keep a secret in memory for this process only (when the OS keyring is missing)."""
+    _session[(name, username)] = value
+
+
+def clear_session_secrets() -> None:
+    _session.clear()
+
+
+def keyring_problem() -> str | None:
+    """None when an OS keyring can store secrets; else a plain sentence saying what is missing."""
+    try:
+        import keyring
+        from keyring.backends import fail
+
+        backend = keyring.get_keyring()
+    except Exception as exc:  # a broken keyring installation is the same problem for the user
+        return f"The keyring library could not start ({type(exc).__name__})."
+    chained = getattr(backend, "backends", None)
+    if isinstance(backend, fail.Keyring) or (chained is not None and not chained):
+        return (
+            "This computer has no password store (Secret Service keyring) that Triage Sync can use, "
+            "so secrets cannot be saved."
+        )
+    return None
+
+
 def get_secret(name: SecretName, username: str) -> Secret | None:
-    """Environment wins (explicit for headless runs), then a systemd credential, then the OS
-    keyring; None when none has it. Whatever is found is registered with the log scrubber."""
+    """Environment wins (explicit for headless runs), then a systemd credential, then this
+    session's secrets (no usable keyring), then the OS keyring; None when none has it. Whatever
+    is found is registered with the log scrubber."""
     from_env = os.environ.get(ENV_VARS[name]) or _credential_file(name)
     if from_env:
         remember(from_env)
         return Secret(from_env)
+    from_session = _session.get((name, username))
+    if from_session:
+        remember(from_session)
+        return Secret(from_session)
     try:
         import keyring
         import keyring.errors

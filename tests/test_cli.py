@@ -216,7 +216,7 @@ def test_queue_list_json_approve_then_run_creates_ticket(world: World) -> None:
     assert set(row) == {
         "id", "sys_id", "number", "short_description", "category", "priority", "caller", "state",
         "attempts", "last_error", "next_retry_at", "queued_at", "updated_at", "sn_updated_on",
-        "decided_by", "drop_reason",
+        "decided_by", "drop_reason", "forced_reason",
     }  # fmt: skip
     assert world.cli_json("queue", "list", "--state", "approved") == []
 
@@ -344,7 +344,9 @@ def test_explain(world: World) -> None:
     assert f"{queued['number']} is in the queue, waiting for approval" in out
     data = world.cli_json("explain", queued["sys_id"])
     assert data["found"] is True and data["in_queue"] is True and data["state"] == "pending"
-    assert list(data) == ["key", "found", "in_queue", "state", "summary", "reasons", "ticket_number"]
+    assert list(data) == [
+        "key", "found", "in_queue", "state", "summary", "reasons", "ticket_number", "can_push_anyway",
+    ]  # fmt: skip
 
     other = world.incident(category="inquiry")  # never queued: ServiceNow is asked
     code, out, _err = world.cli("explain", other["number"])

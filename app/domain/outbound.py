@@ -193,11 +193,10 @@ def _raw_value(
                 draft.rule = f"value map on {rule.source}: no entry for {show(source)}"
                 draft.fail("outbound.default_queue is not set")
                 return None
+        # A configured default is a decision someone made, not something a person must decide per
+        # incident: the rule says it (under "How was this mapped?"), no warning. Warnings that fire on
+        # almost every item teach people to ignore yellow.
         draft.rule = f"value map on {rule.source}: no entry for {show(source)}, {origin} {show(default)}"
-        if rule.map:  # an empty map means "always the default": that is the plan, not a surprise
-            draft.warnings.append(
-                f"unmapped value {show(source)} for {rule.source} fell back to default {show(default)}"
-            )
         return default
     draft.rule = f"constant {show(rule.value) if isinstance(rule.value, str) else rule.value}"
     return rule.value
@@ -379,7 +378,9 @@ def preview(
     if outbound.company_id <= 0:
         company.fail("outbound.company_id is not set")
     else:
-        company.value, company.display = outbound.company_id, str(outbound.company_id)
+        company.value = outbound.company_id
+        name = outbound.company_name.strip()
+        company.display = f"{name} ({outbound.company_id})" if name else str(outbound.company_id)
 
     external = drafts["externalID"] = _Draft(
         "externalID",

@@ -65,7 +65,10 @@ class EngineAPI(Protocol):
 
     async def approve(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]: ...
 
-    async def reject(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]: ...
+    async def reject(
+        self, keys: Sequence[str], by: str = "user", reason: str | None = None
+    ) -> list[ActionResult]:
+        """Keep incidents out of Autotask; ``reason`` is kept with the item and in the audit."""
 
     async def restore(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]: ...
 
@@ -75,6 +78,9 @@ class EngineAPI(Protocol):
         """Re-read a linked ticket and apply its return-trip update again."""
 
     async def explain(self, key: str) -> Explanation: ...
+
+    async def push_anyway(self, key: str, by: str, reason: str) -> ActionResult:
+        """Queue an incident the trigger does not select, approved; who and why are recorded."""
 
     async def dry_run(self) -> DryRunReport: ...
 

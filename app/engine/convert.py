@@ -25,6 +25,7 @@ def queue_row(item: QueueItem) -> QueueRow:
         sn_updated_on=item.sn_updated_on,
         decided_by=item.decided_by,
         drop_reason=item.drop_reason,
+        forced_reason=item.forced_reason,
     )
 
 

@@ -17,6 +17,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 from app.config import AppConfig
 from app.connectors.autotask import AutotaskClient
@@ -463,9 +464,9 @@ class SyncEngine:
         return preview(item.incident(), self.config.outbound, metadata, now=self.ctx.clock())
 
     async def _act(
-        self, action: Callable[..., list[TransitionResult]], keys: Sequence[str], by: str
+        self, action: Callable[..., list[TransitionResult]], keys: Sequence[str], by: str, **extra: Any
     ) -> list[ActionResult]:
-        results = await self.ctx.db(action, list(keys), by)
+        results = await self.ctx.db(action, list(keys), by, **extra)
         for result in results:
             if result.item is not None and result.status == "changed":
                 self.bus.publish(ItemUpdated(queue_row(result.item)))
@@ -475,8 +476,10 @@ class SyncEngine:
     async def approve(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]:
         return await self._act(self.store.approve, keys, by)
 
-    async def reject(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]:
-        return await self._act(self.store.reject, keys, by)
+    async def reject(
+        self, keys: Sequence[str], by: str = "user", reason: str | None = None
+    ) -> list[ActionResult]:
+        return await self._act(self.store.reject, keys, by, reason=reason)
 
     async def restore(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]:
         return await self._act(self.store.restore, keys, by)
@@ -531,7 +534,9 @@ class SyncEngine:
             QueueState.APPROVED: f"{number} is approved and will be pushed on the next cycle",
             QueueState.PUSHING: f"{number} is being pushed (or waits to check Autotask first)",
             QueueState.PUSHED: f"{number} is linked to Autotask ticket {ticket_number}",
-            QueueState.REJECTED: f"{number} was rejected by {decider}; restore it to queue it",
+            QueueState.REJECTED: f"{number} was rejected by {decider}"
+            + (f" ({item.drop_reason})" if item.drop_reason else "")
+            + "; restore it to queue it",
             QueueState.FAILED: f"{number} failed: {item.last_error}",
             QueueState.DROPPED: f"{number} left the queue: {item.drop_reason}",
         }
@@ -548,14 +553,20 @@ class SyncEngine:
             ticket_number=linked.ticket_number if linked else None,
         )
 
-    async def _explain_remote(self, key: str) -> Explanation:
+    async def _find_remote(self, key: str) -> Incident | None:
+        """One incident from ServiceNow by number or sys_id (None: not there or not visible)."""
         field_name, value = ("sys_id", key.lower()) if is_sys_id(key) else ("number", key.upper())
         if not value.isalnum():  # never let a typed key add terms to the encoded query
-            return Explanation(key, False, False, None, f"{key!r} is not an incident number or sys_id")
-        found: Incident | None = None
+            raise ValueError(f"{key!r} is not an incident number or sys_id")
         async for page in self.servicenow.query_incidents(f"{field_name}={value}"):
-            found = page[0]
-            break
+            return page[0]
+        return None
+
+    async def _explain_remote(self, key: str) -> Explanation:
+        try:
+            found = await self._find_remote(key)
+        except ValueError as exc:
+            return Explanation(key, False, False, None, str(exc))
         if found is None:
             return Explanation(
                 key, False, False, None, f"ServiceNow has no incident {key} (or the API user cannot see it)"
@@ -565,7 +576,33 @@ class SyncEngine:
             summary = f"{found.number} matches the trigger; it is queued on the next poll"
         else:
             summary = f"{found.number} does not match the trigger"
-        return Explanation(key, True, False, None, summary, tuple(verdict.reasons()))
+        return Explanation(
+            key, True, False, None, summary, tuple(verdict.reasons()), can_push_anyway=not verdict.matched
+        )
+
+    async def push_anyway(self, key: str, by: str, reason: str) -> ActionResult:
+        """Queue an incident the trigger does not select, approved, with who and why recorded."""
+        key = key.strip()
+        if not reason.strip():
+            return ActionResult(key, False, "Say why it should be pushed anyway.")
+        try:
+            incident = await self._find_remote(key)
+        except ValueError as exc:
+            return ActionResult(key, False, str(exc))
+        if incident is None:
+            return ActionResult(
+                key, False, f"ServiceNow has no incident {key} (or the API user cannot see it)"
+            )
+        link = await self.ctx.db(self.store.get_link, sys_id=incident.sys_id)
+        if link is not None:
+            return ActionResult(
+                key, False, f"{incident.number} is already linked to ticket {link.ticket_number}"
+            )
+        result = await self.ctx.db(self.store.push_anyway, incident, by, reason, now=self.ctx.clock())
+        if result.item is not None and result.status == "changed":
+            self.bus.publish(ItemUpdated(queue_row(result.item)))
+        self._push_wake.set()
+        return ActionResult(result.key, result.ok, result.message)
 
     async def dry_run(self) -> DryRunReport:
         """What auto-push would do now over the queued snapshots: no write to either system."""

@@ -389,6 +389,8 @@ class OutboundPipeline:
         linked = await ctx.db(ctx.store.linked_sys_ids_among, [item.sys_id])
         verdict = evaluate(ctx.config.trigger, incident, linked=item.sys_id in linked)
         if not verdict.matched:
+            if item.forced_reason and item.sys_id not in linked:
+                return incident  # pushed anyway: a person decided, the trigger does not overrule it
             await self._drop(item.sys_id, item.number, "; ".join(verdict.reasons()))
             return None
         return incident

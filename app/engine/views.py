@@ -28,6 +28,7 @@ class QueueRow:
     sn_updated_on: datetime
     decided_by: str | None = None
     drop_reason: str | None = None
+    forced_reason: str | None = None  # "Push anyway": why a person sent it past the trigger
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,7 @@ class Explanation:
     summary: str
     reasons: tuple[str, ...] = ()
     ticket_number: str | None = None
+    can_push_anyway: bool = False  # found, not linked, not selected by the trigger
 
 
 @dataclass(frozen=True)

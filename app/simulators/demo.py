@@ -54,6 +54,7 @@ def demo_config_data(servicenow_url: str, autotask_rest_base: str, store_url: st
         },
         "outbound": {
             "company_id": DEMO_COMPANY_ID,
+            "company_name": "Contoso Ltd",
             "default_queue": DEMO_DEFAULT_QUEUE,
             "fields": {
                 "queueID": {

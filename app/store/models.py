@@ -85,6 +85,7 @@ class QueueItem(SQLModel, table=True):
     decided_by: str | None = Field(default=None, max_length=40)
     decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # revision 0002
     drop_reason: str | None = Field(default=None, sa_type=Text)
+    forced_reason: str | None = Field(default=None, sa_type=Text)  # "Push anyway", revision 0007
 
     def incident(self) -> Incident:
         """The stored snapshot, parsed back into the domain model."""

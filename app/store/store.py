@@ -270,6 +270,19 @@ class Store(StateStore):
         item.sn_updated_on = require_utc(incident.sys_updated_on, "sys_updated_on")
         item.sn_mod_count = incident.sys_mod_count
 
+    @classmethod
+    def _new_item(cls, incident: Incident, now: datetime) -> QueueItem:
+        item = QueueItem(
+            sys_id=incident.sys_id,
+            snapshot="",
+            sn_updated_on=incident.sys_updated_on,
+            state=QueueState.PENDING,
+            queued_at=now,
+            updated_at=now,
+        )
+        cls._apply_snapshot(item, incident)
+        return item
+
     def upsert_from_incident(self, incident: Incident, *, now: datetime) -> tuple[QueueItem, bool, bool]:
         """Queue a triggered incident, or refresh the snapshot of the queued one.
 
@@ -283,15 +296,7 @@ class Store(StateStore):
         with self._write() as session:
             item = session.exec(select(QueueItem).where(col(QueueItem.sys_id) == incident.sys_id)).first()
             if item is None:
-                item = QueueItem(
-                    sys_id=incident.sys_id,
-                    snapshot="",
-                    sn_updated_on=incident.sys_updated_on,
-                    state=QueueState.PENDING,
-                    queued_at=now,
-                    updated_at=now,
-                )
-                self._apply_snapshot(item, incident)
+                item = self._new_item(incident, now)
                 session.add(item)
                 self._audit(
                     session,
@@ -405,7 +410,7 @@ class Store(StateStore):
         return counts
 
     def _transition(
-        self, action: str, keys: Sequence[Key], by: str, now: datetime | None
+        self, action: str, keys: Sequence[Key], by: str, now: datetime | None, reason: str | None = None
     ) -> list[TransitionResult]:
         allowed, target, kind, verb = _ACTIONS[action]
         now = require_utc(now or utcnow(), "now")
@@ -445,13 +450,16 @@ class Store(StateStore):
                     item.last_error = None
                 if target == QueueState.PENDING:
                     item.drop_reason = None
+                if reason:  # why it left the queue, shown with the item until it is restored
+                    item.drop_reason = reason
                 self._audit(
                     session,
                     now=now,
                     direction=AuditDirection.OUTBOUND,
                     kind=kind,
                     outcome=AuditOutcome.OK,
-                    summary=f"{item.number} {verb} by {by} (was {before})",
+                    summary=f"{item.number} {verb} by {by} (was {before})"
+                    + (f": {reason}" if reason else ""),
                     item=item,
                 )
                 results.append(TransitionResult(label, "changed", f"{item.number}: {verb}", item, before))
@@ -461,9 +469,12 @@ class Store(StateStore):
         """pending|failed -> approved (clears the retry time and last error)."""
         return self._transition("approve", keys, by, now)
 
-    def reject(self, keys: Sequence[Key], by: str, *, now: datetime | None = None) -> list[TransitionResult]:
-        """pending|approved|failed -> rejected (stays rejected until restored)."""
-        return self._transition("reject", keys, by, now)
+    def reject(
+        self, keys: Sequence[Key], by: str, *, now: datetime | None = None, reason: str | None = None
+    ) -> list[TransitionResult]:
+        """pending|approved|failed -> rejected (stays rejected until restored), with an optional
+        reason (kept with the item and in the audit)."""
+        return self._transition("reject", keys, by, now, reason.strip()[:500] if reason else None)
 
     def restore(self, keys: Sequence[Key], by: str, *, now: datetime | None = None) -> list[TransitionResult]:
         """rejected|dropped -> pending."""
@@ -472,6 +483,49 @@ class Store(StateStore):
     def retry(self, keys: Sequence[Key], by: str, *, now: datetime | None = None) -> list[TransitionResult]:
         """failed -> approved (pushed again on the next cycle)."""
         return self._transition("retry", keys, by, now)
+
+    def push_anyway(self, incident: Incident, by: str, reason: str, *, now: datetime) -> TransitionResult:
+        """Queue an incident the trigger does not select, approved on a person's word ("Push anyway").
+
+        The reason and who decided are kept with the item and in the audit, and the item is never
+        dropped for not matching the trigger. Refused while the incident is pushing or pushed.
+        """
+        now = require_utc(now, "now")
+        reason = reason.strip()[:500]
+        if not reason:
+            return TransitionResult(
+                incident.number, "invalid", f"{incident.number}: say why it is pushed anyway"
+            )
+        with self._write() as session:
+            item = session.exec(select(QueueItem).where(col(QueueItem.sys_id) == incident.sys_id)).first()
+            if item is not None and item.state in (QueueState.PUSHING, QueueState.PUSHED):
+                return TransitionResult(
+                    incident.number, "invalid", f"{incident.number}: already {item.state}", item, item.state
+                )
+            before = item.state if item is not None else None
+            if item is None:
+                item = self._new_item(incident, now)
+                session.add(item)
+            else:
+                self._apply_snapshot(item, incident)
+            item.state = QueueState.APPROVED
+            item.forced_reason = reason
+            item.decided_by = by
+            item.decided_at = now
+            item.drop_reason = None
+            item.last_error = None
+            item.next_retry_at = None
+            item.updated_at = now
+            self._audit(
+                session,
+                now=now,
+                direction=AuditDirection.OUTBOUND,
+                kind="pushed-anyway",
+                outcome=AuditOutcome.OK,
+                summary=f"{incident.number} pushed anyway by {by} (the trigger does not select it): {reason}",
+                item=item,
+            )
+            return TransitionResult(incident.number, "changed", f"{incident.number}: approved", item, before)
 
     def drop(self, sys_id: str, reason: str, *, now: datetime, by: str = "engine") -> TransitionResult:
         """pending|approved|failed -> dropped: the incident no longer matches the trigger.
@@ -486,6 +540,8 @@ class Store(StateStore):
             before = item.state
             if before == QueueState.DROPPED:
                 return TransitionResult(sys_id, "unchanged", f"{item.number}: already dropped", item, before)
+            if item.forced_reason:  # pushed anyway: a person decided it goes, whatever the trigger says
+                return TransitionResult(sys_id, "unchanged", f"{item.number}: pushed anyway", item, before)
             if before not in _DROPPABLE:
                 return TransitionResult(
                     sys_id, "invalid", f"{item.number}: not dropped while {before}", item, before

@@ -7,17 +7,21 @@ retried from the detail strip, a failed push too.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QModelIndex, QObject, Qt, Signal
+from PySide6.QtCore import QModelIndex, QObject, QPoint, QSortFilterProxyModel, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QHBoxLayout,
     QHeaderView,
+    QLineEdit,
+    QMenu,
     QPushButton,
     QSplitter,
     QStyle,
@@ -37,10 +41,12 @@ from app.engine.events import (
 )
 from app.engine.views import AuditRow
 from app.ui.format import local_time, now_utc, tooltip_text
+from app.ui.live_list import HeldRows, NewRowsButton
+from app.ui.queue_model import refilter
 from app.ui.table_model import ModelIndex, RowTableModel
 from app.ui.tasks import spawn
-from app.ui.theme import Tone, foreground, std_icon, tint, tone_icon
-from app.ui.widgets import plain_label
+from app.ui.theme import Tone, add_focus_ring, foreground, std_icon, tint, tone_icon
+from app.ui.widgets import add_record_actions, plain_label, show_row_menu
 
 if TYPE_CHECKING:
     from app.engine.api import EngineAPI
@@ -78,10 +84,43 @@ def change_text(change: FieldChangeView) -> str:
     return f"{change.field}: {old} -> {change.new}{reason}"
 
 
+_STATUS = re.compile(r"^Autotask status '(?P<status>.*)' -> state \d+ \((?P<state>[^)]*)\)$")
+_PRIORITY = re.compile(r"^Autotask priority '(?P<priority>.*)' -> (?P<target>impact .*)$")
+
+
+def return_sentence(ticket: str, changes: Sequence[FieldChangeView]) -> str:
+    """A return trip as a person says it, once per cause, with labels, not codes:
+    "T20261202.0032 moved to In Progress → incident In Progress"."""
+    parts: list[str] = []
+    seen: set[str] = set()
+    tails: list[str] = []  # said with the status change, not as changes of their own
+    for change in changes:
+        if change.field == "close_code":
+            tails.append(f", closed with code '{change.new}'")
+            continue
+        if change.field == "hold_reason":
+            tails.append(f", hold reason {change.new}")
+            continue
+        if change.reason in seen:
+            continue
+        seen.add(change.reason)
+        status = _STATUS.match(change.reason)
+        priority = _PRIORITY.match(change.reason)
+        if status:
+            parts.append(f"{ticket} moved to {status['status']} → incident {status['state']}")
+        elif priority:
+            parts.append(f"{ticket} priority {priority['priority']} → incident {priority['target']}")
+        elif change.field != "close_notes":
+            parts.append(change_text(change))
+    if not parts:
+        return "no field changed"
+    return "; ".join(parts) + "".join(tails)
+
+
 def entry_for_event(event: EngineEvent, now: datetime | None = None) -> ActivityEntry | None:
     at = now or now_utc()
     if isinstance(event, ReturnApplied):
-        changes = "; ".join(change_text(change) for change in event.changes) or "no field changed"
+        changes = return_sentence(event.ticket_number or f"ticket {event.ticket_id}", event.changes)
         return ActivityEntry(
             at, "return", "ok", event.number, event.ticket_number, changes, event.sys_id, event.ticket_id
         )
@@ -173,6 +212,8 @@ class ActivityModel(RowTableModel):
                 entry.text,
             )[column]
         if role == Qt.ItemDataRole.ToolTipRole:
+            if entry.outcome == "resolved":
+                return tooltip_text(f"{entry.text}\nResolved: a later attempt succeeded.")
             return tooltip_text(entry.text) if column == COL_WHAT else local_time(entry.at, with_date=True)
         if role == EntryRole:
             return entry
@@ -183,7 +224,7 @@ class ActivityModel(RowTableModel):
         if role == Qt.ItemDataRole.DecorationRole and column == COL_WHAT:
             if entry.outcome == "failed":
                 return tone_icon(Tone.ERROR)
-            if entry.outcome == "ok":
+            if entry.outcome in ("ok", "resolved"):
                 return tone_icon(Tone.OK)
             if entry.outcome in ("retry", "skipped"):
                 return tone_icon(Tone.WARNING)
@@ -194,6 +235,13 @@ class ActivityModel(RowTableModel):
 
     def entries(self) -> Sequence[ActivityEntry]:
         return self._rows
+
+    def resolve(self, direction: str, sys_id: str) -> None:
+        """A later success superseded earlier failures of the same incident: no longer red."""
+        for position, entry in enumerate(self._rows):
+            if entry.outcome == "failed" and entry.direction == direction and entry.sys_id == sys_id:
+                self._rows[position] = replace(entry, outcome="resolved", retry=None)
+                self.dataChanged.emit(self.index(position, 0), self.index(position, len(_HEADERS) - 1))
 
     def set_entries(self, entries: Sequence[ActivityEntry]) -> None:
         self.beginResetModel()
@@ -215,15 +263,52 @@ class ActivityModel(RowTableModel):
             self.endRemoveRows()
 
 
+class ActivityFilterProxy(QSortFilterProxyModel):
+    """Search over incident, ticket and text; "problems only" keeps failures, skips and retries."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._text = ""
+        self._problems = False
+
+    def set_text(self, text: str) -> None:
+        text = text.strip().casefold()
+        if text != self._text:
+            refilter(self, lambda: setattr(self, "_text", text))
+
+    def set_problems_only(self, enabled: bool) -> None:
+        if enabled != self._problems:
+            refilter(self, lambda: setattr(self, "_problems", enabled))
+
+    def filterAcceptsRow(self, source_row: int, source_parent: ModelIndex) -> bool:
+        model = self.sourceModel()
+        if not isinstance(model, ActivityModel) or source_row >= len(model.entries()):
+            return False
+        entry = model.entry(source_row)
+        if self._problems and entry.outcome in ("ok", "resolved"):
+            return False
+        if not self._text:
+            return True
+        return any(self._text in part.casefold() for part in (entry.incident, entry.ticket, entry.text))
+
+
 class ActivityTab(QWidget):
     message = Signal(str)
+    whyNot = Signal(str)
 
     def __init__(self, engine: EngineAPI, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.engine = engine
         self.model = ActivityModel(self)
+        self.proxy = ActivityFilterProxy(self)
+        self.proxy.setSourceModel(self.model)
         self.view = QTableView()
-        self.view.setModel(self.model)
+        self.view.setModel(self.proxy)
+        self.view.setTabKeyNavigation(False)
+        self.view.setAccessibleName("Activity")
+        add_focus_ring(self.view)
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._context_menu)
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.view.setAlternatingRowColors(True)
@@ -248,8 +333,35 @@ class ActivityTab(QWidget):
         detail_layout.addWidget(self.detail, 1)
         detail_layout.addWidget(self.retry_button, 0, Qt.AlignmentFlag.AlignTop)
 
+        self.new_rows = NewRowsButton()
+        self.held: HeldRows[ActivityEntry] = HeldRows(self.view, self.new_rows, self.model.prepend)
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search incident, ticket or text")
+        self.search.setClearButtonEnabled(True)
+        self.search.setAccessibleName("Search the activity")
+        timer = QTimer(self)
+        timer.setSingleShot(True)
+        timer.setInterval(150)
+        timer.timeout.connect(lambda: self.proxy.set_text(self.search.text()))
+        self.search.textChanged.connect(lambda _text: timer.start())
+        self.problems_only = QCheckBox("&Problems only")
+        self.problems_only.setToolTip("Show only failures, skips and retries")
+        self.problems_only.toggled.connect(self.proxy.set_problems_only)
+        bar = QHBoxLayout()
+        bar.setContentsMargins(0, 0, 0, 0)
+        bar.setSpacing(8)
+        bar.addWidget(self.search, 1)
+        bar.addWidget(self.problems_only)
+        bar.addWidget(self.new_rows)
+        top = QWidget()
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.setSpacing(6)
+        top_layout.addLayout(bar)
+        top_layout.addWidget(self.view, 1)
+
         self.splitter = QSplitter(Qt.Orientation.Vertical)
-        self.splitter.addWidget(self.view)
+        self.splitter.addWidget(top)
         self.splitter.addWidget(detail_box)
         self.splitter.setStretchFactor(0, 5)
         self.splitter.setStretchFactor(1, 1)
@@ -266,12 +378,36 @@ class ActivityTab(QWidget):
     def apply_events(self, events: Sequence[EngineEvent]) -> None:
         now = now_utc()
         entries = [entry for event in events if (entry := entry_for_event(event, now)) is not None]
-        self.model.prepend(entries)
+        for event in events:
+            if isinstance(event, PushSucceeded):
+                self.model.resolve("outbound", event.sys_id)
+            elif isinstance(event, ReturnApplied):
+                self.model.resolve("return", event.sys_id)
+        self.held.add(entries)  # never inserted under the user's cursor
 
     def selected_entry(self) -> ActivityEntry | None:
         index = self.view.currentIndex()
         entry = index.data(EntryRole) if index.isValid() else None
         return entry if isinstance(entry, ActivityEntry) else None
+
+    def _context_menu(self, point: QPoint) -> None:
+        show_row_menu(
+            self.view, point, EntryRole, lambda e: self.row_menu(e) if isinstance(e, ActivityEntry) else None
+        )
+
+    def row_menu(self, entry: ActivityEntry) -> QMenu:
+        menu = QMenu(self)
+        add_record_actions(
+            menu, self.engine, self.message, entry.sys_id, entry.incident, entry.ticket_id, entry.ticket
+        )
+        if entry.incident:
+            why = menu.addAction("&Why not? / Why?")
+            why.triggered.connect(lambda: self.whyNot.emit(entry.incident))
+        if entry.retry is not None:
+            menu.addSeparator()
+            retry = menu.addAction("Re&try")
+            retry.triggered.connect(self.retry_selected)
+        return menu
 
     def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         entry = current.data(EntryRole) if current.isValid() else None

@@ -46,6 +46,7 @@ class Controller:
         self.path: Path | None = None
         self.quit_event = asyncio.Event()
         self.exit_code = 0
+        self.first_run_settings: Any = None  # the first-run settings dialog (tests, diagnostics)
 
     def request_quit(self) -> None:
         self.quit_event.set()
@@ -74,15 +75,28 @@ class Controller:
             return await self.start_demo()
         self.path = resolve_config_path(self.config_arg)
         if not self.path.exists():
-            choice = await exec_async(FirstRunDialog())
-            if choice == FirstRunDialog.DEMO:
-                self.demo = True
-                return await self.start_demo()
-            if choice != FirstRunDialog.CONNECT:
-                return None
-            dialog = SettingsDialog(parse_config({}, str(self.path)), self.path, first_run=True)
-            if await exec_async(dialog) != SettingsDialog.DialogCode.Accepted:
-                return None
+            # Cancel in the settings goes back to the welcome screen, with what was typed kept in
+            # the same dialog; only "Quit" on the welcome screen ends the app.
+            dialog: SettingsDialog | None = None
+            try:
+                while True:
+                    welcome = FirstRunDialog()
+                    choice = await exec_async(welcome)
+                    welcome.deleteLater()  # Qt deletes it, not Python's collector mid-signal
+                    if choice == FirstRunDialog.DEMO:
+                        self.demo = True
+                        return await self.start_demo()
+                    if choice != FirstRunDialog.CONNECT:
+                        return None
+                    if dialog is None:
+                        dialog = SettingsDialog(parse_config({}, str(self.path)), self.path, first_run=True)
+                        self.first_run_settings = dialog
+                    if await exec_async(dialog) == SettingsDialog.DialogCode.Accepted:
+                        break
+            finally:
+                if dialog is not None:
+                    dialog.deleteLater()
+                self.first_run_settings = None
         try:
             return load_config(self.path)
         except ConfigError as exc:
@@ -149,11 +163,12 @@ class Controller:
                 log.exception("engine stop failed")
 
     async def shutdown(self) -> None:
-        from app.ui.tasks import cancel_all
+        from app.ui.tasks import cancel_all, drain
 
         if self.window is not None:
-            self.window.detach()
+            self.window.detach()  # sends a reject still waiting for its Undo window
             self.window = None
+        await drain("reject-")  # a decision is recorded before the engine stops, never cancelled
         await self.stop_engine()
         await cancel_all()
         if self.demo_env is not None:

@@ -7,6 +7,7 @@ import html
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import (
+    QApplication,
     QDialog,
     QDialogButtonBox,
     QFrame,
@@ -31,6 +32,7 @@ class AutoPushDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Turn on auto-push?")
         self.setMinimumSize(640, 420)
+        self.resize(900, 620)  # room for the list: titles are long and the list is the point
         self.report = report
         creates, fails = len(report.would_create), len(report.would_fail)
         intro = QLabel(
@@ -46,14 +48,16 @@ class AutoPushDialog(QDialog):
         self.tree.setHeaderLabels(["Incident", "Ticket title / problem"])
         self.tree.setRootIsDecorated(True)
         self.tree.setUniformRowHeights(True)
-        self.tree.setColumnWidth(0, 170)
+        self.tree.setColumnWidth(0, 230)
+        self.tree.setAlternatingRowColors(True)
         create_root = QTreeWidgetItem([f"Would create ({creates:,})", ""])
         create_root.setIcon(0, tone_icon(Tone.OK, self))
         for entry in report.would_create:
             title = str(entry.payload.get("title", entry.short_description))
             create_root.addChild(QTreeWidgetItem([entry.number, title]))
         fail_root = QTreeWidgetItem([f"Would fail pre-flight ({fails:,})", ""])
-        fail_root.setIcon(0, tone_icon(Tone.ERROR, self))
+        if fails:  # a red mark beside "(0)" would raise an alarm about nothing
+            fail_root.setIcon(0, tone_icon(Tone.ERROR, self))
         error_brush = QBrush(foreground(Tone.ERROR))
         for entry in report.would_fail:
             child = QTreeWidgetItem([entry.number, "; ".join(entry.problems) or entry.short_description])
@@ -88,10 +92,13 @@ class ExplainPanel(QFrame):
 
     closed = Signal()
     openInQueue = Signal(str)
+    openInLinks = Signal(str)
+    pushAnyway = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("explain-panel")
+        self.setAccessibleName("Why not? answer")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.icon = QLabel()
         self.summary = QLabel()
@@ -101,6 +108,11 @@ class ExplainPanel(QFrame):
         self._key: str = ""
         self.show_button = QPushButton("Show in queue")
         self.show_button.clicked.connect(lambda: self.openInQueue.emit(self._key))
+        self.links_button = QPushButton("Show in &Links")
+        self.links_button.clicked.connect(lambda: self.openInLinks.emit(self._key))
+        self.push_button = QPushButton("Push &anyway…")
+        self.push_button.setToolTip("Send it to Autotask although the trigger does not select it (asks why)")
+        self.push_button.clicked.connect(lambda: self.pushAnyway.emit(self._key))
         close = QPushButton("Close")
         close.setFlat(True)
         close.clicked.connect(self._close)
@@ -110,6 +122,8 @@ class ExplainPanel(QFrame):
         layout.addWidget(self.icon, 0, Qt.AlignmentFlag.AlignTop)
         layout.addWidget(self.summary, 1)
         layout.addWidget(self.show_button, 0, Qt.AlignmentFlag.AlignTop)
+        layout.addWidget(self.links_button, 0, Qt.AlignmentFlag.AlignTop)
+        layout.addWidget(self.push_button, 0, Qt.AlignmentFlag.AlignTop)
         layout.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
         self.hide()
 
@@ -126,9 +140,13 @@ class ExplainPanel(QFrame):
             lines.append(f"Linked to Autotask ticket <b>{html.escape(explanation.ticket_number)}</b>.")
         self.summary.setText("".join(lines))
         self.show_button.setVisible(explanation.in_queue)
+        self.links_button.setVisible(bool(explanation.ticket_number))
+        self.push_button.setVisible(explanation.can_push_anyway)
+        background = banner_background(tone, QApplication.palette())
         self.setStyleSheet(
-            f"QFrame#explain-panel {{ background: {css_color(banner_background(tone, self.palette()))}; "
-            "border-radius: 4px; }"
+            # The application palette: our own style sheet must not feed back (it darkened the
+            # panel with every lookup).
+            f"QFrame#explain-panel {{ background: {css_color(background)}; border-radius: 4px; }}"
         )
         self.show()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import html
 from datetime import UTC, datetime
 from typing import overload
@@ -103,3 +104,21 @@ def notification_text(text: str) -> str:
     an escaped form is safe everywhere; ``< > &`` become look-alike characters instead.
     """
     return text.translate(_MARKUP_LOOKALIKES)
+
+
+def incident_key(text: str) -> str:
+    """What a person types for an incident: "10002", "inc10002" or "INC0010002" -> "INC0010002"."""
+    key = text.strip()
+    digits = key[3:] if key[:3].upper() == "INC" else key
+    if digits.isdigit():
+        return "INC" + digits.zfill(7)
+    return key
+
+
+def desk_user() -> str:
+    """Who decides at this desk: the operating-system user (recorded with every decision)."""
+    try:
+        name = getpass.getuser()
+    except Exception:  # no user name in this environment: still say it was a person
+        return "desktop user"
+    return name[:40] or "desktop user"

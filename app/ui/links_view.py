@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import (
     QModelIndex,
     QObject,
+    QPoint,
     QSortFilterProxyModel,
     Qt,
     QTimer,
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLineEdit,
+    QMenu,
     QPlainTextEdit,
     QPushButton,
     QSplitter,
@@ -34,11 +36,12 @@ from PySide6.QtWidgets import (
 from app.engine.events import LinkChanged
 from app.engine.views import AuditRow, LinkRow
 from app.ui.format import local_time, tooltip_text
+from app.ui.live_list import HeldRows, NewRowsButton
 from app.ui.queue_model import refilter
 from app.ui.table_model import ModelIndex, RowTableModel
 from app.ui.tasks import TaskSlot
-from app.ui.theme import Tone, foreground, monospace_font, std_icon, tone_icon
-from app.ui.widgets import EmptyState, plain_label
+from app.ui.theme import Tone, add_focus_ring, foreground, monospace_font, std_icon, tone_icon
+from app.ui.widgets import EmptyState, add_record_actions, plain_label, show_row_menu
 
 if TYPE_CHECKING:
     from app.engine.api import EngineAPI
@@ -51,10 +54,26 @@ COL_OUTBOUND = 3
 COL_RETURN = 4
 COL_WRITEBACK = 5
 COL_NOTE = 6
-_HEADERS = ("Incident", "Ticket", "Linked at", "Last outbound", "Last return", "Write-back", "Note")
+COL_TICKET_NOW = 7
+_HEADERS = (
+    "Incident",
+    "Ticket",
+    "Linked at",
+    "Last outbound",
+    "Last return",
+    "Write-back",
+    "Note",
+    "Ticket now",
+)
 LinkRole = Qt.ItemDataRole.UserRole + 1
 SortRole = Qt.ItemDataRole.UserRole + 2
 WRITEBACK_LABELS = {"pending": "Pending", "done": "Done", "failed": "Failed"}
+
+
+def ticket_now_text(row: LinkRow) -> str:
+    """The ticket's status and priority as last read from Autotask (labels, not ids)."""
+    parts = [row.return_synced.get("status", ""), row.return_synced.get("priority", "")]
+    return " · ".join(part for part in parts if part) or "not read yet"
 
 
 def writeback_text(row: LinkRow) -> str:
@@ -95,6 +114,7 @@ class LinksModel(RowTableModel):
                 local_time(row.last_return_at),
                 writeback_text(row),
                 note_text(row),
+                ticket_now_text(row),
             )[column]
         if role == LinkRole:
             return row
@@ -108,6 +128,8 @@ class LinksModel(RowTableModel):
             return str(self.data(index, Qt.ItemDataRole.DisplayRole))
         if column == COL_NOTE and role == Qt.ItemDataRole.ToolTipRole:
             return note_text(row) or None
+        if column == COL_TICKET_NOW and role == Qt.ItemDataRole.ToolTipRole:
+            return "Status and priority of the ticket as last read from Autotask"
         if column == COL_WRITEBACK and row.writeback_state == "failed":
             if role == Qt.ItemDataRole.ForegroundRole:
                 return QBrush(foreground(Tone.ERROR))
@@ -116,6 +138,9 @@ class LinksModel(RowTableModel):
             if role == Qt.ItemDataRole.ToolTipRole:
                 return tooltip_text(row.writeback_error)
         return None
+
+    def has(self, sys_id: str) -> bool:
+        return sys_id in self._index
 
     def link(self, row: int) -> LinkRow:
         return self._rows[row]
@@ -168,6 +193,7 @@ class LinksFilterProxy(QSortFilterProxyModel):
 
 class LinksTab(QWidget):
     message = Signal(str)
+    whyNot = Signal(str)
     historyShown = Signal(str)  # sys_id
 
     def __init__(self, engine: EngineAPI, parent: QWidget | None = None) -> None:
@@ -182,6 +208,7 @@ class LinksTab(QWidget):
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search incident or ticket number")
         self.search.setClearButtonEnabled(True)
+        self.search.setAccessibleName("Search the links")
         timer = QTimer(self)
         timer.setSingleShot(True)
         timer.setInterval(150)
@@ -196,6 +223,8 @@ class LinksTab(QWidget):
         bar = QHBoxLayout()
         bar.setSpacing(8)
         bar.addWidget(self.search, 1)
+        self.new_rows = NewRowsButton()
+        bar.addWidget(self.new_rows)
         bar.addWidget(self.open_incident)
         bar.addWidget(self.open_ticket)
 
@@ -212,6 +241,12 @@ class LinksTab(QWidget):
         header.setStretchLastSection(True)
         for column, width in ((COL_INCIDENT, 110), (COL_TICKET, 130), (COL_LINKED, 150), (COL_OUTBOUND, 110)):
             header.resizeSection(column, width)
+        self.held: HeldRows[LinkRow] = HeldRows(self.view, self.new_rows, self.model.upsert)
+        self.view.setTabKeyNavigation(False)
+        self.view.setAccessibleName("Links")
+        add_focus_ring(self.view)
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._context_menu)
         self.view.doubleClicked.connect(self._double_clicked)
         self.view.selectionModel().currentRowChanged.connect(self._current_changed)
         self.empty = EmptyState(
@@ -276,7 +311,9 @@ class LinksTab(QWidget):
         self.model.set_rows(await self.engine.list_links(limit=5000))
 
     def apply_events(self, events: Sequence[LinkChanged]) -> None:
-        self.model.upsert([event.row for event in events])
+        known = [event.row for event in events if self.model.has(event.row.sys_id)]
+        self.model.upsert(known)  # changes in place; new links wait while the user works
+        self.held.add([event.row for event in events if not self.model.has(event.row.sys_id)])
         current = self.selected_link()
         if current is not None and any(event.row.sys_id == current.sys_id for event in events):
             self._load_history(current)
@@ -295,6 +332,19 @@ class LinksTab(QWidget):
         index = self.view.currentIndex()
         row = index.data(LinkRole) if index.isValid() else None
         return row if isinstance(row, LinkRow) else None
+
+    def show_number(self, number: str) -> bool:
+        """Filter to an incident (or ticket) number and select its link."""
+        self.held.show()
+        self.search.setText(number)
+        self.proxy.set_text(number)
+        for position in range(self.proxy.rowCount()):
+            link = self.proxy.index(position, COL_INCIDENT).data(LinkRole)
+            if isinstance(link, LinkRow) and number in (link.incident_number, link.ticket_number):
+                self.view.selectRow(position)
+                self.view.setFocus()
+                return True
+        return False
 
     def select_row(self, position: int) -> None:
         self.view.selectRow(position)
@@ -353,6 +403,26 @@ class LinksTab(QWidget):
         parts.append("# Response")
         parts.append(row.response_body or "(none)")
         self.body.setPlainText("\n".join(parts))
+
+    def _context_menu(self, point: QPoint) -> None:
+        show_row_menu(
+            self.view, point, LinkRole, lambda r: self.row_menu(r) if isinstance(r, LinkRow) else None
+        )
+
+    def row_menu(self, link: LinkRow) -> QMenu:
+        menu = QMenu(self)
+        add_record_actions(
+            menu,
+            self.engine,
+            self.message,
+            link.sys_id,
+            link.incident_number,
+            link.ticket_id,
+            link.ticket_number,
+        )
+        why = menu.addAction("&Why? (this incident)")
+        why.triggered.connect(lambda: self.whyNot.emit(link.incident_number))
+        return menu
 
     def _double_clicked(self, index: QModelIndex) -> None:
         self._open("servicenow" if index.column() == COL_INCIDENT else "autotask")

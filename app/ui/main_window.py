@@ -12,6 +12,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QHeaderView,
+    QInputDialog,
     QLineEdit,
     QMainWindow,
     QMessageBox,
@@ -41,15 +42,18 @@ from app.engine.views import BudgetState, HealthState
 from app.ui.activity_view import ActivityTab
 from app.ui.bridge import EngineBridge
 from app.ui.dialogs import AutoPushDialog, ExplainPanel
-from app.ui.format import SYSTEM_LABELS
+from app.ui.format import SYSTEM_LABELS, desk_user, incident_key, now_utc, plural
 from app.ui.links_view import LinksTab
+from app.ui.outage import outage_since, outage_text
 from app.ui.queue_view import QueueTab
 from app.ui.settings_dialog import SettingsDialog
+from app.ui.shortcuts import ShortcutsDialog
 from app.ui.status import LEVEL_TEXT, StatusStrip
 from app.ui.tasks import TaskSlot, spawn
 from app.ui.theme import Tone, app_icon, std_icon
+from app.ui.toast import Toast
 from app.ui.tray import TrayIcon
-from app.ui.widgets import Banner, exec_async, message_box
+from app.ui.widgets import Banner, BannerArea, exec_async, message_box
 
 if TYPE_CHECKING:
     from app.engine.api import EngineAPI
@@ -59,6 +63,13 @@ log = logging.getLogger(__name__)
 AUTO_PUSH_BANNER = "Unattended: auto-push is on — triggered incidents are sent to Autotask without approval"
 SETTINGS_TRAY_HINT = "tray/closeHintShown"
 TAB_QUEUE, TAB_ACTIVITY, TAB_LINKS = 0, 1, 2
+UNDO_MS = 8000  # how long a reject can be undone before it is sent
+
+
+def window_title(*parts: str) -> str:
+    """The title ends with the application name: Qt appends the display name to any title that
+    does not, which doubled it ("Triage Sync — demo — Triage Sync")."""
+    return " — ".join([*(part for part in parts if part), APP_DISPLAY_NAME])
 
 
 class MainWindow(QMainWindow):
@@ -85,8 +96,10 @@ class MainWindow(QMainWindow):
         self._in_flight: set[str] = set()
         self._health: dict[str, HealthState] = {}
         self.autopush_dialog: AutoPushDialog | None = None
+        self.shortcuts_dialog: ShortcutsDialog | None = None
+        self.push_anyway_dialog: QInputDialog | None = None
         self._explain_task = TaskSlot("explain", on_error=self._explain_failed)
-        self.setWindowTitle(APP_DISPLAY_NAME + (" — demo" if demo else ""))
+        self.setWindowTitle(window_title("Demo" if demo else ""))
         self.setWindowIcon(app_icon())
         self.resize(1280, 800)
 
@@ -97,19 +110,21 @@ class MainWindow(QMainWindow):
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         toolbar.setIconSize(QSize(20, 20))
         self.addToolBar(toolbar)
-        self.auto_push_action = QAction(std_icon(QStyle.StandardPixmap.SP_MediaPlay), "Auto-push: off", self)
+        self.auto_push_action = QAction(std_icon(QStyle.StandardPixmap.SP_MediaPlay), "Auto-&push: off", self)
         self.auto_push_action.setCheckable(True)
         self.auto_push_action.setToolTip(
             "Send every triggered incident to Autotask without approval (shows a dry run first)"
         )
         self.auto_push_action.triggered.connect(self._auto_push_triggered)
-        self.poll_action = QAction(std_icon(QStyle.StandardPixmap.SP_BrowserReload), "Poll now", self)
-        self.poll_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Refresh))
+        self.poll_action = QAction(std_icon(QStyle.StandardPixmap.SP_BrowserReload), "P&oll now", self)
+        self.poll_action.setShortcuts([QKeySequence(Qt.Key.Key_F5), QKeySequence("Ctrl+R")])
         self.poll_action.triggered.connect(self.poll_now)
         self.settings_action = QAction(
-            std_icon(QStyle.StandardPixmap.SP_FileDialogDetailedView), "Settings…", self
+            std_icon(QStyle.StandardPixmap.SP_FileDialogDetailedView), "&Settings…", self
         )
-        self.settings_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Preferences))
+        self.settings_action.setShortcuts(
+            [QKeySequence("Ctrl+,"), QKeySequence(QKeySequence.StandardKey.Preferences)]
+        )
         self.settings_action.triggered.connect(self.open_settings)
         toolbar.addAction(self.auto_push_action)
         toolbar.addSeparator()
@@ -124,6 +139,7 @@ class MainWindow(QMainWindow):
         self.why_not.setClearButtonEnabled(True)
         self.why_not.setMinimumWidth(240)
         self.why_not.setMaximumWidth(320)
+        self.why_not.setAccessibleName("Why not? Incident number")
         self.why_not.returnPressed.connect(self._why_not)
         toolbar.addWidget(self.why_not)
 
@@ -136,34 +152,47 @@ class MainWindow(QMainWindow):
         self.auto_push_banner.hide()
         self.explain_panel = ExplainPanel()
         self.explain_panel.openInQueue.connect(self._show_in_queue)
+        self.explain_panel.openInLinks.connect(self._show_in_links)
+        self.explain_panel.pushAnyway.connect(self.ask_push_anyway)
 
         trigger_lines = describe(engine.config.trigger)
         self.queue_tab = QueueTab(engine, trigger_lines)
         self.activity_tab = ActivityTab(engine)
         self.links_tab = LinksTab(engine)
+        self.activity_tab.whyNot.connect(self.explain_number)
+        self.links_tab.whyNot.connect(self.explain_number)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.queue_tab, "Queue")
         self.tabs.addTab(self.activity_tab, "Activity")
         self.tabs.addTab(self.links_tab, "Links")
         self.queue_tab.countChanged.connect(self._queue_count)
+        self.queue_tab.whyNot.connect(self.explain_number)
+        self.queue_tab.preview.defer_reject = self._deferred_reject
 
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(8, 6, 8, 4)
         layout.setSpacing(6)
-        layout.addWidget(self.auth_banner)
-        layout.addWidget(self.auto_push_banner)
+        self.outage_banner = Banner(Tone.ERROR, action="P&oll now")
+        self.outage_banner.setAccessibleName("Outage")
+        self.outage_banner.actionTriggered.connect(self.poll_now)
+        self.outage_banner.hide()
+        self._started = now_utc()
+        self._outages: dict[str, str] = {}  # system -> banner text, while the outage lasts
+        self.banner_area = BannerArea([self.outage_banner, self.auth_banner, self.auto_push_banner])
+        layout.addWidget(self.banner_area)
         layout.addWidget(self.explain_panel)
         layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
+        self.toast = Toast(central)
 
         # ---- status bar -----------------------------------------------------------------------
         self.status_strip = StatusStrip()
         self.status_strip.pollRequested.connect(self.poll_now)
         self.statusBar().addPermanentWidget(self.status_strip, 1)
         self.statusBar().setSizeGripEnabled(True)
-        for source in (self.queue_tab.preview, self.activity_tab, self.links_tab):
+        for source in (self.queue_tab.preview, self.queue_tab, self.activity_tab, self.links_tab):
             source.message.connect(self.show_message)
         self._tick = QTimer(self)
         self._tick.setInterval(5000)
@@ -196,6 +225,7 @@ class MainWindow(QMainWindow):
             )
         )
         self.bridge.autoPushChanged.connect(self._set_auto_push_ui)
+        self._build_menus()
         self.restore_state()
 
     # ---- start-up -----------------------------------------------------------------------------
@@ -209,6 +239,85 @@ class MainWindow(QMainWindow):
         await self.queue_tab.reload()
         await self.activity_tab.reload()
         await self.links_tab.reload()
+        if self.tabs.currentWidget() is self.queue_tab:
+            self.queue_tab.focus_first()  # the keyboard starts in the queue, not in "Why not?"
+
+    # ---- menus and keys -----------------------------------------------------------------------
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addAction(self.settings_action)
+        quit_action = file_menu.addAction("&Quit")
+        quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+        quit_action.triggered.connect(self.quit_app)
+        view_menu = bar.addMenu("&View")
+        for position, (label, key) in enumerate(
+            (("&Queue", "Ctrl+1"), ("&Activity", "Ctrl+2"), ("&Links", "Ctrl+3"))
+        ):
+            action = view_menu.addAction(label)
+            action.setShortcut(QKeySequence(key))
+            action.triggered.connect(lambda _checked=False, p=position: self.show_tab(p))
+        view_menu.addSeparator()
+        self.filter_action = view_menu.addAction("&Filter this list")
+        self.filter_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Find))
+        self.filter_action.triggered.connect(self.focus_filter)
+        why = view_menu.addAction("&Why not? …")
+        why.setShortcut(QKeySequence("Ctrl+I"))
+        why.triggered.connect(self.focus_why_not)
+        sync_menu = bar.addMenu("&Sync")
+        sync_menu.addAction(self.poll_action)
+        sync_menu.addAction(self.auto_push_action)
+        help_menu = bar.addMenu("&Help")
+        self.shortcuts_action = help_menu.addAction("&Keyboard shortcuts")
+        self.shortcuts_action.setShortcut(QKeySequence(QKeySequence.StandardKey.HelpContents))
+        self.shortcuts_action.triggered.connect(self.show_shortcuts)
+
+    def show_tab(self, position: int) -> None:
+        self.tabs.setCurrentIndex(position)
+        widget = self.tabs.currentWidget()
+        view = getattr(widget, "view", None)
+        if isinstance(view, QWidget):
+            view.setFocus()
+
+    def focus_filter(self) -> None:
+        """Ctrl+F: the filter of the tab in front."""
+        search = getattr(self.tabs.currentWidget(), "search", None)
+        if isinstance(search, QLineEdit):
+            search.setFocus()
+            search.selectAll()
+
+    def focus_why_not(self) -> None:
+        self.why_not.setFocus()
+        self.why_not.selectAll()
+
+    def show_shortcuts(self) -> None:
+        dialog = ShortcutsDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.shortcuts_dialog = dialog
+        dialog.open()
+
+    # ---- reject with undo ---------------------------------------------------------------------
+    def _deferred_reject(self, numbers: list[str]) -> None:
+        """Delete / Reject: the incidents leave the list at once, the reject goes out only when the
+        Undo window has passed (or the next message replaces this one)."""
+        self.queue_tab.hold_back(numbers)
+        label = numbers[0] if len(numbers) == 1 else plural(len(numbers), "incident")
+
+        def commit() -> None:
+            self.queue_tab.release(numbers)
+            self.queue_tab.preview.reject_now(numbers)
+
+        def undo() -> None:
+            self.queue_tab.release(numbers, select=True)
+            self.show_message(f"Kept {label} in the queue")
+
+        self.toast.show_message(
+            f"Rejected {label}: it stays out of Autotask.",
+            action="&Undo",
+            on_action=undo,
+            on_expire=commit,
+            timeout_ms=UNDO_MS,
+        )
 
     # ---- persistence --------------------------------------------------------------------------
     def restore_state(self) -> None:
@@ -229,7 +338,7 @@ class MainWindow(QMainWindow):
         except ValueError:
             pass
         if self.settings.value("splitters/queue") is None:
-            self.queue_tab.splitter.setSizes([int(self.width() * 0.55), int(self.width() * 0.45)])
+            self.queue_tab.splitter.setSizes([int(self.width() * 0.6), int(self.width() * 0.4)])
 
     def save_state(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
@@ -287,11 +396,50 @@ class MainWindow(QMainWindow):
             if state.level == "auth_failed"
         ]
         if refused:
-            self.auth_banner.set_text("\n".join(refused))
+            self.auth_banner.set_text(" · ".join(refused))
             self.auth_banner.show()
         else:
             self.auth_banner.hide()
+        self._update_outage()
+        self._update_quiet()
         self._update_tray_tooltip()
+
+    def _update_outage(self) -> None:
+        """Two poll intervals without an answer: a red banner, the tray's alert icon, one notice."""
+        now = now_utc()
+        polls = {
+            "servicenow": self.engine.config.servicenow.poll_seconds,
+            "autotask": self.engine.config.autotask.poll_seconds,
+        }
+        current: dict[str, str] = {}
+        for system, health in self._health.items():
+            since = outage_since(health, polls.get(system, 60), now, self._started)
+            if since is not None:
+                current[system] = outage_text(system, since)
+        fresh = [text for system, text in current.items() if system not in self._outages]
+        self._outages = current
+        if current:
+            self.outage_banner.set_text(" · ".join(current.values()))
+            self.outage_banner.show()
+        else:
+            self.outage_banner.hide()
+        if self.tray is not None:
+            self.tray.set_alert(bool(current))
+            for text in fresh:
+                self.tray.notify_failure(text)
+
+    def _update_quiet(self) -> None:
+        """The calm line the banner slot shows when nothing needs attention."""
+        states = [LEVEL_TEXT.get(state.level, state.level) for state in self._health.values()]
+        if states and set(states) == {"OK"}:
+            systems = "ServiceNow and Autotask OK"
+        else:
+            systems = " · ".join(
+                f"{SYSTEM_LABELS.get(name, name)} {LEVEL_TEXT.get(state.level, state.level)}"
+                for name, state in self._health.items()
+            )
+        mode = "auto-push is on" if self.engine.auto_push else "incidents wait for your approval"
+        self.banner_area.set_quiet_text(f"{systems} · {mode}")
 
     def _update_tray_tooltip(self) -> None:
         if self.tray is None:
@@ -308,15 +456,20 @@ class MainWindow(QMainWindow):
 
     def _refresh_relative_times(self) -> None:
         self.status_strip.refresh()
+        self._update_outage()  # an outage is a matter of time passing, not only of events
 
-    def show_message(self, text: str) -> None:
-        self.statusBar().showMessage(text, 8000)
+    def show_message(self, text: str, tone: Tone = Tone.INFO) -> None:
+        """Feedback for an action, where the user sees it (the status bar is taken by the strip)."""
+        self.toast.show_message(text, tone=tone)
+
+    def show_error(self, text: str) -> None:
+        self.toast.show_message(text, tone=Tone.ERROR)
 
     # ---- actions ------------------------------------------------------------------------------
     def poll_now(self) -> None:
         self.show_message("Polling ServiceNow and Autotask…")
         spawn(
-            self.engine.poll_now(), name="poll-now", on_error=lambda e: self.show_message(f"Poll failed: {e}")
+            self.engine.poll_now(), name="poll-now", on_error=lambda e: self.show_error(f"Poll failed: {e}")
         )
 
     def _auto_push_triggered(self, checked: bool) -> None:
@@ -368,12 +521,17 @@ class MainWindow(QMainWindow):
             std_icon(QStyle.StandardPixmap.SP_MediaPause if enabled else QStyle.StandardPixmap.SP_MediaPlay)
         )
         self.auto_push_banner.setVisible(enabled)
+        self._update_quiet()
         if self.tray is not None:
             self.tray.set_auto_push(enabled)
         self._update_tray_tooltip()
 
+    def explain_number(self, number: str) -> None:
+        self.why_not.setText(number)
+        self._why_not()
+
     def _why_not(self) -> None:
-        key = self.why_not.text().strip()
+        key = incident_key(self.why_not.text())
         if not key:
             return
         self.explain_panel.show_error(key, "Looking it up…")
@@ -385,7 +543,39 @@ class MainWindow(QMainWindow):
         self.explained.emit(key)
 
     def _explain_failed(self, error: BaseException) -> None:
-        self.explain_panel.show_error(self.why_not.text().strip(), f"Could not explain: {error}")
+        self.explain_panel.show_error(incident_key(self.why_not.text()), f"Could not explain: {error}")
+
+    def ask_push_anyway(self, number: str) -> QInputDialog:
+        """Push anyway is deliberate: it asks why, and the engine records who and why."""
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle("Push anyway")
+        dialog.setLabelText(
+            f"The trigger does not select {number}. Why should it go to Autotask anyway?\n"
+            "(Recorded with your name in the activity.)"
+        )
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.textValueSelected.connect(lambda reason: self._push_anyway(number, reason))
+        self.push_anyway_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def _push_anyway(self, number: str, reason: str) -> None:
+        spawn(self._push_anyway_async(number, reason), name="push-anyway", on_error=self._push_anyway_failed)
+
+    async def _push_anyway_async(self, number: str, reason: str) -> None:
+        result = await self.engine.push_anyway(number, desk_user(), reason)
+        if result.ok:
+            self.explain_panel.hide()
+            self.show_message(f"{number} approved: it is pushed with the next cycle (pushed anyway)")
+        else:
+            self.show_error(result.message)
+
+    def _push_anyway_failed(self, error: BaseException) -> None:
+        self.show_error(f"Push anyway failed: {error}")
+
+    def _show_in_links(self, number: str) -> None:
+        self.tabs.setCurrentIndex(TAB_LINKS)
+        self.links_tab.show_number(number)
 
     def _show_in_queue(self, key: str) -> None:
         self.tabs.setCurrentIndex(TAB_QUEUE)
@@ -399,7 +589,9 @@ class MainWindow(QMainWindow):
         from app.config import resolve_config_path
 
         path = self.config_path or resolve_config_path(None)
-        dialog = SettingsDialog(self.engine.config, path, demo=self.demo, parent=self)
+        dialog = SettingsDialog(
+            self.engine.config, path, demo=self.demo, engine_test=self.engine.test_connection, parent=self
+        )
         dialog.saved.connect(self._settings_saved)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
@@ -464,6 +656,7 @@ class MainWindow(QMainWindow):
         self.quitRequested.emit()
 
     def _shutdown_widgets(self) -> None:
+        self.toast.flush()  # a reject waiting for its Undo window is sent, not lost
         self.bridge.close()
         self._explain_task.cancel()
         if self.tray is not None:
@@ -471,6 +664,7 @@ class MainWindow(QMainWindow):
 
     def detach(self) -> None:
         """Close without quitting (the controller replaces the window after a settings change)."""
+        self.toast.flush()
         self._quitting = True
         self.save_state()
         self.close()

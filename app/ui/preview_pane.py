@@ -9,11 +9,11 @@ exactly as it will be POSTed. Results that arrive after the selection moved on a
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QBrush, QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -24,17 +24,18 @@ from PySide6.QtWidgets import (
     QStackedWidget,
     QStyle,
     QTableWidget,
-    QTableWidgetItem,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from app.engine.views import ActionResult, QueueRow
-from app.ui.format import plural, priority_label, tooltip_text
+from app.ui.format import desk_user, plural, priority_label
+from app.ui.mapping_table import COL_FROM, COL_RULE, COL_TARGET, COL_VALUE, HEADERS, fill_mapping_table
 from app.ui.queue_model import STATE_LABELS
 from app.ui.tasks import TaskSlot, spawn
-from app.ui.theme import Tone, foreground, monospace_font, std_icon, tint, tone_icon
+from app.ui.theme import Tone, add_focus_ring, monospace_font, std_icon
+from app.ui.ticket_view import TicketView
 from app.ui.widgets import Banner, EmptyState, message_box, plain_label
 
 if TYPE_CHECKING:
@@ -43,13 +44,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-COL_TARGET = 0
-COL_VALUE = 1
-COL_FROM = 2
-COL_RULE = 3
-_HEADERS = ("Autotask field", "Value", "From (ServiceNow)", "Rule")
+_HEADERS = HEADERS
 
 APPROVABLE = frozenset({"pending", "failed", "rejected"})
+
+
+def failure_sentence(row: QueueRow) -> str:
+    """What went wrong, in one sentence a person understands, and what to do."""
+    cause = (row.last_error or "no reason was given").rstrip(".")
+    tries = f" after {plural(row.attempts, 'attempt')}" if row.attempts > 1 else ""
+    return (
+        f"Autotask did not create this ticket{tries}: {cause}. Retry once the cause is fixed, or reject it."
+    )
 
 
 def confirm_bulk_text(count: int) -> str:
@@ -62,6 +68,7 @@ class PreviewPane(QWidget):
     message = Signal(str)  # short feedback for the status bar
     previewShown = Signal(str)  # number, once a preview is rendered (tests, diagnostics)
     actionFinished = Signal(str, object)  # "approve"/"reject", list[ActionResult]
+    actionStarted = Signal(str, object)  # "approve"/"reject", list of numbers decided
 
     def __init__(self, engine: EngineAPI, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -71,6 +78,8 @@ class PreviewPane(QWidget):
         self._generation = 0
         self._loader = TaskSlot("preview", on_error=self._preview_failed)
         self._busy = False
+        # Set by the window: a reject waits for its Undo window instead of going out at once.
+        self.defer_reject: Callable[[list[str]], None] | None = None
 
         # header: number, description, actions
         self.title = plain_label()
@@ -82,13 +91,17 @@ class PreviewPane(QWidget):
         self.subtitle.setWordWrap(True)
         self.subtitle.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
-        self.approve_button = QPushButton(std_icon(QStyle.StandardPixmap.SP_DialogApplyButton), "Approve")
+        self.approve_button = QPushButton(std_icon(QStyle.StandardPixmap.SP_DialogApplyButton), "&Approve")
         self.approve_button.setToolTip("Create this Autotask ticket now (Ctrl+Return)")
         self.approve_button.setDefault(True)
-        self.reject_button = QPushButton(std_icon(QStyle.StandardPixmap.SP_DialogDiscardButton), "Reject")
+        self.reject_button = QPushButton(std_icon(QStyle.StandardPixmap.SP_DialogDiscardButton), "&Reject")
         self.reject_button.setToolTip("Keep this incident out of Autotask (Delete)")
+        self.mapping_button = QToolButton()
+        self.mapping_button.setText("&How was this mapped?")
+        self.mapping_button.setCheckable(True)
+        self.mapping_button.setToolTip("Each field with where it came from and the rule that made it")
         self.raw_button = QToolButton()
-        self.raw_button.setText("Raw JSON")
+        self.raw_button.setText("Ra&w JSON")
         self.raw_button.setCheckable(True)
         self.raw_button.setToolTip("Show the request body exactly as it will be sent")
         self.copy_button = QToolButton()
@@ -101,6 +114,7 @@ class PreviewPane(QWidget):
         self.approve_button.clicked.connect(self.approve_selected)
         self.reject_button.clicked.connect(self.reject_selected)
         self.raw_button.toggled.connect(self._toggle_raw)
+        self.mapping_button.toggled.connect(self._toggle_mapping)
         self.copy_button.clicked.connect(self._copy_json)
 
         head = QVBoxLayout()
@@ -112,17 +126,25 @@ class PreviewPane(QWidget):
         actions.addWidget(self.approve_button)
         actions.addWidget(self.reject_button)
         actions.addStretch(1)
+        actions.addWidget(self.mapping_button)
         actions.addWidget(self.raw_button)
         actions.addWidget(self.copy_button)
 
         self.error_banner = Banner(Tone.ERROR)
         self.error_banner.hide()
+        # A failed push says so first, in red, in one sentence; its buttons become Retry / Reject.
+        self.failed_banner = Banner(Tone.ERROR)
+        self.failed_banner.setAccessibleName("Push failed")
+        self.failed_banner.hide()
         self.warning_banner = Banner(Tone.WARNING)
         self.warning_banner.hide()
 
         self.table = QTableWidget(0, len(_HEADERS))
         self.table.setHorizontalHeaderLabels(list(_HEADERS))
         self.table.verticalHeader().hide()
+        self.table.setTabKeyNavigation(False)
+        self.table.setAccessibleName("Ticket preview")
+        add_focus_ring(self.table)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setWordWrap(True)
@@ -145,6 +167,8 @@ class PreviewPane(QWidget):
         self.pages.addWidget(self.table)  # 1
         self.pages.addWidget(self.raw)  # 2
         self.pages.addWidget(self.multi)  # 3
+        self.ticket = TicketView()
+        self.pages.addWidget(self.ticket)  # 4: the default view of one incident
 
         self.header_widget = QWidget()
         header_layout = QVBoxLayout(self.header_widget)
@@ -156,6 +180,7 @@ class PreviewPane(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 4, 4, 4)
         layout.setSpacing(8)
+        layout.addWidget(self.failed_banner)
         layout.addWidget(self.header_widget)
         layout.addWidget(self.error_banner)
         layout.addWidget(self.warning_banner)
@@ -172,6 +197,12 @@ class PreviewPane(QWidget):
         reject = QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), scope)
         reject.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         reject.activated.connect(self.reject_selected)
+
+    def focus_content(self) -> None:
+        """Enter in the queue: the preview (its table, else the Approve button) takes the focus."""
+        page = self.pages.currentWidget()
+        target = page if page in (self.table, self.raw, self.ticket) else self.approve_button
+        target.setFocus()
 
     # ---- selection ----------------------------------------------------------------------------
     @property
@@ -207,6 +238,8 @@ class PreviewPane(QWidget):
 
     def _show_nothing(self) -> None:
         self._preview = None
+        self.failed_banner.hide()
+        self.placeholder.set_text("Select an incident", "Its Autotask ticket preview appears here.")
         self.header_widget.setVisible(False)
         self.error_banner.hide()
         self.warning_banner.hide()
@@ -214,6 +247,7 @@ class PreviewPane(QWidget):
 
     def _show_many(self, rows: Sequence[QueueRow]) -> None:
         self._preview = None
+        self.failed_banner.hide()
         self.header_widget.setVisible(True)
         self.error_banner.hide()
         self.warning_banner.hide()
@@ -232,9 +266,9 @@ class PreviewPane(QWidget):
         self.pages.setCurrentWidget(self.multi)
         self.raw_button.setEnabled(False)
         self.copy_button.setVisible(False)
-        self.approve_button.setText(f"Approve {len(approvable):,}")
+        self.approve_button.setText(f"&Approve {len(approvable):,}")
         self.approve_button.setEnabled(bool(approvable) and not self._busy)
-        self.reject_button.setText(f"Reject {len(rows):,}")
+        self.reject_button.setText(f"&Reject {len(rows):,}")
         self.reject_button.setEnabled(not self._busy)
 
     def _update_header(self, row: QueueRow) -> None:
@@ -243,9 +277,19 @@ class PreviewPane(QWidget):
         meta = " · ".join(part for part in (row.category, priority_label(row.priority), row.caller) if part)
         if meta:
             details.append(meta)
-        if row.last_error:
-            details.append(f"Last error: {row.last_error}")
+        if row.decided_by and row.state in ("approved", "rejected", "pushing"):
+            decided = f"{STATE_LABELS.get(row.state, row.state)} by {row.decided_by}"
+            if row.state == "rejected" and row.drop_reason:
+                decided += f": {row.drop_reason}"
+            details.append(decided)
+        if row.forced_reason:
+            details.append(f"Pushed anyway by {row.decided_by or 'a user'}: {row.forced_reason}")
         self.subtitle.setText("\n".join(details))
+        if row.state == "failed":
+            self.failed_banner.set_text(failure_sentence(row))
+            self.failed_banner.show()
+        else:
+            self.failed_banner.hide()
 
     def _load(self, row: QueueRow) -> None:
         self._generation += 1
@@ -293,55 +337,32 @@ class PreviewPane(QWidget):
         else:
             self.warning_banner.hide()
 
-        warn_brush = QBrush(tint(Tone.WARNING))
-        error_brush = QBrush(tint(Tone.ERROR))
-        warn_icon = tone_icon(Tone.WARNING, self)
-        error_icon = tone_icon(Tone.ERROR, self)
-        error_text = QBrush(foreground(Tone.ERROR))
-        self.table.setRowCount(len(preview.fields))
-        for row_number, item in enumerate(preview.fields):
-            sources = "\n".join(f"{name} = {value}" for name, value in item.sources) or "—"
-            rule_lines = [item.rule]
-            rule_lines += [f"⚠ {text}" for text in item.warnings]
-            if item.error:
-                rule_lines.append(f"✖ {item.error}")
-            cells = [
-                QTableWidgetItem(item.target),
-                QTableWidgetItem(item.display),
-                QTableWidgetItem(sources),
-                QTableWidgetItem("\n".join(rule_lines)),
-            ]
-            tooltip = "\n".join([*item.warnings, *([item.error] if item.error else [])])
-            for column, cell in enumerate(cells):
-                cell.setTextAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-                if tooltip:
-                    cell.setToolTip(tooltip_text(tooltip))
-                elif column == COL_VALUE:
-                    cell.setToolTip(tooltip_text(item.display))
-                if item.error:
-                    cell.setBackground(error_brush)
-                elif item.warnings:
-                    cell.setBackground(warn_brush)
-                if not item.sent and column == COL_VALUE:
-                    cell.setForeground(QBrush(self.palette().placeholderText()))
-            if item.error:
-                cells[COL_TARGET].setIcon(error_icon)
-                cells[COL_RULE].setForeground(error_text)
-            elif item.warnings:
-                cells[COL_TARGET].setIcon(warn_icon)
-            for column, cell in enumerate(cells):
-                self.table.setItem(row_number, column, cell)
+        fill_mapping_table(self.table, preview)
         self.table.resizeRowsToContents()
         self.raw.setPlainText(preview.to_json())
-        self.pages.setCurrentWidget(self.raw if self.raw_button.isChecked() else self.table)
+        self.ticket.show_ticket(preview, self._rows[0] if len(self._rows) == 1 else None)
+        self.pages.setCurrentWidget(self._detail_page())
         self._update_buttons()
         self.previewShown.emit(preview.number)
 
+    def _detail_page(self) -> QWidget:
+        if self.raw_button.isChecked():
+            return self.raw
+        return self.table if self.mapping_button.isChecked() else self.ticket
+
     def _toggle_raw(self, checked: bool) -> None:
+        if checked:
+            self.mapping_button.setChecked(False)
         if self._preview is None:
             return
-        self.pages.setCurrentWidget(self.raw if checked else self.table)
+        self.pages.setCurrentWidget(self._detail_page())
         self.copy_button.setVisible(checked)
+
+    def _toggle_mapping(self, checked: bool) -> None:
+        if checked:
+            self.raw_button.setChecked(False)
+        if self._preview is not None:
+            self.pages.setCurrentWidget(self._detail_page())
 
     def _copy_json(self) -> None:
         QGuiApplication.clipboard().setText(self.raw.toPlainText())
@@ -353,17 +374,20 @@ class PreviewPane(QWidget):
             return
         row = self._rows[0] if self._rows else None
         preview_ok = self._preview is not None and self._preview.ok
-        self.approve_button.setText("Approve")
-        self.reject_button.setText("Reject")
+        self.approve_button.setText("Re&try" if row is not None and row.state == "failed" else "&Approve")
+        self.reject_button.setText("&Reject")
         self.approve_button.setEnabled(
             row is not None and row.state in APPROVABLE and preview_ok and not self._busy
         )
         if self._preview is not None and not self._preview.ok:
             self.approve_button.setToolTip("Fix the problems in the red banner first")
+        elif row is not None and row.state == "failed":
+            self.approve_button.setToolTip("Try to create this Autotask ticket again (Ctrl+Return)")
         else:
             self.approve_button.setToolTip("Create this Autotask ticket now (Ctrl+Return)")
         self.reject_button.setEnabled(row is not None and row.state != "rejected" and not self._busy)
         self.raw_button.setEnabled(self._preview is not None)
+        self.mapping_button.setEnabled(self._preview is not None)
         self.copy_button.setVisible(self._preview is not None and self.raw_button.isChecked())
 
     # ---- actions ------------------------------------------------------------------------------
@@ -383,27 +407,54 @@ class PreviewPane(QWidget):
             )
             if answer != QMessageBox.StandardButton.Yes:
                 return
+        if len(rows) == 1 and rows[0].state == "failed":
+            self._run("retry", [rows[0].number])
+            return
         self._run("approve", [row.number for row in rows])
 
     def reject_selected(self) -> None:
         if not self.reject_button.isEnabled() or self._busy:
             return
         rows = [row for row in self._rows if row.state != "rejected"]
-        if rows:
-            self._run("reject", [row.number for row in rows])
+        if not rows:
+            return
+        numbers = [row.number for row in rows]
+        if self.defer_reject is not None:
+            self.actionStarted.emit("reject", numbers)
+            self.defer_reject(numbers)
+        else:
+            self._run("reject", numbers)
+
+    def reject_now(self, numbers: list[str]) -> None:
+        """Send a reject whose Undo window has passed."""
+        spawn(self._act("reject", numbers), name=f"reject-{len(numbers)}", on_error=self._action_failed)
+
+    def reject_with_reason(self, numbers: list[str], reason: str) -> None:
+        """A reject someone explained: recorded at once with its reason (no Undo needed)."""
+        self._busy = True
+        self.actionStarted.emit("reject", numbers)
+        spawn(
+            self._act("reject", numbers, reason.strip() or None),
+            name=f"reject-{len(numbers)}",
+            on_error=self._action_failed,
+        )
 
     def _run(self, action: str, keys: list[str]) -> None:
         self._busy = True
         self.approve_button.setEnabled(False)
         self.reject_button.setEnabled(False)
+        self.actionStarted.emit(action, keys)
         spawn(self._act(action, keys), name=f"{action}-{len(keys)}", on_error=self._action_failed)
 
-    async def _act(self, action: str, keys: list[str]) -> None:
+    async def _act(self, action: str, keys: list[str], reason: str | None = None) -> None:
+        by = desk_user()  # "who decided" is the person at this desk, in the store and the audit
         try:
             if action == "approve":
-                results = await self.engine.approve(keys)
+                results = await self.engine.approve(keys, by=by)
+            elif action == "retry":
+                results = await self.engine.retry(keys, by=by)
             else:
-                results = await self.engine.reject(keys)
+                results = await self.engine.reject(keys, by=by, reason=reason)
         finally:
             self._busy = False
             self._update_buttons()
@@ -413,7 +464,7 @@ class PreviewPane(QWidget):
     def _report(self, action: str, results: list[ActionResult]) -> None:
         done = [result for result in results if result.ok]
         failed = [result for result in results if not result.ok]
-        verb = "Approved" if action == "approve" else "Rejected"
+        verb = {"approve": "Approved", "retry": "Retrying"}.get(action, "Rejected")
         text = f"{verb} {plural(len(done), 'incident')}"
         if failed:
             text += f"; {len(failed)} not: " + "; ".join(f"{r.key}: {r.message}" for r in failed[:3])

@@ -23,9 +23,10 @@ from PySide6.QtGui import QBrush, QIcon
 
 from app.engine.events import ItemQueued, ItemRemoved, ItemUpdated
 from app.engine.views import QueueRow
+from app.ui.badges import BadgeRole, badge_brushes
 from app.ui.format import humanize_age, local_time, now_utc, priority_label, tooltip_text
 from app.ui.table_model import ModelIndex, RowTableModel
-from app.ui.theme import Tone, foreground, tint, tone_icon
+from app.ui.theme import Tone, foreground, is_dark, tint, tone_icon
 
 COL_NUMBER = 0
 COL_DESCRIPTION = 1
@@ -45,6 +46,7 @@ _HEADERS = (
     "State",
     "Attempts / error",
 )
+NEEDS_ATTENTION = COL_STATE  # the default sort: failed first, then priority, then age
 
 RowRole = Qt.ItemDataRole.UserRole + 1  # the QueueRow (proxy-safe accessor)
 SortRole = Qt.ItemDataRole.UserRole + 2
@@ -60,6 +62,14 @@ STATE_LABELS = {
     "rejected": "Rejected",
     "failed": "Failed",
     "dropped": "Dropped",
+}
+# Badge text in the list (the preview title uses the long labels above).
+STATE_BADGES = {
+    "pending": "Waiting",
+    "approved": "Approved",
+    "pushing": "Pushing…",
+    "rejected": "Rejected",
+    "failed": "Failed",
 }
 _STATE_ORDER = {"failed": 0, "pending": 1, "approved": 2, "pushing": 3, "rejected": 4}
 
@@ -81,6 +91,7 @@ class QueueModel(RowTableModel):
         self._index: dict[str, int] = {}
         self._now: datetime = now_utc()
         self._icons: dict[Tone, QIcon] = {}
+        self._dark = is_dark()  # badge colours: read once, not per painted cell
         self._sort_column = -1
         self._sort_order = Qt.SortOrder.AscendingOrder
 
@@ -94,6 +105,12 @@ class QueueModel(RowTableModel):
             return self._display(row, column)
         if role == RowRole:
             return row
+        if role == BadgeRole:
+            if column == COL_PRIORITY:
+                return ("priority", row.priority)
+            if column == COL_STATE:
+                return ("state", row.state)
+            return None
         if role == SortRole:
             return self.sort_key(row, column)
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -103,23 +120,36 @@ class QueueModel(RowTableModel):
                 return tooltip_text(row.short_description)
             if column == COL_AGE:
                 return f"Queued {local_time(row.queued_at, with_date=True)}"
-            if column == COL_STATE and row.next_retry_at is not None:
-                return f"Next try {local_time(row.next_retry_at)}"
+            if column == COL_STATE:
+                parts = [STATE_LABELS.get(row.state, row.state)]
+                if row.last_error:
+                    parts.append(row.last_error)
+                if row.next_retry_at is not None:
+                    parts.append(f"Next try {local_time(row.next_retry_at)}")
+                if row.decided_by:
+                    parts.append(f"Decided by {row.decided_by}")
+                return "\n".join(parts)
             return None
-        if role == Qt.ItemDataRole.ForegroundRole:
-            if row.state == "failed" and column in (COL_STATE, COL_ATTEMPTS):
-                return QBrush(foreground(Tone.ERROR))
-            return None
-        if role == Qt.ItemDataRole.BackgroundRole:
-            if row.state == "failed":
-                return QBrush(tint(Tone.ERROR, strength=0.1))
-            return None
+        if role in (Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.BackgroundRole):
+            if column == COL_PRIORITY or column == COL_STATE:  # coloured badges
+                kind, value = ("priority", row.priority) if column == COL_PRIORITY else ("state", row.state)
+                background, text = badge_brushes(kind, value, self._dark)
+                return background if role == Qt.ItemDataRole.BackgroundRole else text
+            if role == Qt.ItemDataRole.ForegroundRole:
+                return (
+                    QBrush(foreground(Tone.ERROR))
+                    if row.state == "failed" and column == COL_ATTEMPTS
+                    else None
+                )
+            return QBrush(tint(Tone.ERROR, strength=0.1)) if row.state == "failed" else None
         if role == Qt.ItemDataRole.DecorationRole and column == COL_STATE:
             if row.state == "failed":
                 return self._icon(Tone.ERROR)
             if row.state == "rejected":
                 return self._icon(Tone.WARNING)
             return None
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in (COL_PRIORITY, COL_STATE):
+            return int(Qt.AlignmentFlag.AlignCenter)
         if role == Qt.ItemDataRole.TextAlignmentRole and column == COL_AGE:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -144,7 +174,7 @@ class QueueModel(RowTableModel):
         if column == COL_AGE:
             return humanize_age(row.queued_at, self._now)
         if column == COL_STATE:
-            return STATE_LABELS.get(row.state, row.state)
+            return STATE_BADGES.get(row.state, row.state)
         if column == COL_ATTEMPTS:
             return attempts_text(row)
         return ""
@@ -156,7 +186,9 @@ class QueueModel(RowTableModel):
         if column == COL_AGE:
             return -row.queued_at.timestamp()  # ascending = youngest first, like the text
         if column == COL_STATE:
-            return _STATE_ORDER.get(row.state, 9)
+            # "Needs attention": failed first, then waiting, ...; within a state the highest
+            # priority, then the oldest.
+            return (_STATE_ORDER.get(row.state, 9), row.priority, row.queued_at.timestamp())
         if column == COL_ATTEMPTS:
             return row.attempts
         if column == COL_NUMBER:
@@ -351,6 +383,7 @@ class QueueFilterProxy(QSortFilterProxyModel):
         super().__init__(parent)
         self._text = ""
         self._states: frozenset[str] = frozenset(ACTIVE_STATES)
+        self._held: frozenset[str] = frozenset()  # numbers whose reject waits for its Undo window
         self.setSortRole(SortRole)
         self.setDynamicSortFilter(True)
 
@@ -374,12 +407,17 @@ class QueueFilterProxy(QSortFilterProxyModel):
     def states(self) -> frozenset[str]:
         return self._states
 
+    def set_held(self, numbers: Iterable[str]) -> None:
+        held = frozenset(numbers)
+        if held != self._held:
+            refilter(self, lambda: setattr(self, "_held", held))
+
     def filterAcceptsRow(self, source_row: int, source_parent: ModelIndex) -> bool:
         model = self.sourceModel()
         if not isinstance(model, QueueModel) or source_row >= len(model):
             return False
         row = model.row_at(source_row)
-        if row.state not in self._states:
+        if row.state not in self._states or row.number in self._held:
             return False
         if not self._text:
             return True

@@ -6,14 +6,17 @@ import html
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QItemSelection, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QItemSelection, QModelIndex, QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QHBoxLayout,
     QHeaderView,
+    QInputDialog,
     QLabel,
     QLineEdit,
+    QMenu,
     QSplitter,
     QStackedWidget,
     QTableView,
@@ -23,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from app.engine.events import ItemQueued, ItemRemoved, ItemUpdated
 from app.engine.views import QueueRow
+from app.ui.format import desk_user, plural
 from app.ui.preview_pane import PreviewPane
 from app.ui.queue_model import (
     COL_AGE,
@@ -33,13 +37,16 @@ from app.ui.queue_model import (
     COL_NUMBER,
     COL_PRIORITY,
     COL_STATE,
+    NEEDS_ATTENTION,
     STATE_FILTERS,
     VISIBLE_STATES,
     QueueFilterProxy,
     QueueModel,
     RowRole,
 )
-from app.ui.widgets import EmptyState
+from app.ui.tasks import spawn
+from app.ui.theme import add_focus_ring
+from app.ui.widgets import EmptyState, add_record_actions, show_row_menu
 
 if TYPE_CHECKING:
     from app.engine.api import EngineAPI
@@ -47,6 +54,8 @@ if TYPE_CHECKING:
 
 class QueueTab(QWidget):
     countChanged = Signal(int)  # rows in the model (for the tab title and tray)
+    whyNot = Signal(str)  # number: explain it in the "Why not?" panel
+    message = Signal(str)
 
     def __init__(
         self, engine: EngineAPI, trigger_lines: Sequence[str], parent: QWidget | None = None
@@ -54,6 +63,7 @@ class QueueTab(QWidget):
         super().__init__(parent)
         self.engine = engine
         self.trigger_lines = list(trigger_lines)
+        self.reason_dialog: QInputDialog | None = None
         self.model = QueueModel(self)
         self.proxy = QueueFilterProxy(self)
         self.proxy.setSourceModel(self.model)
@@ -62,6 +72,7 @@ class QueueTab(QWidget):
         self.search.setPlaceholderText("Filter by number, description, category or caller")
         self.search.setClearButtonEnabled(True)
         self.search.setMinimumWidth(220)
+        self.search.setAccessibleName("Filter the queue")
         self.state_filter = QComboBox()
         self.state_filter.setToolTip("Active = waiting for approval, approved, pushing or failed")
         for label, states in STATE_FILTERS:
@@ -84,31 +95,40 @@ class QueueTab(QWidget):
         self.view = QTableView()
         self.view.setModel(self.proxy)
         self.view.setSortingEnabled(True)
-        self.view.sortByColumn(COL_AGE, Qt.SortOrder.DescendingOrder)  # oldest first
+        self.view.sortByColumn(NEEDS_ATTENTION, Qt.SortOrder.AscendingOrder)  # failed, priority, age
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.view.setAlternatingRowColors(True)
         self.view.setWordWrap(False)
         self.view.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.view.verticalHeader().hide()
+        self.view.setTabKeyNavigation(False)  # Tab moves between panes, not from cell to cell
+        self.view.setAccessibleName("Queue")
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._context_menu)
+        add_focus_ring(self.view)
         vertical = self.view.verticalHeader()
         vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # uniform rows: fast with 100k
         vertical.setDefaultSectionSize(self.fontMetrics().height() + 10)
         header = self.view.horizontalHeader()
-        header.setStretchLastSection(True)
+        header.setStretchLastSection(False)
         header.setHighlightSections(False)
+        # The description takes what is left: nothing essential needs horizontal scrolling.
         widths = {
-            COL_NUMBER: 95,
-            COL_DESCRIPTION: 220,
-            COL_CATEGORY: 75,
-            COL_PRIORITY: 90,
-            COL_CALLER: 105,
-            COL_AGE: 70,
-            COL_STATE: 140,
+            COL_NUMBER: 92,
+            COL_CATEGORY: 78,
+            COL_PRIORITY: 96,
+            COL_CALLER: 100,
+            COL_AGE: 64,
+            COL_STATE: 92,
             COL_ATTEMPTS: 150,
         }
         for column, width in widths.items():
             header.resizeSection(column, width)
+        header.setSectionResizeMode(COL_DESCRIPTION, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(48)
+        self.view.setColumnHidden(COL_ATTEMPTS, True)  # the error is in the state tooltip and preview
+        self.view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
 
         self.empty = EmptyState("", "")
         self.stack = QStackedWidget()
@@ -130,14 +150,24 @@ class QueueTab(QWidget):
         self.splitter.setStretchFactor(1, 2)
         self.splitter.setChildrenCollapsible(False)
         # First start: the queue gets room for its state column; the user's split is restored later.
-        self.splitter.setSizes([860, 540])
+        self.splitter.setSizes([780, 500])
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.splitter)
         self.preview.install_shortcuts(self)
+        open_preview = QShortcut(QKeySequence(Qt.Key.Key_Return), self.view)
+        open_preview.setContext(Qt.ShortcutContext.WidgetShortcut)
+        open_preview.activated.connect(self.open_preview)
+        enter = QShortcut(QKeySequence(Qt.Key.Key_Enter), self.view)
+        enter.setContext(Qt.ShortcutContext.WidgetShortcut)
+        enter.activated.connect(self.open_preview)
+        back = QShortcut(QKeySequence(Qt.Key.Key_Escape), self.preview)
+        back.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        back.activated.connect(self.view.setFocus)
 
         self.view.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.preview.actionStarted.connect(self._decided)
         for signal in (self.proxy.rowsInserted, self.proxy.rowsRemoved, self.proxy.modelReset):
             signal.connect(self._schedule_counts)
         self.proxy.layoutChanged.connect(self._schedule_counts)
@@ -159,10 +189,134 @@ class QueueTab(QWidget):
 
     def apply_events(self, events: Sequence[ItemQueued | ItemUpdated | ItemRemoved]) -> None:
         selected = {row.sys_id for row in self.selected_rows()}
+        position = self.view.currentIndex().row()
         self.model.apply(events)
-        if selected and any(self._key(event) in selected for event in events):
+        if selected and not self.selected_rows() and self.proxy.rowCount():
+            # The selected incident left the list (pushed by auto-push, dropped): like a mail
+            # client, the one that took its place is shown, never a frozen pane.
+            self._select_position(min(max(position, 0), self.proxy.rowCount() - 1))
+        elif selected and any(self._key(event) in selected for event in events):
             self._refresh_preview()
         self._schedule_counts()
+
+    def _decided(self, _action: str, numbers: list[str]) -> None:
+        """After a decision move on to the next undecided incident, as a mail client does."""
+        decided = set(numbers)
+        positions = [
+            position
+            for position in range(self.proxy.rowCount())
+            if self.proxy.index(position, COL_NUMBER).data() in decided
+        ]
+        if not positions:
+            return
+        following = range(max(positions) + 1, self.proxy.rowCount())
+        before = range(min(positions) - 1, -1, -1)
+        for position in (*following, *before):
+            if self.proxy.index(position, COL_NUMBER).data() not in decided:
+                self._select_position(position)
+                return
+        self.view.clearSelection()
+
+    def hold_back(self, numbers: list[str]) -> None:
+        """Hide incidents whose reject waits for its Undo window."""
+        self.proxy.set_held(numbers)
+        self._schedule_counts()
+
+    def release(self, numbers: list[str], *, select: bool = False) -> None:
+        self.proxy.set_held([])
+        self._schedule_counts()
+        if select and numbers:
+            self.select_number(numbers[0])
+
+    def open_preview(self) -> None:
+        """Enter: the selected incident's preview takes the focus (Escape comes back)."""
+        if not self.selected_rows():
+            index = self.view.currentIndex()
+            if not index.isValid():
+                return
+            self._select_position(index.row())
+        self.preview.focus_content()
+
+    def focus_first(self) -> None:
+        """Start-up: the keyboard is in the queue, on its first row."""
+        self.view.setFocus()
+        if self.proxy.rowCount() and not self.selected_rows():
+            self._select_position(0)
+
+    # ---- right-click ---------------------------------------------------------------------------
+    def _context_menu(self, point: QPoint) -> None:
+        show_row_menu(self.view, point, RowRole, lambda _row: self.row_menu(self.view.currentIndex().row()))
+
+    def row_menu(self, position: int) -> QMenu:
+        """The actions for one row (also what Shift+F10 / the menu key open)."""
+        row = self.proxy.index(position, COL_NUMBER).data(RowRole)
+        menu = QMenu(self)
+        if not isinstance(row, QueueRow):
+            return menu
+        if not any(selected.sys_id == row.sys_id for selected in self.selected_rows()):
+            self._select_position(position)
+        add_record_actions(menu, self.engine, self.message, row.sys_id, row.number, None, "")
+        why = menu.addAction("&Why not? / Why?")
+        why.triggered.connect(lambda: self.whyNot.emit(row.number))
+        menu.addSeparator()
+        if row.state == "rejected":
+            restore = menu.addAction("&Restore to the queue")
+            restore.triggered.connect(lambda: self.restore([row.number]))
+        else:
+            approve = menu.addAction("&Approve")
+            approve.setEnabled(row.state in ("pending", "failed"))
+            approve.triggered.connect(self.preview.approve_selected)
+            reject = menu.addAction("&Reject")
+            reject.triggered.connect(self.preview.reject_selected)
+            with_reason = menu.addAction("Reject with a r&eason…")
+            with_reason.triggered.connect(
+                lambda: self.ask_reject_reason([r.number for r in self.selected_rows()])
+            )
+        if row.state == "failed":
+            retry = menu.addAction("Re&try now")
+            retry.triggered.connect(lambda: self.retry([row.number]))
+        return menu
+
+    def ask_reject_reason(self, numbers: list[str]) -> QInputDialog:
+        """A small window asks why; OK rejects with that reason, Cancel does nothing."""
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle("Reject with a reason")
+        dialog.setLabelText(
+            f"Why should {', '.join(numbers[:3])}{' …' if len(numbers) > 3 else ''} stay out of Autotask?"
+        )
+        dialog.setTextValue("")
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.textValueSelected.connect(lambda reason: self.preview.reject_with_reason(numbers, reason))
+        self.reason_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def restore(self, numbers: list[str]) -> None:
+        spawn(
+            self._restore(numbers),
+            name="restore",
+            on_error=lambda e: self.message.emit(f"Restore failed: {e}"),
+        )
+
+    async def _restore(self, numbers: list[str]) -> None:
+        results = await self.engine.restore(numbers, by=desk_user())
+        done = [result.key for result in results if result.ok]
+        self.message.emit(f"Restored {', '.join(done)} to the queue" if done else "Nothing restored")
+
+    def retry(self, numbers: list[str]) -> None:
+        spawn(self._retry(numbers), name="retry", on_error=lambda e: self.message.emit(f"Retry failed: {e}"))
+
+    async def _retry(self, numbers: list[str]) -> None:
+        results = await self.engine.retry(numbers, by=desk_user())
+        failed = [f"{result.key}: {result.message}" for result in results if not result.ok]
+        self.message.emit("; ".join(failed) if failed else f"Retrying {', '.join(numbers)}")
+
+    def _select_position(self, position: int) -> None:
+        index = self.proxy.index(position, COL_NUMBER)
+        self.view.setCurrentIndex(index)
+        self.view.selectRow(position)
+        self.view.scrollTo(index)
+        self._refresh_preview()
 
     @staticmethod
     def _key(event: ItemQueued | ItemUpdated | ItemRemoved) -> str:
@@ -204,10 +358,37 @@ class QueueTab(QWidget):
         if not self._counts_timer.isActive():
             self._counts_timer.start()
 
+    def select_state_filter(self, label: str) -> None:
+        """Choose a filter by its name ("Rejected"), whatever count its text carries."""
+        for position, (name, _states) in enumerate(STATE_FILTERS):
+            if name == label:
+                self.state_filter.setCurrentIndex(position)
+                return
+        raise ValueError(f"no state filter named {label!r}")
+
+    def state_counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(VISIBLE_STATES, 0)
+        for row in self.model.rows():
+            counts[row.state] = counts.get(row.state, 0) + 1
+        return counts
+
     def _update_counts(self) -> None:
         total = len(self.model)
         shown = self.proxy.rowCount()
-        self.count_label.setText(f"{shown:,} of {total:,}" if shown != total else f"{total:,} incidents")
+        counts = self.state_counts()
+        parts = [
+            f"Waiting {counts['pending']:,}",
+            f"Failed {counts['failed']:,}",
+            f"Pushing {counts['pushing']:,}",
+        ]
+        self.count_label.setText(" · ".join(parts))
+        self.count_label.setToolTip(
+            (f"{shown:,} of {total:,} shown" if shown != total else plural(total, "incident"))
+            + f"; approved {counts['approved']:,}, rejected {counts['rejected']:,}"
+        )
+        for position, (label, states) in enumerate(STATE_FILTERS):
+            number = sum(counts.get(state, 0) for state in states)
+            self.state_filter.setItemText(position, f"{label} ({number:,})")
         if shown:
             self.stack.setCurrentWidget(self.view)
         else:

@@ -12,12 +12,13 @@ from __future__ import annotations
 import logging
 import os
 import tomllib
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QBrush, QPalette
+from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -52,10 +53,20 @@ from app.config import (
     default_store_url,
     hide_password,
 )
+from app.engine.events import SystemName
 from app.files import write_private
-from app.secrets import ENV_VARS, Secret, SecretName, get_secret, remember, set_secret
+from app.secrets import (
+    ENV_VARS,
+    Secret,
+    SecretName,
+    get_secret,
+    keyring_problem,
+    remember,
+    set_secret,
+    set_session_secret,
+)
 from app.ui.tasks import spawn
-from app.ui.theme import Tone, css_color, foreground
+from app.ui.theme import Tone, css_color, foreground, hint_palette
 from app.ui.toml_writer import dumps
 from app.ui.widgets import message_box, plain_label
 
@@ -83,7 +94,7 @@ class FieldRow(QWidget):
         self.error.hide()
         self.hint = QLabel(hint)
         self.hint.setWordWrap(True)
-        self.hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.hint.setPalette(hint_palette())  # quieter than text, still >= 4.5:1
         self.hint.setVisible(bool(hint))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         layout = QVBoxLayout(self)
@@ -136,15 +147,20 @@ class SettingsDialog(QDialog):
         *,
         demo: bool = False,
         first_run: bool = False,
+        engine_test: Callable[[SystemName], Awaitable[str]] | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Triage Sync settings" if not first_run else "Connect your systems")
+        self.setWindowTitle("Settings" if not first_run else "Connect your systems")
         self.setMinimumSize(720, 560)
         self.config = config
         self.config_path = Path(config_path)
         self.demo = demo
         self.first_run = first_run
+        # The running engine's own test: it holds the credentials in use (the demo's, the
+        # environment's), so unchanged settings are tested with what actually runs.
+        self.engine_test = engine_test
+        self.keyring_problem = None if demo else keyring_problem()
         self.rows: dict[str, FieldRow] = {}
         self._tested_ok: dict[str, tuple[Any, ...] | None] = {"servicenow": None, "autotask": None}
         self.test_results: dict[str, QLabel] = {}
@@ -168,6 +184,23 @@ class SettingsDialog(QDialog):
                 "Passwords and secrets go to the operating system's keyring, never to the file."
             )
         self.notice.setVisible(bool(self.notice.text()))
+        self.session_only = QCheckBox("Keep the secrets for this session only (type them again next start)")
+        self.keyring_notice = QLabel()
+        self.keyring_notice.setWordWrap(True)
+        self.keyring_notice.setTextFormat(Qt.TextFormat.PlainText)
+        if self.keyring_problem:
+            self.keyring_notice.setText(
+                f"{self.keyring_problem} You can keep them for this session only (in memory, gone "
+                f"when Triage Sync quits), or set the environment variables "
+                f"{ENV_VARS['servicenow_password']} and {ENV_VARS['autotask_secret']} before starting "
+                "Triage Sync."
+            )
+            self.keyring_notice.setStyleSheet(
+                f"color: {css_color(foreground(Tone.WARNING, self.palette()))};"
+            )
+            self.session_only.setChecked(True)
+        self.keyring_notice.setVisible(bool(self.keyring_problem))
+        self.session_only.setVisible(bool(self.keyring_problem))
 
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
@@ -179,6 +212,8 @@ class SettingsDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.setSpacing(10)
         layout.addWidget(self.notice)
+        layout.addWidget(self.keyring_notice)
+        layout.addWidget(self.session_only)
         layout.addWidget(self.tabs, 1)
         layout.addWidget(self.buttons)
 
@@ -335,9 +370,14 @@ class SettingsDialog(QDialog):
             default_store_url(),
             "Empty: a SQLite file in your user data folder. A SQLAlchemy URL lets a team share a database.",
         )
-        path = QLabel(str(self.config_path))
-        path.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        path.setWordWrap(True)
+        # A read-only line shows the whole path (a wrapping label broke it after "/tmp/").
+        path = QLineEdit(str(self.config_path))
+        path.setReadOnly(True)
+        path.setObjectName("config-path")
+        path.setAccessibleName("Configuration file path")
+        path.setToolTip(str(self.config_path))
+        path.setCursorPosition(0)
+        self.path_field = path
         form = self._form()
         form.addRow("Auto-push", self.rows["outbound.auto_push"])
         form.addRow("Store", self.rows["store.url"])
@@ -501,7 +541,9 @@ class SettingsDialog(QDialog):
         from app.engine import connections
 
         signature = self._signature(system)
-        if isinstance(cfg, ServiceNowConfig):
+        if self.engine_test is not None and self._unchanged(system, cfg):
+            message = await self.engine_test(system)  # type: ignore[arg-type]
+        elif isinstance(cfg, ServiceNowConfig):
             password = self._typed_secret(self.sn_password, "servicenow_password", cfg.username)
             client_secret = (
                 self._typed_secret(self.sn_client_secret, "servicenow_client_secret", cfg.username)
@@ -518,6 +560,16 @@ class SettingsDialog(QDialog):
         self._show_test(system, True, message)
         if signature == self._signature(system):
             self._tested_ok[system] = signature
+
+    def _unchanged(self, system: str, cfg: BaseModel) -> bool:
+        """The values as typed are the running configuration and no new secret was typed."""
+        if system == "servicenow":
+            running: BaseModel = self.config.servicenow
+            typed = self.sn_password.text() or self.sn_client_secret.text()
+        else:
+            running = self.config.autotask
+            typed = self.at_secret.text()
+        return not typed and cfg.model_dump() == running.model_dump()
 
     def _signature(self, system: str) -> tuple[Any, ...]:
         if system == "servicenow":
@@ -559,24 +611,24 @@ class SettingsDialog(QDialog):
             self.write_config(sn, at, self.auto_push.isChecked(), store_url)
         except Exception as exc:  # keyring or file errors: say so, keep the dialog open
             log.exception("saving settings failed")
-            message_box(
-                self, QMessageBox.Icon.Critical, "Settings not saved", f"Could not save the settings:\n{exc}"
-            )
+            message_box(self, QMessageBox.Icon.Critical, "Settings not saved", save_failure_text(exc))
             return
         self.saved.emit(self.config_path)
         self.accept()
 
     def _store_secrets(self, sn: ServiceNowConfig, at: AutotaskConfig) -> None:
+        session = bool(self.keyring_problem) and self.session_only.isChecked()
+        store = set_session_secret if session else set_secret
         if self.sn_password.text():
-            set_secret("servicenow_password", sn.username, self.sn_password.text())
+            store("servicenow_password", sn.username, self.sn_password.text())
         if self.sn_client_secret.text() and sn.auth == "oauth":
-            set_secret("servicenow_client_secret", sn.username, self.sn_client_secret.text())
+            store("servicenow_client_secret", sn.username, self.sn_client_secret.text())
         if self.at_secret.text():
-            set_secret("autotask_secret", at.username, self.at_secret.text())
+            store("autotask_secret", at.username, self.at_secret.text())
         for edit in (self.sn_password, self.sn_client_secret, self.at_secret):
             if edit.text():
                 edit.clear()
-                edit.setPlaceholderText(STORED_PLACEHOLDER)
+                edit.setPlaceholderText("•••• kept for this session" if session else STORED_PLACEHOLDER)
 
     def store_url_value(self) -> str:
         """The store URL to save: the configured one (with its password) unless the user edited it."""
@@ -612,6 +664,19 @@ class SettingsDialog(QDialog):
             if table:
                 data[section] = table
         write_private(self.config_path, dumps(data).encode("utf-8"))
+
+
+def save_failure_text(exc: BaseException) -> str:
+    """Plain words for a failed save; the keyring library's own text only as the detail."""
+    module = type(exc).__module__
+    if module.startswith("keyring") or "keyring" in str(exc).lower() or "secret" in str(exc).lower():
+        return (
+            "The secrets could not be stored in this computer's password store (keyring). "
+            "Nothing was saved. Tick “Keep the secrets for this session only”, or set the "
+            f"environment variables {ENV_VARS['servicenow_password']} and {ENV_VARS['autotask_secret']} "
+            f"and start Triage Sync again.\n\nDetail: {type(exc).__name__}"
+        )
+    return f"Could not save the settings:\n{exc}"
 
 
 def rule_details(rule: CopyRule | TemplateRule | ValueMapRule | ConstantRule | DueInHoursRule) -> str:

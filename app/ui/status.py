@@ -72,6 +72,7 @@ class HealthLabel(QWidget):
         super().__init__(parent)
         self.system = system
         self.health = HealthState()
+        self.setAccessibleName(f"{SYSTEM_LABELS.get(system, system)} connection")
         self.icon = QLabel()
         self.text = plain_label()
         layout = QHBoxLayout(self)
@@ -99,6 +100,7 @@ class HealthLabel(QWidget):
         if reconciled:
             tip.append(reconciled)
         self.setToolTip(tooltip_text("\n".join(tip)))
+        self.setAccessibleDescription(health_text(self.system, self.health))
 
 
 class StatusStrip(QWidget):
@@ -108,9 +110,11 @@ class StatusStrip(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.setAccessibleName("Connection status")
         self.labels = {system: HealthLabel(system) for system in ("servicenow", "autotask")}
         self.budget = QLabel("budget: —")
         self.budget.setToolTip(BUDGET_TIP)
+        self.budget.setAccessibleName("Autotask request budget")
         self._budget: BudgetState | None = None
         self.poll_button = QPushButton(std_icon(QStyle.StandardPixmap.SP_BrowserReload), "Poll now")
         self.poll_button.setToolTip("Poll ServiceNow and Autotask now")

@@ -63,6 +63,13 @@ def pending_tasks() -> int:
     return len(_background)
 
 
+async def drain(prefix: str, timeout: float = 5.0) -> None:
+    """Let background tasks whose name starts with ``prefix`` finish (a decision being recorded)."""
+    tasks = [task for task in _background if not task.done() and task.get_name().startswith(prefix)]
+    if tasks:
+        await asyncio.wait(tasks, timeout=timeout)
+
+
 async def cancel_all() -> None:
     """Cancel every background task and wait for them to end (shutdown)."""
     tasks = [task for task in _background if not task.done()]

@@ -77,6 +77,57 @@ def text_color(pal: QPalette | None = None) -> QColor:
     return pal.color(QPalette.ColorRole.Text)
 
 
+def relative_luminance(color: QColor) -> float:
+    """WCAG 2 relative luminance."""
+
+    def channel(value: int) -> float:
+        c = value / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * channel(color.red()) + 0.7152 * channel(color.green()) + 0.0722 * channel(color.blue())
+
+
+def contrast_ratio(a: QColor, b: QColor) -> float:
+    """WCAG 2 contrast ratio, 1..21; text needs at least 4.5."""
+    la, lb = relative_luminance(a), relative_luminance(b)
+    light, dark = max(la, lb), min(la, lb)
+    return (light + 0.05) / (dark + 0.05)
+
+
+MIN_CONTRAST = 4.5
+
+
+def readable(color: QColor, background: QColor, minimum: float = MIN_CONTRAST) -> QColor:
+    """``color`` moved towards the palette's text extreme until it reaches ``minimum`` contrast."""
+    target = QColor(0, 0, 0) if relative_luminance(background) > 0.18 else QColor(255, 255, 255)
+    amount = 0.0
+    result = QColor(color)
+    while contrast_ratio(result, background) < minimum and amount < 1.0:
+        amount = min(1.0, amount + 0.05)
+        result = _blend(color, target, amount)
+    return result
+
+
+def hint_color(pal: QPalette | None = None) -> QColor:
+    """Secondary text (hints, empty-state bodies): quieter than text, still 4.5:1 on the window."""
+    pal = pal or palette()
+    window = pal.color(QPalette.ColorRole.Window)
+    return readable(pal.color(QPalette.ColorRole.PlaceholderText), window)
+
+
+def hint_palette(pal: QPalette | None = None) -> QPalette:
+    """A palette whose WindowText is the readable hint colour (for QLabel.setPalette)."""
+    result = QPalette(pal or palette())
+    result.setColor(QPalette.ColorRole.WindowText, hint_color(pal))
+    return result
+
+
+def add_focus_ring(widget: QWidget) -> None:
+    """A visible ring around a focused list: the keyboard's position is never a guess."""
+    name = type(widget).__name__
+    widget.setStyleSheet(f"{name}:focus {{ border: 2px solid palette(highlight); }}")
+
+
 def std_icon(pixmap: QStyle.StandardPixmap, widget: QWidget | None = None) -> QIcon:
     style = widget.style() if widget is not None else QApplication.style()
     return style.standardIcon(pixmap)

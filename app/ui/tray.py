@@ -10,6 +10,7 @@ from PySide6.QtGui import QAction, QIcon
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from app.ui.format import notification_text, plural
+from app.ui.theme import Tone, tone_icon
 
 
 class NotificationThrottle:
@@ -58,6 +59,9 @@ class TrayIcon(QObject):
 
     def __init__(self, icon: QIcon, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        self.icon = icon
+        self.alert_icon = tone_icon(Tone.ERROR)
+        self.alert = False
         self.tray = QSystemTrayIcon(icon, self)
         self.menu = QMenu()
         self.show_action = QAction("Show / hide window", self.menu)
@@ -83,6 +87,13 @@ class TrayIcon(QObject):
 
     def hide(self) -> None:
         self.tray.hide()
+
+    def set_alert(self, alert: bool) -> None:
+        """An outage: the tray icon changes, so it is seen with the window closed."""
+        if alert == self.alert:
+            return
+        self.alert = alert
+        self.tray.setIcon(self.alert_icon if alert else self.icon)
 
     def set_status(self, text: str) -> None:
         self.tray.setToolTip(text)

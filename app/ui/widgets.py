@@ -7,15 +7,19 @@ show it is ``Qt.PlainText``, so ``<img src=...>`` is never interpreted (docs/sec
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtGui import QPalette
+from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QUrl, Signal, SignalInstance
+from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QApplication,
     QDialog,
     QFrame,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QMessageBox,
     QPushButton,
     QSizePolicy,
@@ -23,7 +27,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.ui.theme import Tone, banner_background, css_color, foreground, text_color, tone_icon
+if TYPE_CHECKING:
+    from app.engine.api import EngineAPI
+
+from app.ui.theme import (
+    Tone,
+    banner_background,
+    css_color,
+    foreground,
+    hint_palette,
+    text_color,
+    tone_icon,
+)
 
 
 def plain_label(text: str = "") -> QLabel:
@@ -66,6 +81,7 @@ class Banner(QFrame):
     ) -> None:
         super().__init__(parent)
         self.setObjectName(f"banner-{tone.value}")
+        self.setAccessibleName({"error": "Problem", "warning": "Warning"}.get(tone.value, "Notice"))
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self._icon = QLabel()
         self.label = plain_label(text)
@@ -113,6 +129,8 @@ class Banner(QFrame):
 
     def set_text(self, text: str) -> None:
         self.label.setText(text)
+        self.label.setToolTip(text)
+        self.setAccessibleDescription(text)
 
     def text(self) -> str:
         return self.label.text()
@@ -120,6 +138,65 @@ class Banner(QFrame):
     def _dismiss(self) -> None:
         self.hide()
         self.dismissed.emit()
+
+
+class BannerArea(QWidget):
+    """A fixed slot above the tabs for the window's banners, side by side.
+
+    The slot keeps its height whether a banner shows or not (a quiet line stands in), so banners
+    appearing and going never push the tabs and the row under the mouse away.
+    """
+
+    def __init__(self, banners: list[Banner], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.banners = list(banners)
+        self.quiet = QLabel()
+        self.quiet.setTextFormat(Qt.TextFormat.PlainText)
+        self.quiet.setAccessibleName("Status summary")
+        self.quiet.setContentsMargins(10, 0, 0, 0)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(6)
+        layout.addWidget(self.quiet, 1)
+        for banner in self.banners:
+            self._adopt(banner)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        self._sync()
+
+    def add_banner(self, banner: Banner) -> None:
+        self.banners.append(banner)
+        self._adopt(banner)
+        self._sync()
+
+    def _adopt(self, banner: Banner) -> None:
+        # One line in the slot; the whole text is in the tooltip (set_text).
+        banner.label.setWordWrap(False)
+        banner.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        layout = self.layout()
+        assert isinstance(layout, QHBoxLayout)
+        layout.addWidget(banner, 1)
+        banner.installEventFilter(self)
+
+    def set_quiet_text(self, text: str) -> None:
+        self.quiet.setText(text)
+
+    def slot_height(self) -> int:
+        """One line of banner: its button (or text) plus the banner's margins and frame."""
+        probe = QPushButton("Fix")
+        line = max(probe.sizeHint().height(), self.fontMetrics().height() + 4)
+        return line + 14
+
+    def visible_banners(self) -> list[Banner]:
+        return [banner for banner in self.banners if not banner.isHidden()]
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+        if event.type() in (QEvent.Type.ShowToParent, QEvent.Type.HideToParent):
+            self._sync()
+        return False
+
+    def _sync(self) -> None:
+        self.quiet.setVisible(not self.visible_banners())
+        self.setFixedHeight(self.slot_height())
 
 
 class EmptyState(QWidget):
@@ -140,7 +217,7 @@ class EmptyState(QWidget):
         self.body = plain_label(body)
         self.body.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.body.setWordWrap(True)
-        self.body.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.body.setPalette(hint_palette())  # quieter than text, still >= 4.5:1
         layout = QVBoxLayout(self)
         layout.setContentsMargins(32, 32, 32, 32)
         layout.addStretch(1)
@@ -148,11 +225,13 @@ class EmptyState(QWidget):
         layout.addSpacing(8)
         layout.addWidget(self.body)
         layout.addStretch(2)
+        self.setAccessibleName(title)
 
     def set_text(self, title: str, body: str, *, rich: bool = False) -> None:
         self.title.setText(title)
         self.body.setTextFormat(Qt.TextFormat.RichText if rich else Qt.TextFormat.PlainText)
         self.body.setText(body)
+        self.setAccessibleName(title)
 
 
 async def exec_async(dialog: QDialog) -> int:
@@ -180,3 +259,58 @@ def hline() -> QFrame:
     line.setFrameShape(QFrame.Shape.HLine)
     line.setFrameShadow(QFrame.Shadow.Sunken)
     return line
+
+
+def open_url(url: str, report: SignalInstance) -> None:
+    """Open a record in the browser, or say why not."""
+    if not url:
+        report.emit("The instance URL is not known; set it in Settings to open records.")
+        return
+    QDesktopServices.openUrl(QUrl(url))
+
+
+def copy_text(text: str, report: SignalInstance) -> None:
+    QGuiApplication.clipboard().setText(text)
+    report.emit(f"Copied {text}")
+
+
+def add_record_actions(
+    menu: QMenu,
+    engine: EngineAPI,
+    report: SignalInstance,
+    sys_id: str | None,
+    number: str,
+    ticket_id: int | None,
+    ticket_number: str,
+) -> None:
+    """Open in ServiceNow / Autotask and copy the numbers: the first items of every row menu."""
+    incident_url = engine.record_url("servicenow", sys_id) if sys_id else None
+    open_sn = menu.addAction("Open in &ServiceNow")
+    open_sn.setEnabled(bool(incident_url))
+    open_sn.triggered.connect(lambda: open_url(incident_url or "", report))
+    ticket_url = engine.record_url("autotask", str(ticket_id)) if ticket_id is not None else None
+    open_at = menu.addAction("Open in &Autotask")
+    open_at.setEnabled(bool(ticket_url))
+    open_at.triggered.connect(lambda: open_url(ticket_url or "", report))
+    if number:
+        copy = menu.addAction(f"&Copy {number}")
+        copy.triggered.connect(lambda: copy_text(number, report))
+    if ticket_number:
+        copy_ticket = menu.addAction(f"Copy &ticket {ticket_number}")
+        copy_ticket.triggered.connect(lambda: copy_text(ticket_number, report))
+
+
+def show_row_menu(
+    view: QAbstractItemView, point: QPoint, role: int, menu_for: Callable[[Any], QMenu | None]
+) -> None:
+    """Right-click (or the menu key: the current row) opens ``menu_for(row object)``."""
+    index = view.indexAt(point)
+    if not index.isValid():
+        index = view.currentIndex()
+    item = index.data(role) if index.isValid() else None
+    if item is None:
+        return
+    view.setCurrentIndex(index)
+    menu = menu_for(item)
+    if menu is not None:
+        menu.exec(view.viewport().mapToGlobal(point))

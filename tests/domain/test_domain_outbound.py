@@ -152,8 +152,12 @@ def test_queue_map_hit_and_miss(
     result = preview(make_incident(category="inquiry"), mapped, metadata, now=NOW)
     miss = field(result, "queueID")
     assert miss.value == QUEUE["Level I Support"]
-    assert miss.warnings == ("unmapped value 'inquiry' for category fell back to default 'Level I Support'",)
-    assert result.warnings == ("queueID: " + miss.warnings[0],)
+    # A configured default is deliberate: said in the rule, not raised as a warning (issue 14).
+    assert miss.warnings == ()
+    assert (
+        miss.rule == "value map on category: no entry for 'inquiry', outbound.default_queue 'Level I Support'"
+    )
+    assert result.warnings == ()
     assert result.ok
 
 
@@ -166,7 +170,7 @@ def test_default_queue_missing_is_an_error(
     assert not result.ok
 
 
-def test_unmapped_priority_uses_the_rule_default_with_a_warning(
+def test_unmapped_priority_uses_the_rule_default_without_a_warning(
     make_incident: IncidentFactory, outbound: OutboundConfig, metadata: TicketMetadata
 ) -> None:
     partial = with_fields(
@@ -175,7 +179,8 @@ def test_unmapped_priority_uses_the_rule_default_with_a_warning(
     )
     row = field(preview(make_incident(priority=4), partial, metadata, now=NOW), "priority")
     assert (row.value, row.display) == (PRIORITY["Medium"], "Medium")
-    assert row.warnings == ("unmapped value '4' for priority fell back to default 'Medium'",)
+    assert row.warnings == ()
+    assert row.rule == "value map on priority: no entry for '4', default 'Medium'"
 
 
 def test_unmapped_value_without_default_leaves_the_field_out(

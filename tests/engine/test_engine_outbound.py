@@ -283,3 +283,28 @@ async def test_reject_removes_without_pushing(harness: Harness) -> None:
     report = await engine.run_once()
     assert report.pushed == 0
     assert harness.tickets_for(incident["sys_id"]) == []
+
+
+async def test_push_anyway_sends_an_incident_the_trigger_does_not_select(harness: Harness) -> None:
+    other = harness.incident(category="inquiry")  # the trigger does not select it
+    engine = harness.engine()
+    await engine.run_once()
+    explained = await engine.explain(other["number"])
+    assert explained.found and not explained.in_queue and explained.can_push_anyway
+    refused = await engine.push_anyway(other["number"], "alice", "  ")
+    assert not refused.ok and "why" in refused.message
+    result = await engine.push_anyway(other["number"], "alice", "VIP caller, agreed with the lead")
+    assert result.ok, result.message
+    [row] = await engine.list_queue(states=["approved"])
+    assert (row.decided_by, row.forced_reason) == ("alice", "VIP caller, agreed with the lead")
+    # the push re-reads the incident and checks the trigger again: a person's decision stands
+    report = await engine.run_once()
+    assert report.ok and report.pushed == 1, report.failures
+    assert len(harness.tickets_for(other["sys_id"])) == 1
+    audit = await engine.list_audit(sys_id=other["sys_id"])
+    assert any(
+        row.summary.startswith(f"{other['number']} pushed anyway by alice (the trigger does not select it)")
+        for row in audit
+    )
+    again = await engine.push_anyway(other["number"], "alice", "again")
+    assert not again.ok and "already linked" in again.message

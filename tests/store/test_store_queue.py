@@ -139,6 +139,36 @@ def test_transition_per_key_results(store: Store, make_incident: IncidentFactory
     assert _state(store, "INC0000001") is QueueState.APPROVED
 
 
+def test_reject_keeps_its_reason_and_who_until_restored(store: Store, make_incident: IncidentFactory) -> None:
+    store.upsert_from_incident(make_incident(1), now=T0)
+    [result] = store.reject([S1], "alice", now=T0, reason="  duplicate of INC0000007 ")
+    assert result.item is not None
+    assert (result.item.decided_by, result.item.drop_reason) == ("alice", "duplicate of INC0000007")
+    [audit] = [row for row in store.list_audit(sys_id=S1) if row.kind == "rejected"]
+    assert audit.summary == "INC0000001 rejected by alice (was pending): duplicate of INC0000007"
+    [restored] = store.restore([S1], "bob", now=T0)
+    assert restored.item is not None
+    assert (restored.item.decided_by, restored.item.drop_reason) == ("bob", None)
+
+
+def test_push_anyway_is_approved_with_who_and_why_and_never_dropped(
+    store: Store, make_incident: IncidentFactory
+) -> None:
+    incident = make_incident(1)
+    assert store.push_anyway(incident, "alice", "   ", now=T0).status == "invalid"
+    result = store.push_anyway(incident, "alice", "VIP caller", now=T0)
+    assert result.item is not None and result.status == "changed"
+    assert (result.item.state, result.item.decided_by, result.item.forced_reason) == (
+        QueueState.APPROVED,
+        "alice",
+        "VIP caller",
+    )
+    assert store.drop(S1, "no longer matches the trigger", now=T0).status == "unchanged"
+    assert _state(store, S1) is QueueState.APPROVED
+    store.mark_pushing(S1, now=T0)
+    assert store.push_anyway(incident, "bob", "again", now=T0).status == "invalid"
+
+
 def test_approve_clears_retry_and_error(store: Store, make_incident: IncidentFactory) -> None:
     store.upsert_from_incident(make_incident(1), now=T0)
     store.mark_pushing(S1, now=T0)

@@ -95,17 +95,31 @@ def test_approve_calls_engine_and_row_leaves_when_pushed(
     loop.run_until_complete(scenario())
 
 
-def test_reject_with_delete_shortcut(window: MainWindow, engine: FakeEngine, loop: qasync.QEventLoop) -> None:
+def test_reject_with_delete_shortcut_waits_for_its_undo_window(
+    window: MainWindow, engine: FakeEngine, loop: qasync.QEventLoop
+) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
     async def scenario() -> None:
         await _loaded(window, engine)
         pane = window.queue_tab.preview
         window.queue_tab.select_number("INC0000001")
         await wait_until(lambda: pane.preview is not None)
         window.queue_tab.view.setFocus()
-        from PySide6.QtCore import Qt
-        from PySide6.QtTest import QTest
-
         QTest.keyClick(window.queue_tab.view, Qt.Key.Key_Delete)
+        # gone from the list at once, but nothing is sent yet: the toast offers Undo
+        assert not window.queue_tab.select_number("INC0000001")
+        assert not any(call[0] == "reject" for call in engine.calls)
+        assert window.toast.isVisible() and window.toast.button.isVisible()
+        assert window.toast.text().startswith("Rejected INC0000001")
+        window.toast.button.click()  # Undo
+        assert window.queue_tab.select_number("INC0000001")
+        assert not any(call[0] == "reject" for call in engine.calls)
+        await wait_until(lambda: pane.preview is not None and pane.preview.number == "INC0000001")
+        window.queue_tab.view.setFocus()
+        QTest.keyClick(window.queue_tab.view, Qt.Key.Key_Delete)
+        window.toast.flush()  # the Undo window passes
         await wait_until(lambda: ("reject", ["INC0000001"]) in engine.calls)
         # rejected rows leave the default "active" filter
         await wait_until(lambda: not window.queue_tab.select_number("INC0000001"))
@@ -129,7 +143,7 @@ def test_bulk_approve_confirms_exact_count(
         window.queue_tab.view.selectAll()
         pane = window.queue_tab.preview
         assert len(pane.rows) == 3
-        assert pane.approve_button.text() == "Approve 3"
+        assert pane.approve_button.text() == "&Approve 3"
         pane.approve_button.click()
         await wait_until(lambda: any(call[0] == "approve" for call in engine.calls))
         assert asked == ["Create 3 Autotask tickets?"]

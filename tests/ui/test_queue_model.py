@@ -52,7 +52,7 @@ def test_display_columns() -> None:
     model.set_rows([make_row(2, priority=3, attempts=2, last_error="HTTP 500: queueID invalid")])
     assert model.index(0, COL_NUMBER).data() == "INC0000002"
     assert model.index(0, COL_PRIORITY).data() == "3 - Moderate"
-    assert model.index(0, COL_STATE).data() == "Waiting for approval"
+    assert model.index(0, COL_STATE).data() == "Waiting"
     assert model.index(0, COL_ATTEMPTS).data() == "2 · HTTP 500: queueID invalid"
     assert model.index(0, COL_AGE).data()  # humanised, e.g. "2 min" or "3 d 4 h"
     assert model.index(0, 0).data(RowRole).sys_id == "sys000002"

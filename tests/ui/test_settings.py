@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import qasync
-from ui_fakes import MemoryKeyring, wait_until
+from ui_fakes import MemoryKeyring, fill_settings, wait_until
 
 from app import APP_NAME
 from app.config import AppConfig, AutotaskConfig, ServiceNowConfig, load_config, parse_config
@@ -23,20 +23,11 @@ def _dialog(qtbot: Any, path: Path, config: AppConfig | None = None, **kwargs: A
     return dialog
 
 
-def _fill(dialog: SettingsDialog) -> None:
-    dialog.sn_url.setText("https://acme.service-now.com")
-    dialog.sn_user.setText("svc.triage")
-    dialog.sn_password.setText("sn-pass-123")
-    dialog.at_user.setText("api@acme.example")
-    dialog.at_code.setText("TRACK-ID-1")
-    dialog.at_secret.setText("at-secret-456")
-
-
 def test_http_non_loopback_url_refused_beside_the_field(
     qtbot: Any, tmp_path: Path, memory_keyring: MemoryKeyring
 ) -> None:
     dialog = _dialog(qtbot, tmp_path / "config.toml")
-    _fill(dialog)
+    fill_settings(dialog)
     dialog.sn_url.setText("http://acme.service-now.com")
     dialog.save()
     assert dialog.result() != SettingsDialog.DialogCode.Accepted
@@ -53,7 +44,7 @@ def test_http_non_loopback_url_refused_beside_the_field(
 
 def test_oauth_without_client_id_names_the_field(qtbot: Any, tmp_path: Path) -> None:
     dialog = _dialog(qtbot, tmp_path / "config.toml")
-    _fill(dialog)
+    fill_settings(dialog)
     dialog.sn_auth.setCurrentIndex(1)
     sn, _at = dialog.validate()
     assert sn is None
@@ -70,7 +61,7 @@ def test_save_stores_secrets_in_keyring_and_keeps_other_sections(
         encoding="utf-8",
     )
     dialog = _dialog(qtbot, path)
-    _fill(dialog)
+    fill_settings(dialog)
     dialog.sn_poll.setValue(120)
     saved: list[Path] = []
     dialog.saved.connect(saved.append)
@@ -124,7 +115,7 @@ def test_test_connection_uses_unsaved_values(
     monkeypatch.setattr(connections, "test_autotask", fake_at)
     path = tmp_path / "config.toml"
     dialog = _dialog(qtbot, path, first_run=True)
-    _fill(dialog)
+    fill_settings(dialog)
 
     async def scenario() -> None:
         dialog.test_buttons["servicenow"].click()

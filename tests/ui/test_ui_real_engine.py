@@ -266,12 +266,14 @@ def test_reject_removes_row_without_pushing(
         await select_and_preview(window, incident["number"])
         tab.preview.reject_button.click()
         await wait_until(lambda: tab.proxy.rowCount() == 0, timeout=WAIT)  # the Active view hides it
+        window.toast.flush()  # the Undo window passes: now the reject is sent
+        await wait_until(lambda: tab.model.rows()[0].state == "rejected", timeout=WAIT)
         report = await engine.run_once()
         assert report.ok and report.pushed == 0, report.failures
         assert rig.at.tickets() == []
         assert ticket_creates(rig.at) == 0
         # still recoverable: the Rejected filter shows it with its state
-        tab.state_filter.setCurrentIndex(tab.state_filter.findText("Rejected"))
+        tab.select_state_filter("Rejected")
         await wait_until(lambda: tab.proxy.rowCount() == 1)
         assert tab.proxy.index(0, COL_NUMBER).data() == incident["number"]
         assert tab.proxy.index(0, COL_STATE).data() == "Rejected"
@@ -343,8 +345,8 @@ def test_return_trip_change_shows_in_activity(
         assert model.index(row, COL_INCIDENT).data() == incident["number"]
         assert model.index(row, COL_TICKET).data() == ticket["ticketNumber"]
         what = model.index(row, COL_WHAT).data()
-        # The incident is read before the PATCH, so the old value is known too.
-        assert "state: 1 -> 2 (Autotask status 'In Progress' -> state 2 (In Progress))" in what, what
+        # one sentence, labels not codes, said once (issue 14); the old value is read first
+        assert what == f"{ticket['ticketNumber']} moved to In Progress → incident In Progress", what
 
     run(loop, rig, scenario())
 

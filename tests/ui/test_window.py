@@ -306,7 +306,15 @@ def test_links_history_shows_body_and_opens_records(
         engine.publish(
             LinkChanged(LinkRow(2, "sys2", "INC0000002", 7002, "T2", NOW, "failed", "403", None, None))
         )
+        # The user is working on a selected link: the new one waits behind "1 new", nothing moves.
+        window.tabs.setCurrentWidget(tab)
+        await wait_until(tab.new_rows.isVisible)
+        assert tab.new_rows.text() == "1 new — show"
+        assert tab.model.rowCount() == 1
+        assert tab.selected_link() == link
+        tab.new_rows.click()
         await wait_until(lambda: tab.model.rowCount() == 2)
+        assert not tab.new_rows.isVisible()
         engine.audit.append(
             AuditRow(
                 2,

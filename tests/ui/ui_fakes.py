@@ -105,6 +105,7 @@ class FakeEngine:
         }
         self.budget_state = BudgetState(used=130, limit=10_000, remaining=9_870)
         self.calls: list[tuple[str, Any]] = []
+        self.decisions: list[tuple[str, list[str], str, str | None]] = []  # action, keys, by, reason
         self._auto_push = False
         self.started = False
 
@@ -163,10 +164,14 @@ class FakeEngine:
 
     async def approve(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]:
         self.calls.append(("approve", list(keys)))
+        self.decisions.append(("approve", list(keys), by, None))
         return [ActionResult(key, True, "approved") for key in keys]
 
-    async def reject(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]:
+    async def reject(
+        self, keys: Sequence[str], by: str = "user", reason: str | None = None
+    ) -> list[ActionResult]:
         self.calls.append(("reject", list(keys)))
+        self.decisions.append(("reject", list(keys), by, reason))
         results = []
         for key in keys:
             row = self._by_number(key)
@@ -178,6 +183,7 @@ class FakeEngine:
         return results
 
     async def restore(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]:
+        self.calls.append(("restore", list(keys)))
         return [ActionResult(key, True, "restored") for key in keys]
 
     async def retry(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]:
@@ -192,6 +198,11 @@ class FakeEngine:
         return self.explanations.get(key) or Explanation(
             key=key, found=False, in_queue=False, state=None, summary="not found in ServiceNow"
         )
+
+    async def push_anyway(self, key: str, by: str, reason: str) -> ActionResult:
+        self.calls.append(("push_anyway", key))
+        self.decisions.append(("push_anyway", [key], by, reason))
+        return ActionResult(key, True, "approved")
 
     async def dry_run(self) -> DryRunReport:
         self.calls.append(("dry_run", None))
@@ -223,3 +234,13 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 3.0) -> Non
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.005)
+
+
+def fill_settings(dialog: Any) -> None:
+    """Valid values for both systems in a SettingsDialog."""
+    dialog.sn_url.setText("https://acme.service-now.com")
+    dialog.sn_user.setText("svc.triage")
+    dialog.sn_password.setText("sn-pass-123")
+    dialog.at_user.setText("api@acme.example")
+    dialog.at_code.setText("TRACK-ID-1")
+    dialog.at_secret.setText("at-secret-456")

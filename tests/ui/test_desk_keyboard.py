@@ -1,0 +1,158 @@
+"""Issue 14, keyboard and accessibility: the keyboard map, row menus, names for assistive tech."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import qasync
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
+from ui_fakes import FakeEngine, make_row, wait_until
+
+from app.engine.events import PushSucceeded
+from app.engine.views import LinkRow
+from app.ui.main_window import MainWindow
+from app.ui.shortcuts import KEYBOARD_MAP
+
+NOW = datetime(2026, 5, 4, 9, 30, tzinfo=UTC)
+
+
+async def _ready(window: MainWindow, engine: FakeEngine, qtbot: Any, count: int = 3) -> None:
+    engine.add_rows([make_row(n) for n in range(1, count + 1)])
+    await window.load()
+    window.show()
+    window.activateWindow()
+    qtbot.waitActive(window)
+    pane = window.queue_tab.preview
+    await wait_until(lambda: pane.preview is not None)
+
+
+def _actions(menu: Any) -> list[str]:
+    return [action.text() for action in menu.actions() if not action.isSeparator()]
+
+
+def test_focus_starts_in_the_queue_on_its_first_row(
+    window: MainWindow, engine: FakeEngine, loop: qasync.QEventLoop, qtbot: Any
+) -> None:
+    async def scenario() -> None:
+        await _ready(window, engine, qtbot)
+        assert QApplication.focusWidget() is window.queue_tab.view
+        assert len(window.queue_tab.selected_rows()) == 1
+
+    loop.run_until_complete(scenario())
+
+
+def test_keyboard_map(window: MainWindow, engine: FakeEngine, loop: qasync.QEventLoop, qtbot: Any) -> None:
+    async def scenario() -> None:
+        await _ready(window, engine, qtbot)
+        view = window.queue_tab.view
+        pane = window.queue_tab.preview
+        # Ctrl+F: the filter of the tab in front
+        QTest.keyClick(view, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+        assert QApplication.focusWidget() is window.queue_tab.search
+        # Tab moves to the next pane, never from cell to cell inside the list
+        view.setFocus()
+        column = view.currentIndex().column()
+        QTest.keyClick(view, Qt.Key.Key_Tab)
+        assert QApplication.focusWidget() is not view
+        assert view.currentIndex().column() == column
+        # Enter opens the preview; Escape comes back
+        view.setFocus()
+        QTest.keyClick(view, Qt.Key.Key_Return)
+        assert QApplication.focusWidget() is pane.ticket
+        QTest.keyClick(pane.ticket, Qt.Key.Key_Escape)
+        assert QApplication.focusWidget() is view
+        # F5 polls
+        QTest.keyClick(view, Qt.Key.Key_F5)
+        await wait_until(lambda: ("poll_now", None) in engine.calls)
+        # Ctrl+Return approves the selected incident
+        number = window.queue_tab.selected_rows()[0].number
+        QTest.keyClick(view, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+        await wait_until(lambda: ("approve", [number]) in engine.calls)
+        # Ctrl+2 shows Activity with the keyboard in its list; Ctrl+F there filters the activity
+        QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+        assert window.tabs.currentWidget() is window.activity_tab
+        QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+        assert QApplication.focusWidget() is window.activity_tab.search
+        # F1: the keyboard shortcuts page lists the whole map
+        QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_F1)
+        await wait_until(lambda: window.shortcuts_dialog is not None and window.shortcuts_dialog.isVisible())
+        assert window.shortcuts_dialog is not None
+        assert window.shortcuts_dialog.table.rowCount() == len(KEYBOARD_MAP)
+        assert window.shortcuts_dialog.table.item(0, 0).text() == "Ctrl+F"
+        window.shortcuts_dialog.reject()
+
+    loop.run_until_complete(scenario())
+
+
+def test_mnemonics_and_focus_ring(window: MainWindow) -> None:
+    pane = window.queue_tab.preview
+    for text in (pane.approve_button.text(), pane.reject_button.text(), window.poll_action.text()):
+        assert "&" in text
+    assert [menu.title() for menu in (a.menu() for a in window.menuBar().actions())] == [
+        "&File",
+        "&View",
+        "&Sync",
+        "&Help",
+    ]
+    for view in (window.queue_tab.view, window.activity_tab.view, window.links_tab.view, pane.table):
+        assert ":focus" in view.styleSheet()
+        assert not view.tabKeyNavigation()
+
+
+def test_row_menus_open_copy_explain_and_restore(
+    window: MainWindow, engine: FakeEngine, loop: qasync.QEventLoop, qtbot: Any
+) -> None:
+    async def scenario() -> None:
+        engine.add_rows([replace(make_row(9), state="rejected")])
+        await _ready(window, engine, qtbot)
+        tab = window.queue_tab
+        menu = tab.row_menu(0)
+        texts = _actions(menu)
+        number = tab.selected_rows()[0].number
+        assert texts[:3] == ["Open in &ServiceNow", "Open in &Autotask", f"&Copy {number}"]
+        assert "&Why not? / Why?" in texts and "&Reject" in texts
+        assert not menu.actions()[1].isEnabled()  # no ticket yet
+        menu.actions()[2].trigger()
+        assert QGuiApplication.clipboard().text() == number
+        next(a for a in menu.actions() if a.text() == "&Why not? / Why?").trigger()
+        await wait_until(lambda: ("explain", number) in engine.calls)
+        assert window.explain_panel.isVisible()
+        # a rejected incident can be restored from its menu
+        tab.select_state_filter("Rejected")
+        await wait_until(lambda: tab.proxy.rowCount() == 1)
+        menu = tab.row_menu(0)
+        next(a for a in menu.actions() if a.text() == "&Restore to the queue").trigger()
+        await wait_until(lambda: ("restore", ["INC0000009"]) in engine.calls)
+        # activity and links rows open the ticket too
+        engine.publish(PushSucceeded("sys000001", "INC0000001", 7001, "T1"))
+        await wait_until(lambda: window.activity_tab.model.rowCount() == 1)
+        entry = window.activity_tab.model.entry(0)
+        activity_menu = window.activity_tab.row_menu(entry)
+        assert activity_menu.actions()[1].isEnabled()  # Open in Autotask
+        link = LinkRow(1, "sys000001", "INC0000001", 7001, "T1", NOW, "done", None, NOW, None)
+        links_menu = window.links_tab.row_menu(link)
+        assert _actions(links_menu)[:4] == [
+            "Open in &ServiceNow",
+            "Open in &Autotask",
+            "&Copy INC0000001",
+            "Copy &ticket T1",
+        ]
+
+    loop.run_until_complete(scenario())
+
+
+def test_custom_widgets_have_accessible_names(window: MainWindow) -> None:
+    assert window.queue_tab.view.accessibleName() == "Queue"
+    assert window.queue_tab.preview.table.accessibleName() == "Ticket preview"
+    assert window.status_strip.accessibleName() == "Connection status"
+    assert window.status_strip.labels["servicenow"].accessibleName() == "ServiceNow connection"
+    assert window.toast.accessibleName() == "Notification"
+    assert window.auth_banner.accessibleName() == "Problem"
+    assert window.explain_panel.accessibleName() == "Why not? answer"
+    assert window.why_not.accessibleName() == "Why not? Incident number"
+    assert window.banner_area.quiet.accessibleName() == "Status summary"
