@@ -128,7 +128,7 @@ class QueueModel(RowTableModel):
                     parts.append(f"Next try {local_time(row.next_retry_at)}")
                 if row.decided_by:
                     parts.append(f"Decided by {row.decided_by}")
-                return "\n".join(parts)
+                return tooltip_text("\n".join(parts))
             return None
         if role in (Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.BackgroundRole):
             if column == COL_PRIORITY or column == COL_STATE:  # coloured badges

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 if TYPE_CHECKING:
     from app.engine.api import EngineAPI
 
+from app.ui.format import tooltip_text
 from app.ui.theme import (
     Tone,
     banner_background,
@@ -129,7 +130,7 @@ class Banner(QFrame):
 
     def set_text(self, text: str) -> None:
         self.label.setText(text)
-        self.label.setToolTip(text)
+        self.label.setToolTip(tooltip_text(text))  # remote text: shown literally
         self.setAccessibleDescription(text)
 
     def text(self) -> str:
