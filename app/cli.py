@@ -38,6 +38,7 @@ examples:
   triage-sync queue list --state pending
   triage-sync queue approve INC0010001 INC0010002
   triage-sync status --json
+  triage-sync store check
 
 exit codes:
   0    success (run --once: every item went through)
@@ -47,9 +48,9 @@ exit codes:
   130  interrupted before the command could stop on its own
 
 The configuration file is --config PATH, else $TRIAGE_SYNC_CONFIG, else the user config folder
-(`triage-sync config path`). Credentials come from SERVICENOW_PASSWORD, SERVICENOW_CLIENT_SECRET
-and AUTOTASK_SECRET, else the OS keyring. Logs go to stderr and to the log folder
-($TRIAGE_SYNC_LOG_DIR, else the user log folder).
+(`triage-sync config path`). Credentials come from SERVICENOW_PASSWORD, SERVICENOW_CLIENT_SECRET,
+AUTOTASK_SECRET and TRIAGE_SYNC_DB_PASSWORD (a server store), else the OS keyring. Logs go to
+stderr and to the log folder ($TRIAGE_SYNC_LOG_DIR, else the user log folder).
 """
 
 
@@ -283,6 +284,10 @@ examples:
         "--servicenow-port", type=int, default=0, metavar="P", help="default: any free port"
     )
     simulate.add_argument("--autotask-port", type=int, default=0, metavar="P", help="default: any free port")
+
+    from app.store_cli import add_parser as add_store_parser
+
+    add_store_parser(sub, _global_options(top=False))
     return parser
 
 
@@ -349,6 +354,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             return cmd_config_init(args)
         print(resolve_config_path(args.config))
         return EXIT_OK
+    if args.command == "store":
+        from app import store_cli
+
+        return store_cli.dispatch(args)
     from app import headless
 
     return headless.dispatch(args)

@@ -18,7 +18,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -153,8 +153,40 @@ class PollingConfig(_Section):
     reconcile_minutes: Annotated[float, Field(ge=1, le=7 * 1440)] = 60
 
 
+STORE_PASSWORD_HOME = (
+    "keep the user in the URL (e.g. postgresql://triage@db.example/triage) and put the password in "
+    "TRIAGE_SYNC_DB_PASSWORD or the OS keyring (triage-sync store password)"
+)
+
+
+def check_store_url(value: str) -> str:
+    """A database URL may name a user; its password never lives in the file (printed, copied,
+    committed to config repositories): it comes from the keyring or TRIAGE_SYNC_DB_PASSWORD."""
+    value = value.strip()
+    scheme, separator, rest = value.partition("://")
+    if not separator:
+        return value  # not a URL with an authority: the store reports what it is
+    authority = rest.split("/", 1)[0].split("?", 1)[0]
+    userinfo = authority.rpartition("@")[0]
+    query = parse_qs(urlsplit(value).query)
+    if ":" in userinfo or "password" in query:
+        raise ValueError(
+            f"must not contain a password (the file is no place for it); {STORE_PASSWORD_HOME}; "
+            f"got {hide_password(value.split('?', 1)[0])!r}"
+        )
+    return value
+
+
 class StoreConfig(_Section):
     url: str = ""  # SQLAlchemy URL; empty: SQLite file in the user data dir
+    # False: never change a database's schema on start (a shared server an administrator migrates
+    # with `triage-sync store migrate`); an older schema then stops the app with that instruction.
+    auto_migrate: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return check_store_url(value)
 
 
 # ---- trigger -------------------------------------------------------------------------------------

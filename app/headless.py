@@ -171,7 +171,7 @@ def open_store(config: AppConfig) -> Store:
 
     url = effective_store_url(config)
     with database_errors(url):
-        store = Store.open(url)
+        store = Store.open(url, migrate_schema=config.store.auto_migrate)
     if store.backup_path is not None:
         log.info("database schema upgraded; the previous file is kept at %s", store.backup_path)
     return store

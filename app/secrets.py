@@ -16,6 +16,7 @@ SecretName = Literal[
     "autotask_secret",
     "autotask_webhook_secret",
     "servicenow_webhook_secret",
+    "store_password",
 ]
 
 ENV_VARS: dict[SecretName, str] = {
@@ -24,6 +25,8 @@ ENV_VARS: dict[SecretName, str] = {
     "autotask_secret": "AUTOTASK_SECRET",
     "autotask_webhook_secret": "AUTOTASK_WEBHOOK_SECRET",
     "servicenow_webhook_secret": "SERVICENOW_WEBHOOK_SECRET",
+    # The team store's database password (keyring user: "<db user>@<host>", see store_account).
+    "store_password": "TRIAGE_SYNC_DB_PASSWORD",
 }
 
 
@@ -70,6 +73,11 @@ class Secret:
 
     def reveal(self) -> str:
         return self._value
+
+
+def store_account(user: str, host: str) -> str:
+    """The keyring account of a store password: the database user at its server."""
+    return f"{user}@{host}"
 
 
 def _keyring_user(name: SecretName, username: str) -> str:
@@ -138,7 +146,9 @@ def get_secret(name: SecretName, username: str) -> Secret | None:
 
         stored = keyring.get_password(APP_NAME, _keyring_user(name, username))
     except Exception as exc:  # keyring backends raise many kinds; a missing keyring is not fatal
-        log.warning("OS keyring unavailable (%s); set %s instead", type(exc).__name__, ENV_VARS[name])
+        # The store password is optional (libpq's ~/.pgpass, trust or certificate logins): no warning.
+        level = logging.DEBUG if name == "store_password" else logging.WARNING
+        log.log(level, "OS keyring unavailable (%s); set %s instead", type(exc).__name__, ENV_VARS[name])
         return None
     remember(stored)
     return Secret(stored) if stored else None

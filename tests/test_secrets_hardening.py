@@ -7,26 +7,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import keyring
 import pytest
 from memory_keyring import MemoryKeyring
 
 from app.logging_setup import scrub
 from app.secrets import Secret, get_secret, set_secret
-
-
-@pytest.fixture
-def memory_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[MemoryKeyring]:
-    monkeypatch.delenv("AUTOTASK_WEBHOOK_SECRET", raising=False)
-    monkeypatch.delenv("SERVICENOW_WEBHOOK_SECRET", raising=False)
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
 
 
 def test_keyring_secret_is_scrubbed_once_read(memory_keyring: MemoryKeyring) -> None:

@@ -51,5 +51,5 @@ def build_engine(
     at = autotask_client(config.autotask, secrets.autotask_secret)
     # Clients open connections only when first used, so a store that fails to open leaves nothing
     # to close; building them first means a missing credential fails before the database is touched.
-    opened = store or Store.open(effective_store_url(config))
+    opened = store or Store.open(effective_store_url(config), migrate_schema=config.store.auto_migrate)
     return SyncEngine(config, opened, sn, at, holder=holder, owns_store=store is None)

@@ -4,7 +4,16 @@ SQLite (WAL) by default; any SQLAlchemy URL works. The store never holds credent
 live in the OS keyring or the environment, and audit bodies are payloads, never auth headers.
 """
 
-from app.store.db import SchemaTooNew, StoreError, backup_sqlite, create_store_engine, head_revision, migrate
+from app.store.connect import resolve_server_url
+from app.store.db import (
+    SchemaStatus,
+    backup_sqlite,
+    create_store_engine,
+    head_revision,
+    migrate,
+    schema_status,
+)
+from app.store.errors import SchemaBehind, SchemaTooNew, StoreError, StoreUnavailable
 from app.store.lease import DEFAULT_LEASE_TIMEOUT, EngineAlreadyRunning, Lease, LeaseLost, pid_alive
 from app.store.models import (
     AuditDirection,
@@ -53,6 +62,11 @@ __all__ = [
     "WritebackState",
     "backup_sqlite",
     "create_store_engine",
+    "resolve_server_url",
+    "schema_status",
+    "SchemaBehind",
+    "SchemaStatus",
+    "StoreUnavailable",
     "head_revision",
     "migrate",
     "pid_alive",

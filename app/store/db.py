@@ -12,9 +12,10 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from alembic import command
 from alembic.config import Config
@@ -22,10 +23,12 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
 
 from app.files import private_dir, private_opener
+from app.store.connect import resolve_server_url
+from app.store.errors import SchemaBehind, SchemaTooNew, StoreError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Alembic drives env.py through module-level proxies (alembic.context, alembic.op): two migrations
@@ -39,15 +42,7 @@ IMMEDIATE = "triage_sync_immediate"
 WRITE_LOCK_KEY = 0x5453594E
 
 
-class StoreError(Exception):
-    """Base of every error the store raises on purpose."""
-
-
-class SchemaTooNew(StoreError):
-    """The database was written by a newer Triage Sync than this one."""
-
-
-def sqlite_path(url: str) -> Path | None:
+def sqlite_path(url: str | URL) -> Path | None:
     """The file behind a SQLite URL, or None (server database or in-memory SQLite)."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -65,7 +60,7 @@ def _prepare_sqlite_file(path: Path) -> None:
         os.close(private_opener(str(path), os.O_CREAT | os.O_WRONLY))
 
 
-def create_store_engine(url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
+def create_store_engine(url: str | URL, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
     """An engine safe to use from worker threads; for SQLite: WAL, foreign keys, busy timeout.
 
     pysqlite's own implicit BEGIN is turned off and we emit BEGIN ourselves, so write transactions
@@ -74,10 +69,7 @@ def create_store_engine(url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> 
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "postgresql":
-        # "postgresql://..." means psycopg 3, the driver the app ships (SQLAlchemy would pick psycopg2).
-        if parsed.drivername == "postgresql":
-            parsed = parsed.set(drivername="postgresql+psycopg")
-        server = create_engine(parsed, pool_pre_ping=True)
+        server = create_engine(resolve_server_url(parsed), pool_pre_ping=True)
 
         @event.listens_for(server, "begin")
         def _on_pg_begin(connection: Connection) -> None:
@@ -159,6 +151,57 @@ def head_revision() -> str:
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+SchemaState = Literal["current", "behind", "newer", "empty", "foreign"]
+
+
+@dataclass(frozen=True)
+class SchemaStatus:
+    """Where a database's schema stands against this app's migrations (``store check``)."""
+
+    current: str | None
+    head: str
+    state: SchemaState
+
+    def describe(self, shown_url: str) -> str:
+        return {
+            "current": f"{shown_url}: schema at revision {self.head} (current)",
+            "behind": f"{shown_url}: schema at revision {self.current}, this app needs {self.head} "
+            "(behind: run triage-sync store migrate)",
+            "newer": f"{shown_url}: schema at revision {self.current}, which this app does not know "
+            f"(it knows up to {self.head}): a newer Triage Sync wrote it; upgrade the app",
+            "empty": f"{shown_url}: no schema yet (triage-sync store migrate creates it at {self.head})",
+            "foreign": f"{shown_url}: has tables but no schema revision: not a Triage Sync database",
+        }[self.state]
+
+
+def schema_status(engine: Engine) -> SchemaStatus:
+    """Read the revision (one short read, no lock) and compare it with the installed migrations."""
+    head = head_revision()
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+        tables = inspect(connection).get_table_names() if current is None else []
+    if current == head:
+        return SchemaStatus(current, head, "current")
+    if current is None:
+        return SchemaStatus(None, head, "foreign" if tables else "empty")
+    try:
+        known = ScriptDirectory.from_config(alembic_config()).get_revision(current)
+    except CommandError:
+        known = None
+    return SchemaStatus(current, head, "behind" if known is not None else "newer")
+
+
+def require_current(engine: Engine) -> None:
+    """For ``store.auto_migrate = false``: use the schema as it is, or say why not. Never writes."""
+    status = schema_status(engine)
+    if status.state == "current":
+        return
+    shown = engine.url.render_as_string(hide_password=True)
+    error = SchemaTooNew if status.state == "newer" else SchemaBehind
+    hint = "" if status.state == "newer" else " (store.auto_migrate is off: an administrator migrates it)"
+    raise error(status.describe(shown) + hint)
 
 
 def backup_sqlite(path: Path, old_revision: str, *, now: datetime | None = None) -> Path:

@@ -20,7 +20,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, delete, update
 from sqlmodel import Session, col
 
-from app.store.db import IMMEDIATE, StoreError
+from app.store.db import IMMEDIATE
+from app.store.errors import StoreError
 from app.store.models import AuditDirection, AuditEvent, AuditOutcome, EngineLease
 from app.store.types import require_utc
 

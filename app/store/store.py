@@ -18,12 +18,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import ColumnElement, Engine, case, func, or_
+from sqlalchemy import URL, ColumnElement, Engine, case, func, or_
 from sqlmodel import Session, col, select
 
 from app.domain.records import Incident
 from app.store import lease as lease_module
-from app.store.db import IMMEDIATE, StoreError, create_store_engine, migrate
+from app.store.connect import server_errors
+from app.store.db import IMMEDIATE, create_store_engine, migrate, require_current
+from app.store.errors import StoreError
 from app.store.lease import DEFAULT_LEASE_TIMEOUT, Lease
 from app.store.models import (
     AuditDirection,
@@ -130,11 +132,13 @@ class Store(StateStore):
     # ---- life cycle ------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, url: str | None = None, *, migrate_schema: bool = True) -> Store:
+    def open(cls, url: str | URL | None = None, *, migrate_schema: bool = True) -> Store:
         """Connect and bring the schema to head (backing up an older SQLite file first).
 
-        ``url`` None means the default SQLite file in the user data dir.
-        Raises SchemaTooNew when a newer app version wrote the database.
+        ``url`` None means the default SQLite file in the user data dir. ``migrate_schema`` False
+        (``store.auto_migrate = false``) never changes the schema: an older one raises SchemaBehind.
+        Raises SchemaTooNew when a newer app version wrote the database, StoreUnavailable when the
+        server cannot be reached or refuses the login.
         """
         if url is None:
             from app.config import default_store_url
@@ -142,7 +146,12 @@ class Store(StateStore):
             url = default_store_url()
         engine = create_store_engine(url)
         try:
-            backup = migrate(engine) if migrate_schema else None
+            with server_errors(engine.url):
+                if migrate_schema:
+                    backup = migrate(engine)
+                else:
+                    require_current(engine)
+                    backup = None
         except BaseException:
             engine.dispose()
             raise

@@ -17,20 +17,10 @@ from PySide6.QtWidgets import QApplication
 from ui_fakes import FakeEngine, MemoryKeyring
 
 
-@pytest.fixture
-def memory_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[MemoryKeyring]:
-    for name in ("SERVICENOW_PASSWORD", "SERVICENOW_CLIENT_SECRET", "AUTOTASK_SECRET"):
-        monkeypatch.delenv(name, raising=False)
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
-
-
 @pytest.fixture(autouse=True)
 def _never_real_keyring(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Every UI test runs with an in-memory keyring, even when it did not ask for one."""
+    """Every UI test runs with an in-memory keyring, even when it did not ask for one (the
+    ``memory_keyring`` fixture itself lives in tests/conftest.py)."""
     if "memory_keyring" in request.fixturenames:
         yield
         return
