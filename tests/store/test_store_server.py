@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -177,3 +178,11 @@ def test_manual_migration_mode_never_changes_the_schema(db_url: str) -> None:
     Store.open(db_url).close()  # an administrator migrates
     with Store.open(db_url, migrate_schema=False) as store:
         assert store.backup_path is None
+
+
+def test_a_systemd_credential_supplies_the_password(
+    memory_keyring: MemoryKeyring, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "TRIAGE_SYNC_DB_PASSWORD").write_text(PASSWORD + "\n", encoding="utf-8")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    assert resolve_server_url("postgresql://triage@db.example/triage").password == PASSWORD
