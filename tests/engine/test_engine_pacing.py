@@ -199,3 +199,28 @@ async def test_retry_after_on_a_webhook_re_read_holds_the_next_re_reads(harness:
 
     assert harness.sn.requests.count("GET", "/table/incident/") == sent
     assert engine.ctx.pacing.held("servicenow", "poll") is not None
+
+
+async def test_settling_unknown_outcomes_honours_a_push_hold(harness: Harness, shift: Shift) -> None:
+    """One create's answer is lost, the next create is answered 429 with Retry-After: the search
+    that settles the lost one waits for the hold like every other push call, and the run says the
+    item is undone instead of querying a tenant that asked for quiet."""
+    lost, refused = harness.incident(short_description="Lost"), harness.incident(short_description="Later")
+    engine = engine_on_sim_time(
+        harness, config=harness.config(outbound={"auto_push": True, "push_concurrency": 1})
+    )
+    await engine.ctx.pacing.load()
+    harness.at.faults.inject("reset_after", method="POST", path=r"/Tickets$")  # created, answer lost
+    harness.at.faults.inject("status", method="POST", path=r"/Tickets$", status=429, retry_after=300)
+    await engine.outbound.poll()
+    await engine.outbound.push_due()
+    assert engine.ctx.pacing.held("autotask", "push") is not None
+    harness.at.requests.clear()
+
+    await engine.outbound.settle_unknown()
+
+    assert harness.at.requests.count() == 0
+    shift(301)
+    report = await engine.run_once()
+    assert report.ok, (report.failures, report.undone)
+    assert all(len(harness.tickets_for(i["sys_id"])) == 1 for i in (lost, refused))
