@@ -111,3 +111,27 @@ async def test_reconciliation_finds_nothing_when_nothing_was_missed(harness: Har
     assert sorted(r.system for r in report.reconciled) == ["autotask", "servicenow"]
     assert all(r.found == () for r in report.reconciled)
     assert engine.store.get_cursor("servicenow").reconcile_found == 0
+
+
+async def test_a_found_change_that_could_not_be_applied_is_tried_again_next_cycle(harness: Harness) -> None:
+    """The pass finds a missed ticket change but ServiceNow is briefly unavailable for the PATCH:
+    the pass stays due (like a poll keeps its window) instead of waiting another hour, since no
+    incremental poll will see that change again."""
+    h = harness
+    engine = h.engine(h.config(outbound={"auto_push": True}))
+    incident = h.incident()
+    assert (await engine.run_once()).pushed == 1
+    [ticket] = h.tickets_for(incident["sys_id"])
+    h.at.technician_update(ticket["id"], status="In Progress", stamp_lag=HOURS_AGO)
+    assert (await engine.run_once()).applied == 0
+    engine.ctx.clock = later(61)
+    h.sn.faults.inject("status", method="PATCH", path=r"/incident/", status=503, count=20)
+    assert not (await engine.run_once()).ok
+    assert h.sn.get_record(incident["sys_id"])["state"] == "1"
+    h.sn.faults.clear()
+
+    engine.ctx.clock = later(62)  # the next cycle, a minute on
+    again = await engine.run_once()
+
+    assert again.ok, again.failures
+    assert h.sn.get_record(incident["sys_id"])["state"] == "2"
