@@ -6,8 +6,8 @@ first create of a push round the round's sys_ids are looked up in ONE query by `
 tickets always carry the sys_id there). An incident whose ``correlation_id`` names a ticket (an
 earlier install, or a person, linked it) is checked with one more query by id, only when the round
 has such incidents and the first query did not find them; its correlation_display, when set, must
-be that ticket's number (another integration's numeric id is not a link). Whatever exists becomes the link, marked
-*adopted*; the amortised cost stays near two requests per pushed ticket.
+be that ticket's number (another integration's numeric id is not a link). Whatever exists becomes
+the link, marked *adopted*; the amortised cost stays near two requests per pushed ticket.
 """
 
 from __future__ import annotations
