@@ -5,8 +5,9 @@ incident in the lookback: our own store cannot tell that a ticket exists. Autota
 first create of a push round the round's sys_ids are looked up in ONE query by ``externalID`` (our
 tickets always carry the sys_id there). An incident whose ``correlation_id`` names a ticket (an
 earlier install, or a person, linked it) is checked with one more query by id, only when the round
-has such incidents and the first query did not find them. Whatever exists becomes the link, marked
-*adopted*; the amortised cost stays near two requests per pushed ticket.
+has such incidents and the first query did not find them; its correlation_display, when set, must
+be that ticket's number (another integration's numeric id is not a link). Whatever exists becomes
+the link, marked *adopted*; the amortised cost stays near two requests per pushed ticket.
 """
 
 from __future__ import annotations
@@ -62,10 +63,18 @@ async def find_existing(autotask: AutotaskClient, incidents: Sequence[Incident])
         async for page in autotask.query_tickets_by_ids(list(named), include_fields=ADOPT_FIELDS):
             for ticket in page:
                 naming = named.get(ticket.id)
-                # A ticket carrying another incident's sys_id belongs to that incident.
-                if naming is not None and ticket.external_id in ("", naming.sys_id):
+                if naming is not None and _names(naming, ticket):
                     found[naming.sys_id] = Existing(ticket, "correlation_id")
     return found
+
+
+def _names(incident: Incident, ticket: Ticket) -> bool:
+    """Whether the incident's correlation fields really name this ticket. A ticket carrying another
+    incident's sys_id belongs to that incident; a correlation_display that is not the ticket's
+    number says the numeric correlation_id is another integration's own id (an alert number), which
+    only happens to match an unrelated ticket's id."""
+    display = incident.correlation_display.strip()
+    return ticket.external_id in ("", incident.sys_id) and display in ("", ticket.ticket_number)
 
 
 def adopted_synced_values(ticket: Ticket, metadata: TicketMetadata | None) -> dict[str, str]:

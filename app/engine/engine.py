@@ -503,6 +503,9 @@ class SyncEngine:
                 incidents.append(await self.servicenow.get_incident(sys_id))
             except NotFound:
                 continue
+            except ConnectorError as error:  # a Retry-After holds the next re-reads and the poll
+                await self.ctx.pacing.hold_for("poll", error)
+                raise
         await self.outbound.ingest(incidents)
         self._push_wake.set()
 

@@ -166,11 +166,11 @@ class OutboundPipeline:
         """An incident whose correlation_id names an existing ticket is linked, not pushed, even
         while auto-push is off (one lookup for the page; the push round checks again anyway)."""
         ctx = self.ctx
-        if not naming or ctx.is_paused("autotask"):
+        if not naming or self._held():  # the push round looks them up once the hold has passed
             return
         try:
             existing = await find_existing(ctx.autotask, [incident for _item, incident in naming])
-            metadata = await ctx.autotask.metadata() if existing else None
+            metadata = await ctx.picklists.get() if existing else None
         except ConnectorError as error:
             log.warning("could not look up the tickets named by new incidents: %s", error)
             return
@@ -242,15 +242,16 @@ class OutboundPipeline:
         A ticket found is linked; none found leaves the item ``pushing`` (the next try searches
         again before it creates)."""
         ctx = self.ctx
-        if ctx.is_paused("autotask"):
+        if self._held():  # the search is read-only, but a Retry-After asked for quiet
             return
         stuck = [item for item in await ctx.db(ctx.store.stuck_pushing) if item.sys_id not in self._in_flight]
         if not stuck:
             return
         try:
             existing = await find_existing(ctx.autotask, [item.incident() for item in stuck])
-            metadata = await ctx.autotask.metadata() if existing else None
+            metadata = await ctx.picklists.get() if existing else None
         except ConnectorError as error:
+            await ctx.pacing.hold_for("push", error)
             await ctx.failed("autotask", error)
             return
         for item in stuck:

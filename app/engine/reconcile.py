@@ -82,12 +82,17 @@ class Reconciler:
     ) -> ReconcileResult:
         ctx = self.ctx
         now = ctx.clock()
-        await ctx.db(ctx.store.schedule_reconcile, system, now + self._interval(), ran_at=now, found=found)
+        # A found change that could not be applied yet (ServiceNow unavailable, a Retry-After) is
+        # below every poll window: the pass stays due, as a failed poll keeps its window.
+        again = returns is not None and returns.retry_later
+        due = now if again else now + self._interval()
+        await ctx.db(ctx.store.schedule_reconcile, system, due, ran_at=now, found=found)
         if found:
             what = LABELS[system] + ("s" if len(found) > 1 else "")
+            outcome = "not all applied yet; the pass runs again next cycle" if again else "now handled"
             message = (
                 f"reconciliation found {len(found)} {what} missed by the incremental poll: "
-                f"{', '.join(found)} (late commit or back-dated stamp); now handled"
+                f"{', '.join(found)} (late commit or back-dated stamp); {outcome}"
             )
             log.warning("%s", message)
             await ctx.audit_system(message, outcome=AuditOutcome.RETRY, kind="reconcile")

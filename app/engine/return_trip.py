@@ -118,6 +118,7 @@ class ReturnPipeline:
             try:
                 incidents = await self._read_incidents(changing)
             except ConnectorError as error:
+                await ctx.pacing.hold_for("return", error)  # a Retry-After holds the next cycles too
                 await ctx.failed("servicenow", error)
                 report.failures.append(f"reading the incidents to update: {error}")
                 report.retry_later = True

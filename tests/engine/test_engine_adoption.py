@@ -95,3 +95,20 @@ async def test_a_correlation_id_naming_no_ticket_is_pushed_normally(harness: Har
     [ticket] = harness.tickets_for(incident["sys_id"])
     link = engine.store.get_link(sys_id=incident["sys_id"])
     assert link is not None and not link.adopted and link.ticket_id == ticket["id"]
+
+
+async def test_another_integrations_numeric_correlation_id_does_not_adopt_an_unrelated_ticket(
+    harness: Harness,
+) -> None:
+    """correlation_id is often another integration's (a monitoring tool keeps its alert id "1" with
+    its own correlation_display). When that number happens to be the id of an unrelated Autotask
+    ticket, the incident must not be tied to it: the return trip would copy that ticket's status
+    (resolve, close code) onto an incident it has nothing to do with."""
+    unrelated = harness.at.add_ticket(title="Printer toner, another customer")
+    incident = harness.incident(correlation_id=str(unrelated), correlation_display="MON-ALERT-1")
+    engine = harness.engine(harness.config(outbound={"auto_push": True}))
+    report = await engine.run_once()
+    assert report.ok, report.failures
+    [ticket] = harness.tickets_for(incident["sys_id"])  # its own ticket, created
+    link = engine.store.get_link(sys_id=incident["sys_id"])
+    assert link is not None and not link.adopted and link.ticket_id == ticket["id"] != unrelated

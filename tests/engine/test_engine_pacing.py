@@ -156,3 +156,71 @@ async def test_retry_after_on_a_write_back_holds_every_write_back(harness: Harne
     shift(121)
     assert (await engine.run_once()).ok
     assert all(len(harness.writeback_notes(i["sys_id"])) == 1 for i in incidents)
+
+
+async def test_retry_after_on_the_return_trips_incident_read_holds_the_return_trip(
+    harness: Harness, shift: Shift
+) -> None:
+    """The return trip reads the incidents it is about to change in one batched GET: a 429 with
+    Retry-After there is a hold too, not a read sent again on the very next cycle."""
+    incident = harness.incident()
+    engine = engine_on_sim_time(harness, config=harness.config(outbound={"auto_push": True}))
+    assert (await engine.run_once()).pushed == 1
+    [ticket] = harness.tickets_for(incident["sys_id"])
+    harness.at.technician_update(ticket["id"], status="In Progress")
+    # ServiceNow's rate limit covers every call: the poll and then the batched read are refused.
+    harness.sn.faults.inject(
+        "status", method="GET", path=r"/table/incident$", status=429, retry_after=120, count=2
+    )
+
+    assert not (await engine.run_once()).ok
+    reads = harness.sn.requests.count("GET", "/table/incident")
+    await engine.run_once()
+    assert harness.sn.requests.count("GET", "/table/incident") == reads  # held, not hammered
+    assert engine.ctx.pacing.held("servicenow", "return") is not None
+
+    shift(121)
+    assert (await engine.run_once()).ok
+    assert harness.sn.get_record(incident["sys_id"])["state"] == "2"
+
+
+async def test_retry_after_on_a_webhook_re_read_holds_the_next_re_reads(harness: Harness) -> None:
+    """A webhook's id-only notification is re-read with a GET: a 429 with Retry-After there holds
+    the next re-reads (and the poll) instead of sending the next batch at once."""
+    first, second = harness.incident(), harness.incident()
+    engine = engine_on_sim_time(harness)
+    await engine.ctx.pacing.load()
+    harness.sn.faults.inject("status", method="GET", path=r"/table/incident/", status=429, retry_after=120)
+    with pytest.raises(Exception, match="429|rate"):
+        await engine.ingest_incident_ids([first["sys_id"]])
+    sent = harness.sn.requests.count("GET", "/table/incident/")
+
+    await engine.ingest_incident_ids([second["sys_id"]])
+
+    assert harness.sn.requests.count("GET", "/table/incident/") == sent
+    assert engine.ctx.pacing.held("servicenow", "poll") is not None
+
+
+async def test_settling_unknown_outcomes_honours_a_push_hold(harness: Harness, shift: Shift) -> None:
+    """One create's answer is lost, the next create is answered 429 with Retry-After: the search
+    that settles the lost one waits for the hold like every other push call, and the run says the
+    item is undone instead of querying a tenant that asked for quiet."""
+    lost, refused = harness.incident(short_description="Lost"), harness.incident(short_description="Later")
+    engine = engine_on_sim_time(
+        harness, config=harness.config(outbound={"auto_push": True, "push_concurrency": 1})
+    )
+    await engine.ctx.pacing.load()
+    harness.at.faults.inject("reset_after", method="POST", path=r"/Tickets$")  # created, answer lost
+    harness.at.faults.inject("status", method="POST", path=r"/Tickets$", status=429, retry_after=300)
+    await engine.outbound.poll()
+    await engine.outbound.push_due()
+    assert engine.ctx.pacing.held("autotask", "push") is not None
+    harness.at.requests.clear()
+
+    await engine.outbound.settle_unknown()
+
+    assert harness.at.requests.count() == 0
+    shift(301)
+    report = await engine.run_once()
+    assert report.ok, (report.failures, report.undone)
+    assert all(len(harness.tickets_for(i["sys_id"])) == 1 for i in (lost, refused))

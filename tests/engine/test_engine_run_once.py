@@ -68,3 +68,26 @@ async def test_a_pending_write_back_keeps_the_run_from_saying_done(harness: Harn
     assert second.failures == [] and not second.ok
     [line] = second.undone
     assert incident["number"] in line and "write-back" in line
+
+
+async def test_settling_in_a_new_process_reads_the_stored_picklists_not_autotasks(harness: Harness) -> None:
+    """A `run --once` from cron that settles an unknown outcome left by the previous run uses the
+    picklists kept in the store (fresh), like every other path: no extra metadata request."""
+    incident = harness.incident()
+    config = harness.config(outbound={"auto_push": True})
+    first = harness.engine(config)
+    first.ctx.backoff = SLOW
+    harness.at.faults.inject("reset_after", method="POST", path=r"/Tickets$")  # created, answer lost
+    await first.outbound.poll()
+    await first.outbound.push_due()  # the run was killed before it could settle
+    assert first.store.get_item(incident["sys_id"]).state == QueueState.PUSHING  # type: ignore[union-attr]
+    await first.close()
+    harness.at.requests.clear()
+
+    cron = harness.engine(config)
+    cron.ctx.backoff = SLOW
+    report = await cron.run_once()
+
+    assert report.ok, (report.failures, report.undone)
+    assert len(harness.tickets_for(incident["sys_id"])) == 1
+    assert harness.at.requests.count(path_contains="entityInformation") == 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from proof_harness import IT, Harness
@@ -31,6 +32,19 @@ def reconcile_events(engine: SyncEngine) -> list[str]:
     return [
         e.summary for e in engine.store.list_audit(direction=AuditDirection.SYSTEM) if e.kind == "reconcile"
     ]
+
+
+async def a_missed_ticket_change(h: Harness) -> tuple[SyncEngine, dict[str, Any], dict[str, Any]]:
+    """A pushed incident whose ticket then changes with a stamp hours old: no return poll sees it."""
+    engine = h.engine(h.config(outbound={"auto_push": True}))
+    incident = h.incident()
+    assert (await engine.run_once()).pushed == 1
+    [ticket] = h.tickets_for(incident["sys_id"])
+    h.at.technician_update(ticket["id"], status="In Progress", stamp_lag=HOURS_AGO)
+    quiet = await engine.run_once()
+    assert quiet.ok and quiet.applied == 0, quiet.failures
+    assert h.sn.get_record(incident["sys_id"])["state"] == "1"
+    return engine, incident, ticket
 
 
 async def test_late_commit_inside_the_overlap_window_is_found(harness: Harness) -> None:
@@ -81,14 +95,7 @@ async def test_reconciliation_finds_an_old_stamped_import_and_reports_it(
 
 async def test_reconciliation_applies_a_ticket_change_the_return_poll_missed(harness: Harness) -> None:
     h = harness
-    engine = h.engine(h.config(outbound={"auto_push": True}))
-    incident = h.incident()
-    assert (await engine.run_once()).pushed == 1
-    [ticket] = h.tickets_for(incident["sys_id"])
-    h.at.technician_update(ticket["id"], status="In Progress", stamp_lag=HOURS_AGO)
-    quiet = await engine.run_once()
-    assert quiet.ok and quiet.applied == 0, quiet.failures
-    assert h.sn.get_record(incident["sys_id"])["state"] == "1"
+    engine, incident, ticket = await a_missed_ticket_change(h)
     engine.ctx.clock = later(61)
     due = await engine.run_once()
     assert due.ok, due.failures
@@ -111,3 +118,22 @@ async def test_reconciliation_finds_nothing_when_nothing_was_missed(harness: Har
     assert sorted(r.system for r in report.reconciled) == ["autotask", "servicenow"]
     assert all(r.found == () for r in report.reconciled)
     assert engine.store.get_cursor("servicenow").reconcile_found == 0
+
+
+async def test_a_found_change_that_could_not_be_applied_is_tried_again_next_cycle(harness: Harness) -> None:
+    """The pass finds a missed ticket change but ServiceNow is briefly unavailable for the PATCH:
+    the pass stays due (like a poll keeps its window) instead of waiting another hour, since no
+    incremental poll will see that change again."""
+    h = harness
+    engine, incident, _ticket = await a_missed_ticket_change(h)
+    engine.ctx.clock = later(61)
+    h.sn.faults.inject("status", method="PATCH", path=r"/incident/", status=503, count=20)
+    assert not (await engine.run_once()).ok
+    assert h.sn.get_record(incident["sys_id"])["state"] == "1"
+    h.sn.faults.clear()
+
+    engine.ctx.clock = later(62)  # the next cycle, a minute on
+    again = await engine.run_once()
+
+    assert again.ok, again.failures
+    assert h.sn.get_record(incident["sys_id"])["state"] == "2"
