@@ -7,6 +7,7 @@ from typing import Protocol
 
 from app.config import AppConfig
 from app.domain.outbound import Preview
+from app.domain.overview import Overview
 from app.engine.events import EventBus, SystemName
 from app.engine.views import (
     ActionResult,
@@ -58,6 +59,9 @@ class EngineAPI(Protocol):
         ticket_id: int | None = None,
         limit: int = 200,
     ) -> list[AuditRow]: ...
+
+    async def overview(self, window: str = "24h") -> Overview:
+        """Charts for the Overview tab over the last 24 hours ("24h") or 7 days ("7d")."""
 
     # --- actions ----------------------------------------------------------------------------
     async def preview(self, key: str) -> Preview:

@@ -25,6 +25,7 @@ from app.connectors.budget import BudgetState as ConnectorBudget
 from app.connectors.errors import ConnectorError, NotFound
 from app.connectors.servicenow import ServiceNowClient
 from app.domain.outbound import Preview, preview
+from app.domain.overview import Overview
 from app.domain.records import Incident, TicketMetadata, is_sys_id
 from app.domain.triggers import evaluate
 from app.engine.backoff import Backoff
@@ -40,6 +41,7 @@ from app.engine.events import (
     SystemName,
 )
 from app.engine.outbound import OutboundPipeline
+from app.engine.overview import OverviewSampler, read_overview
 from app.engine.pacing import HoldKind
 from app.engine.reconcile import Reconciler
 from app.engine.return_trip import ReturnPipeline
@@ -100,6 +102,7 @@ class SyncEngine:
         self.outbound = OutboundPipeline(self.ctx)
         self.returns = ReturnPipeline(self.ctx)
         self.reconciler = Reconciler(self.ctx, self.outbound, self.returns)
+        self.sampler = OverviewSampler(self.ctx)
         self._lease: Lease | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._push_wake = asyncio.Event()
@@ -352,6 +355,7 @@ class SyncEngine:
                 report.failures += await self.outbound.write_back_due()
 
         await self._guarded("autotask", "push", step, report)
+        await self.sampler.maybe_sample()  # the Overview tab's levels, every few minutes
 
     async def _autotask_cycle(self, report: CycleReport) -> None:
         # The return trip writes to ServiceNow: with either side refusing credentials, wait.
@@ -369,6 +373,7 @@ class SyncEngine:
             report.applied += returns.applied
             report.failures += returns.failures
             report.warnings += returns.warnings
+            self.sampler.note_lags(returns.lags)
             self.bus.publish(finished)
             if not returns.retry_later:
                 reconciled = await self.reconciler.autotask()
@@ -442,6 +447,10 @@ class SyncEngine:
             )
         )
         return [audit_row(event) for event in events]
+
+    async def overview(self, window: str = "24h") -> Overview:
+        """The Overview tab's charts for "24h" or "7d" (from the audit trail and the samples)."""
+        return await read_overview(self.ctx, window)
 
     # ---- actions -----------------------------------------------------------------------------------
 

@@ -68,6 +68,7 @@ class ReturnReport:
     failures: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     retry_later: bool = False
+    lags: list[float] = field(default_factory=list)  # seconds from the ticket's change to our update
 
 
 def kept_fields(sent: dict[str, str], answer: Incident) -> dict[str, tuple[str, str]]:
@@ -264,6 +265,9 @@ class ReturnPipeline:
             note=warning,
         )
         report.applied += 1
+        if ticket.last_activity_date is not None:
+            tenant_now = ctx.autotask.server_clock.to_server(ctx.autotask.server_clock.mark())
+            report.lags.append(max(0.0, (tenant_now - ticket.last_activity_date).total_seconds()))
         ctx.bus.publish(
             ReturnApplied(
                 ticket_id=ticket.id,

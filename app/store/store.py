@@ -38,6 +38,7 @@ from app.store.models import (
     QueueState,
     WritebackState,
 )
+from app.store.overview import OverviewStore
 from app.store.state import StateStore
 from app.store.types import require_utc
 
@@ -121,7 +122,7 @@ def _due(column: Any, now: datetime) -> ColumnElement[bool]:
     return or_(col(column).is_(None), col(column) <= now)
 
 
-class Store(StateStore):
+class Store(StateStore, OverviewStore):
     """The app's persistent state. Open with :meth:`open`; close with :meth:`close`."""
 
     def __init__(self, engine: Engine, *, backup_path: Path | None = None) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import Connection
 from sqlmodel import SQLModel
 
 import app.store.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import app.store.overview  # noqa: F401  (the overview_sample table)
 from app.store.db import create_store_engine
 
 config = context.config
