@@ -45,6 +45,7 @@ from app.ui.dialogs import AutoPushDialog, ExplainPanel
 from app.ui.format import SYSTEM_LABELS, desk_user, incident_key, now_utc, plural
 from app.ui.links_view import LinksTab
 from app.ui.outage import outage_since, outage_text
+from app.ui.overview_view import OverviewTab
 from app.ui.queue_view import QueueTab
 from app.ui.settings_dialog import SettingsDialog
 from app.ui.shortcuts import ShortcutsDialog
@@ -62,7 +63,7 @@ log = logging.getLogger(__name__)
 
 AUTO_PUSH_BANNER = "Unattended: auto-push is on — triggered incidents are sent to Autotask without approval"
 SETTINGS_TRAY_HINT = "tray/closeHintShown"
-TAB_QUEUE, TAB_ACTIVITY, TAB_LINKS = 0, 1, 2
+TAB_QUEUE, TAB_ACTIVITY, TAB_LINKS, TAB_OVERVIEW = 0, 1, 2, 3
 UNDO_MS = 8000  # how long a reject can be undone before it is sent
 
 
@@ -166,6 +167,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.queue_tab, "Queue")
         self.tabs.addTab(self.activity_tab, "Activity")
         self.tabs.addTab(self.links_tab, "Links")
+        self.overview_tab = OverviewTab(engine)
+        self.tabs.addTab(self.overview_tab, "Overview")
         self.queue_tab.countChanged.connect(self._queue_count)
         self.queue_tab.whyNot.connect(self.explain_number)
         self.queue_tab.preview.defer_reject = self._deferred_reject
@@ -192,7 +195,13 @@ class MainWindow(QMainWindow):
         self.status_strip.pollRequested.connect(self.poll_now)
         self.statusBar().addPermanentWidget(self.status_strip, 1)
         self.statusBar().setSizeGripEnabled(True)
-        for source in (self.queue_tab.preview, self.queue_tab, self.activity_tab, self.links_tab):
+        for source in (
+            self.queue_tab.preview,
+            self.queue_tab,
+            self.activity_tab,
+            self.links_tab,
+            self.overview_tab,
+        ):
             source.message.connect(self.show_message)
         self._tick = QTimer(self)
         self._tick.setInterval(5000)
@@ -219,6 +228,8 @@ class MainWindow(QMainWindow):
         self.bridge.activityEvents.connect(self._activity_events)
         self.bridge.linkEvents.connect(self.links_tab.apply_events)
         self.bridge.healthChanged.connect(self.set_health)
+        for batch in (self.bridge.queueEvents, self.bridge.activityEvents, self.bridge.pollEvents):
+            batch.connect(self.overview_tab.mark_stale)  # throttled: one query per few seconds
         self.bridge.budgetChanged.connect(
             lambda event: self.status_strip.set_budget(
                 event.state or BudgetState(event.used, event.limit, event.remaining)
@@ -239,6 +250,7 @@ class MainWindow(QMainWindow):
         await self.queue_tab.reload()
         await self.activity_tab.reload()
         await self.links_tab.reload()
+        await self.overview_tab.reload()
         if self.tabs.currentWidget() is self.queue_tab:
             self.queue_tab.focus_first()  # the keyboard starts in the queue, not in "Why not?"
 
@@ -252,7 +264,7 @@ class MainWindow(QMainWindow):
         quit_action.triggered.connect(self.quit_app)
         view_menu = bar.addMenu("&View")
         for position, (label, key) in enumerate(
-            (("&Queue", "Ctrl+1"), ("&Activity", "Ctrl+2"), ("&Links", "Ctrl+3"))
+            (("&Queue", "Ctrl+1"), ("&Activity", "Ctrl+2"), ("&Links", "Ctrl+3"), ("&Overview", "Ctrl+4"))
         ):
             action = view_menu.addAction(label)
             action.setShortcut(QKeySequence(key))

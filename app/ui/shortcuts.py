@@ -25,7 +25,7 @@ KEYBOARD_MAP: tuple[tuple[str, str], ...] = (
     ("Tab / Shift+Tab", "Move between the panes (filter, list, preview), not from cell to cell"),
     ("Up / Down", "Move through the list; the preview follows"),
     ("Escape", "Back from the preview to the list"),
-    ("Ctrl+1 / Ctrl+2 / Ctrl+3", "Queue, Activity, Links"),
+    ("Ctrl+1 / Ctrl+2 / Ctrl+3 / Ctrl+4", "Queue, Activity, Links, Overview"),
     ("Ctrl+I", "“Why not?”: explain any incident number"),
     ("Menu key / Shift+F10", "Actions for the selected row (open, copy, why not, restore)"),
     ("Ctrl+,", "Settings"),

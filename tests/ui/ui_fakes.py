@@ -12,6 +12,7 @@ from memory_keyring import MemoryKeyring as MemoryKeyring  # re-exported for the
 
 from app.config import AppConfig, parse_config
 from app.domain.outbound import FieldPreview, Preview
+from app.domain.overview import AuditPoint, Overview, SamplePoint, build_overview
 from app.engine.events import EngineEvent, EventBus, ItemRemoved, ItemUpdated, SystemName
 from app.engine.views import (
     ActionResult,
@@ -108,6 +109,9 @@ class FakeEngine:
         self.decisions: list[tuple[str, list[str], str, str | None]] = []  # action, keys, by, reason
         self._auto_push = False
         self.started = False
+        self.overview_audit: list[AuditPoint] = []  # what the Overview tab aggregates
+        self.overview_samples: list[SamplePoint] = []
+        self.overview_now = NOW
 
     # life cycle
     async def start(self) -> None:
@@ -151,6 +155,10 @@ class FakeEngine:
     ) -> list[AuditRow]:
         rows = [row for row in self.audit if sys_id is None or row.sys_id == sys_id]
         return rows[:limit]
+
+    async def overview(self, window: str = "24h") -> Overview:
+        self.calls.append(("overview", window))
+        return build_overview(window, self.overview_now, self.overview_audit, self.overview_samples)
 
     async def preview(self, key: str) -> Preview:
         self.calls.append(("preview", key))
