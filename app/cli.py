@@ -274,6 +274,12 @@ engine. Port 0 picks a free port; pass fixed ports to keep a config file valid a
 examples:
   triage-sync simulate
   triage-sync simulate --scenario busy --seed 7 --servicenow-port 8701 --autotask-port 8702
+  triage-sync simulate --fault servicenow=outage --fault autotask=slow
+
+Outage drills (--fault SYSTEM=DRILL, repeatable): SYSTEM is servicenow or autotask; DRILL is
+outage (503), storm (429 with Retry-After), auth (401), slow (answers 3 s late) or normal.
+Change them while it runs through the fault endpoint, POST/DELETE <url>/_sim/faults
+(docs/simulators.md).
 """,
     )
     simulate.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: 0)")
@@ -284,6 +290,13 @@ examples:
         "--servicenow-port", type=int, default=0, metavar="P", help="default: any free port"
     )
     simulate.add_argument("--autotask-port", type=int, default=0, metavar="P", help="default: any free port")
+    simulate.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="SYSTEM=DRILL",
+        help="start with an outage drill, e.g. servicenow=outage or autotask=storm (repeatable)",
+    )
 
     from app.store_cli import add_parser as add_store_parser
 

@@ -817,7 +817,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from app.simulators.demo import run_simulate
 
-    return run_simulate(args.seed, args.scenario, args.servicenow_port, args.autotask_port)
+    return run_simulate(args.seed, args.scenario, args.servicenow_port, args.autotask_port, faults=args.fault)
 
 
 # ---- dispatch ------------------------------------------------------------------------------------

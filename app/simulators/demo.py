@@ -16,12 +16,14 @@ import signal
 import sys
 import tempfile
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from app.config import AppConfig, parse_config
 from app.simulators.autotask import AutotaskSimulator
+from app.simulators.drills import DrillBoard, parse_fault_option
 from app.simulators.scenario import SCENARIOS, Scenario
 from app.simulators.servicenow import ServiceNowSimulator
 
@@ -150,6 +152,13 @@ class DemoEnvironment:
     def running(self) -> bool:
         return self.config is not None
 
+    @property
+    def drills(self) -> DrillBoard:
+        """Outage drills on the running simulators (the demo's Simulator menu)."""
+        if self.servicenow is None or self.autotask is None:
+            raise RuntimeError("the demo environment is not running")
+        return DrillBoard({"servicenow": self.servicenow.faults, "autotask": self.autotask.faults})
+
     def start(self) -> AppConfig:
         """Serve both simulators, seed a backlog, start the scenario; return the demo configuration."""
         if self.config is not None:
@@ -210,13 +219,20 @@ def run_simulate(
     stop: threading.Event | None = None,
     *,
     out: TextIO | None = None,
+    faults: Sequence[str] = (),
 ) -> int:
     """``triage-sync simulate``: serve the simulators with a scenario until Ctrl+C, SIGTERM or
-    ``stop``; print URLs, credentials, a config snippet and each scenario action. Returns 0."""
+    ``stop``; print URLs, credentials, a config snippet and each scenario action. ``faults``:
+    outage drills to start with, as ``SYSTEM=DRILL``. Returns 0 (2 for bad arguments)."""
     stream = out if out is not None else sys.stdout
     stop = stop if stop is not None else threading.Event()
     if scenario not in SCENARIOS:
         print(f"unknown scenario {scenario!r}; use one of {', '.join(SCENARIOS)}", file=sys.stderr)
+        return 2
+    try:
+        drills = [parse_fault_option(text) for text in faults]
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
         return 2
     store_dir = Path(tempfile.mkdtemp(prefix="triage-sync-simulate-"))
     servicenow = ServiceNowSimulator(seed=seed)
@@ -233,6 +249,9 @@ def run_simulate(
         world.seed()
         data = demo_config_data(sn_url, autotask.rest_base, sqlite_url(store_dir / STORE_FILE))
         _print_banner(stream, sn_url, autotask.rest_base, scenario, seed, config_snippet(data))
+        board = DrillBoard({"servicenow": servicenow.faults, "autotask": autotask.faults})
+        for system, drill in drills:
+            print(board.apply(system, drill), file=stream, flush=True)
         world.start()
         shown = 0
         try:
@@ -268,6 +287,10 @@ below is a throw-away folder removed when the simulators stop). Secrets for a he
 
 # ---- 8< ----
 {snippet}# ---- 8< ----
+
+Outage drills (docs/simulators.md): POST a fault as JSON to {sn_url}/_sim/faults or
+{at_base.removesuffix("/atservicesrest")}/_sim/faults, GET lists them, DELETE clears them; or start with
+--fault servicenow=outage (outage, storm, auth, slow).
 
 Press Ctrl+C to stop.
 """

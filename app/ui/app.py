@@ -47,6 +47,7 @@ class Controller:
         self.quit_event = asyncio.Event()
         self.exit_code = 0
         self.first_run_settings: Any = None  # the first-run settings dialog (tests, diagnostics)
+        self.simulator_menu: Any = None  # the demo's Simulator menu (tests, diagnostics)
 
     def request_quit(self) -> None:
         self.quit_event.set()
@@ -130,6 +131,10 @@ class Controller:
         self.engine = engine
         window = MainWindow(engine, config_path=self.path, demo=self.demo)
         window.quitRequested.connect(self.request_quit)
+        if self.demo_env is not None:  # drills only where the simulators run (never in production)
+            from app.ui.simulator_menu import install_simulator_menu
+
+            self.simulator_menu = install_simulator_menu(window, self.demo_env.drills)
         window.configSaved.connect(lambda path: spawn(self.reload(path), name="reload-config"))
         self.window = window
         window.show()
