@@ -457,11 +457,13 @@ def test_no_subcommand_starts_the_gui_lazily(world: World, monkeypatch: pytest.M
 def test_simulate_passes_options(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import app.simulators.demo as demo
 
-    seen: list[tuple[int, str, int, int]] = []
+    seen: list[tuple[int, str, int, int, list[str]]] = []
     monkeypatch.setenv("TRIAGE_SYNC_LOG_DIR", str(tmp_path))
 
-    def fake_simulate(seed: int, scenario: str, servicenow_port: int, autotask_port: int) -> int:
-        seen.append((seed, scenario, servicenow_port, autotask_port))
+    def fake_simulate(
+        seed: int, scenario: str, servicenow_port: int, autotask_port: int, *, faults: list[str]
+    ) -> int:
+        seen.append((seed, scenario, servicenow_port, autotask_port, faults))
         return 0
 
     monkeypatch.setattr(demo, "run_simulate", fake_simulate)
@@ -477,7 +479,9 @@ def test_simulate_passes_options(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
         "8702",
     ]
     assert cli.main(argv) == 0
-    assert seen == [(7, "busy", 8701, 8702)]
+    assert seen == [(7, "busy", 8701, 8702, [])]
+    assert cli.main(["simulate", "--fault", "servicenow=outage", "--fault", "autotask=storm"]) == 0
+    assert seen[-1] == (0, "lively", 0, 0, ["servicenow=outage", "autotask=storm"])
 
 
 def test_config_resolution_env_and_option_after_subcommand(

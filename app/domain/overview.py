@@ -50,6 +50,7 @@ class SamplePoint:
     tenant_count: int | None = None
     tenant_limit: int | None = None
     return_lag_seconds: float | None = None  # worst lag of the updates applied since the last sample
+    poll_failures: int = 0  # failed polls since the last sample (not audit rows: a poll is no record)
 
 
 @dataclass(frozen=True)
@@ -219,9 +220,10 @@ def build_overview(
 
     failed = _counts(points, start, bucket, count, lambda p: p.outcome == "failed")
     retried = _counts(points, start, bucket, count, lambda p: p.outcome == "retry")
+    polls = _levels(ordered, start, bucket, count, lambda s: float(s.poll_failures), sum)
     failures_summary = (
         f"Failures: {_total(failed):,} refused or failed, {_total(retried):,} to be retried, "
-        f"in the last {span}."
+        f"{_total(polls):,} failed poll(s), in the last {span}."
     )
 
     lag = _levels(ordered, start, bucket, count, lambda s: s.return_lag_seconds, max)
@@ -259,7 +261,7 @@ def build_overview(
             f"Failures per {per}",
             "",
             "bars",
-            (Series("Failed", failed), Series("Will retry", retried)),
+            (Series("Failed", failed), Series("Will retry", retried), Series("Polls failed", polls)),
             failures_summary,
         ),
         Chart("lag", "Return-trip lag (worst)", "s", "line", (Series("Worst lag", lag),), lag_summary),

@@ -41,7 +41,7 @@ from app.engine.events import (
     SystemName,
 )
 from app.engine.outbound import OutboundPipeline
-from app.engine.overview import OverviewSampler, read_overview
+from app.engine.overview import OverviewSampler
 from app.engine.pacing import HoldKind
 from app.engine.reconcile import Reconciler
 from app.engine.return_trip import ReturnPipeline
@@ -450,7 +450,7 @@ class SyncEngine:
 
     async def overview(self, window: str = "24h") -> Overview:
         """The Overview tab's charts for "24h" or "7d" (from the audit trail and the samples)."""
-        return await read_overview(self.ctx, window)
+        return await self.sampler.overview(window)
 
     # ---- actions -----------------------------------------------------------------------------------
 

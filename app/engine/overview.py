@@ -1,10 +1,11 @@
 """The engine's side of the Overview tab: a periodic sample of the levels, and the overview read.
 
 Counts (pushes, failures) come from the audit trail the pipelines already write. The queue size,
-the Autotask budget and the return-trip lag are levels, so every :data:`SAMPLE_SECONDS` of engine
-time one sample goes to the store (one small insert; old samples are dropped with it). The lag is
-measured by the return trip for each update it applies (the tenant's time now minus the ticket's
-``lastActivityDate``) and the worst since the last sample is kept.
+the Autotask budget, the return-trip lag and failed polls are not audit rows, so every
+:data:`SAMPLE_SECONDS` of engine time one sample goes to the store (one small insert; old samples
+are dropped with it). The lag is measured by the return trip for each update it applies (the
+tenant's time now minus the ticket's ``lastActivityDate``); the worst since the last sample is kept.
+A read adds a "now" point (not stored) so the queue and budget lines end at the current values.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from datetime import datetime, timedelta
 
 from app.domain.overview import Overview, SamplePoint, build_overview, window_range
 from app.engine.context import EngineContext
+from app.engine.events import EngineEvent, PollFailed
 from app.store import QueueState
 
-SAMPLE_SECONDS = 300.0
 log = logging.getLogger(__name__)
+SAMPLE_SECONDS = 300.0
 WAITING = (QueueState.PENDING, QueueState.APPROVED, QueueState.PUSHING, QueueState.FAILED)
 
 
@@ -26,47 +28,56 @@ class OverviewSampler:
         self.ctx = ctx
         self._next_at: datetime | None = None  # the first cycle samples at once
         self._worst_lag: float | None = None
+        self._poll_failures = 0
+        ctx.bus.subscribe(self._on_event)
+
+    def _on_event(self, event: EngineEvent) -> None:
+        if isinstance(event, PollFailed):
+            self._poll_failures += 1
 
     def note_lags(self, lags: list[float]) -> None:
         """Return-trip lags (seconds) of updates just applied; the worst is kept for the sample."""
         if lags:
             self._worst_lag = max([*lags, *([self._worst_lag] if self._worst_lag is not None else [])])
 
-    async def maybe_sample(self) -> bool:
-        """Write a sample when one is due (called every push cycle); True when it did."""
+    async def current(self) -> SamplePoint:
+        """The levels now, and what happened since the last stored sample."""
         ctx = self.ctx
-        now = ctx.clock()
-        if self._next_at is not None and now < self._next_at:
-            return False
-        self._next_at = now + timedelta(seconds=SAMPLE_SECONDS)
-        try:
-            counts = await ctx.db(ctx.store.counts_by_state)
-        except Exception:
-            log.exception("overview sample skipped")
-            return False
+        counts = await ctx.db(ctx.store.counts_by_state)
         budget = ctx.pacing.state()
-        sample = SamplePoint(
-            at=now,
+        return SamplePoint(
+            at=ctx.clock(),
             queue_waiting=sum(counts.get(state, 0) for state in WAITING),
             budget_used=budget.used,
             budget_limit=budget.limit,
             tenant_count=budget.tenant_count,
             tenant_limit=budget.tenant_limit,
             return_lag_seconds=self._worst_lag,
+            poll_failures=self._poll_failures,
         )
+
+    async def maybe_sample(self) -> bool:
+        """Write a sample when one is due (called every push cycle); True when it did."""
+        now = self.ctx.clock()
+        if self._next_at is not None and now < self._next_at:
+            return False
+        self._next_at = now + timedelta(seconds=SAMPLE_SECONDS)
         try:
-            await ctx.db(ctx.store.add_overview_sample, sample)
+            sample = await self.current()
+            await self.ctx.db(self.ctx.store.add_overview_sample, sample)
         except Exception:  # a chart sample is never worth stopping the push loop for
             log.exception("overview sample not stored")
             return False
         self._worst_lag = None
+        self._poll_failures -= sample.poll_failures  # failures that came in meanwhile stay counted
         return True
 
-
-async def read_overview(ctx: EngineContext, window: str) -> Overview:
-    """The Overview tab's charts: two bounded, indexed reads, then pure aggregation."""
-    now = ctx.clock()
-    start, end, _bucket = window_range(window, now)
-    audit = await ctx.db(ctx.store.audit_points, start, end)
-    samples = await ctx.db(ctx.store.overview_samples, start, end)
-    return build_overview(window, now, audit, samples)
+    async def overview(self, window: str) -> Overview:
+        """The Overview tab's charts: two bounded, indexed reads, the current levels, then pure
+        aggregation."""
+        ctx = self.ctx
+        now = ctx.clock()
+        start, end, _bucket = window_range(window, now)
+        audit = await ctx.db(ctx.store.audit_points, start, end)
+        samples = await ctx.db(ctx.store.overview_samples, start, end)
+        return build_overview(window, now, audit, [*samples, await self.current()])

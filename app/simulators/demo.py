@@ -248,10 +248,9 @@ def run_simulate(
             return 1
         world.seed()
         data = demo_config_data(sn_url, autotask.rest_base, sqlite_url(store_dir / STORE_FILE))
-        _print_banner(stream, sn_url, autotask.rest_base, scenario, seed, config_snippet(data))
         board = DrillBoard({"servicenow": servicenow.faults, "autotask": autotask.faults})
-        for system, drill in drills:
-            print(board.apply(system, drill), file=stream, flush=True)
+        running = [board.apply(system, drill) for system, drill in drills]
+        _print_banner(stream, sn_url, autotask.rest_base, scenario, seed, config_snippet(data), running)
         world.start()
         shown = 0
         try:
@@ -272,7 +271,10 @@ def run_simulate(
         shutil.rmtree(store_dir, ignore_errors=True)
 
 
-def _print_banner(stream: TextIO, sn_url: str, at_base: str, scenario: str, seed: int, snippet: str) -> None:
+def _print_banner(
+    stream: TextIO, sn_url: str, at_base: str, scenario: str, seed: int, snippet: str, drills: list[str]
+) -> None:
+    running = "".join(f"{line}\n" for line in drills)
     text = f"""Triage Sync simulators running (scenario {scenario!r}, seed {seed}).
 
 ServiceNow  {sn_url}
@@ -291,7 +293,7 @@ below is a throw-away folder removed when the simulators stop). Secrets for a he
 Outage drills (docs/simulators.md): POST a fault as JSON to {sn_url}/_sim/faults or
 {at_base.removesuffix("/atservicesrest")}/_sim/faults, GET lists them, DELETE clears them; or start with
 --fault servicenow=outage (outage, storm, auth, slow).
-
+{running}
 Press Ctrl+C to stop.
 """
     print(text, file=stream, flush=True)

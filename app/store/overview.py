@@ -37,6 +37,7 @@ class OverviewSample(SQLModel, table=True):
     tenant_count: int | None = None
     tenant_limit: int | None = None
     return_lag_seconds: float | None = None
+    poll_failures: int = 0
 
 
 class OverviewStore:
@@ -72,6 +73,7 @@ class OverviewStore:
                     tenant_count=sample.tenant_count,
                     tenant_limit=sample.tenant_limit,
                     return_lag_seconds=sample.return_lag_seconds,
+                    poll_failures=sample.poll_failures,
                 )
             )
             session.execute(delete(OverviewSample).where(col(OverviewSample.at) < at - KEEP))
@@ -95,6 +97,7 @@ class OverviewStore:
                     tenant_count=row.tenant_count,
                     tenant_limit=row.tenant_limit,
                     return_lag_seconds=row.return_lag_seconds,
+                    poll_failures=row.poll_failures,
                 )
                 for row in session.exec(query).all()
             ]

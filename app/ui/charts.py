@@ -36,7 +36,7 @@ from app.ui.theme import Tone, foreground, hint_color
 SERIES_TONES: dict[str, tuple[Tone, ...]] = {
     "queue": (Tone.INFO,),
     "pushes": (Tone.OK, Tone.INFO),
-    "failures": (Tone.ERROR, Tone.WARNING),
+    "failures": (Tone.ERROR, Tone.WARNING, Tone.INFO),
     "lag": (Tone.INFO,),
     "budget": (Tone.INFO, Tone.WARNING),
 }
@@ -168,7 +168,9 @@ class ChartView(QWidget):
         # Grid and value axis: 0, half, top.
         grid = QColor(quiet)
         grid.setAlpha(90)
-        for fraction in (0.0, 0.5, 1.0):
+        # A half-way line only where it is a whole number of things (never "0.5 pushes").
+        fractions = (0.0, 0.5, 1.0) if chart.unit or top % 2 == 0 else (0.0, 1.0)
+        for fraction in fractions:
             y = plot.bottom() - plot.height() * fraction
             painter.setPen(QPen(grid, 1, Qt.PenStyle.DashLine if fraction else Qt.PenStyle.SolidLine))
             painter.drawLine(QPointF(plot.left(), y), QPointF(plot.right(), y))

@@ -104,10 +104,10 @@ class OverviewTab(QWidget):
         for first, second in zip(chain, chain[1:], strict=False):
             QWidget.setTabOrder(first, second)
 
-        self._throttle = QTimer(self)
-        self._throttle.setSingleShot(True)
-        self._throttle.setInterval(throttle_ms)
-        self._throttle.timeout.connect(self._refresh_if_visible)
+        self.throttle = QTimer(self)
+        self.throttle.setSingleShot(True)
+        self.throttle.setInterval(throttle_ms)
+        self.throttle.timeout.connect(self._refresh_if_visible)
         self._tick = QTimer(self)
         self._tick.setInterval(TICK_MS)
         self._tick.timeout.connect(self.mark_stale)
@@ -123,8 +123,8 @@ class OverviewTab(QWidget):
     def mark_stale(self, _events: Sequence[object] | None = None) -> None:
         """Something happened: ask again soon (throttled), or when the tab is next shown."""
         self._stale = True
-        if not self._throttle.isActive():
-            self._throttle.start()
+        if not self.throttle.isActive():
+            self.throttle.start()
 
     def _refresh_if_visible(self) -> None:
         if self.isVisible() and self._stale:

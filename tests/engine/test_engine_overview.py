@@ -19,17 +19,21 @@ BUSINESS_HOURS = range(8, 18)  # 10 hours with traffic
 FAILING_HOUR = 12
 RETURN_HOURS = (9, 14)
 RETURN_DELAY = 600.0  # a technician's change waits this long for the next return-trip poll
+OUTAGE_HOUR = 20  # ServiceNow does not answer one idle poll
 
 
 async def simulated_day(harness: Harness, shift: Shift) -> tuple[SyncEngine, dict[int, datetime]]:
     """Per business hour: three incidents arrive, the lead approves two (one stays queued), they are
     pushed; at :data:`FAILING_HOUR` Autotask refuses the first create attempts; at
-    :data:`RETURN_HOURS` a technician changes a ticket which the next poll brings back."""
+    :data:`RETURN_HOURS` a technician changes a ticket which the next poll brings back; at
+    :data:`OUTAGE_HOUR` a ServiceNow poll fails."""
     engine = harness.engine(clock=harness.at.clock.now)
     at_hour: dict[int, datetime] = {}
     for hour in range(24):
         at_hour[hour] = harness.at.clock.now()
         if hour not in BUSINESS_HOURS:
+            if hour == OUTAGE_HOUR:
+                harness.sn.faults.inject("status", method="GET", status=503, count=RETRY_ATTEMPTS)
             await engine.run_once()  # idle: polls and a sample, nothing else
             shift(3600)
             continue
@@ -68,9 +72,12 @@ async def test_overview_after_a_simulated_day(harness: Harness, shift: Shift) ->
         assert linked[index(hour)] == 2, hour
     assert sum(v or 0 for v in returned) == len(RETURN_HOURS)
 
-    failed, retried = (series.values for series in overview.chart("failures").series)
+    failed, retried, polls = (series.values for series in overview.chart("failures").series)
     failing = [i for i, (f, r) in enumerate(zip(failed, retried, strict=True)) if (f or 0) + (r or 0)]
     assert failing == [index(FAILING_HOUR)]
+    # A failed poll is no audit row; the engine's sample of that cycle counts it.
+    assert [i for i, value in enumerate(polls) if value] == [index(OUTAGE_HOUR)]
+    assert sum(v or 0 for v in polls) == 1
 
     [queue] = overview.chart("queue").series
     # One incident per business hour stays unapproved: the queue grows by one each hour.

@@ -173,3 +173,48 @@ def test_run_simulate_in_the_main_thread_restores_sigterm() -> None:
 def test_run_simulate_refuses_an_unknown_scenario(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_simulate(0, "chaotic", 0, 0, threading.Event()) == 2
     assert "unknown scenario" in capsys.readouterr().err
+
+
+def test_run_simulate_starts_with_a_fault_and_the_fault_endpoint_changes_it() -> None:
+    """``simulate --fault servicenow=outage``: ServiceNow answers 503 from the start; the documented
+    fault endpoint lists the drill, clears it (DELETE) and takes a new fault as JSON (POST)."""
+    out = _Watched()
+    stop = threading.Event()
+    result: list[int] = []
+    thread = threading.Thread(
+        target=lambda: result.append(
+            run_simulate(1, "quiet", 0, 0, stop, out=out, faults=["servicenow=outage", "autotask=slow"])
+        ),
+        daemon=True,
+    )
+    thread.start()
+    try:
+        assert out.ready.wait(10), out.getvalue()
+        text = out.getvalue()
+        assert "Drill: ServiceNow — every request fails with 503" in text
+        assert "Drill: Autotask — every answer takes 3 s longer" in text
+        sn_url = re.search(r"ServiceNow\s+(http://127\.0\.0\.1:\d+)", text)
+        assert sn_url
+        base = sn_url.group(1)
+        with httpx.Client(timeout=5) as client:
+            refused = client.get(f"{base}/api/now/table/incident", auth=SN_AUTH)
+            assert refused.status_code == 503
+            assert refused.json()["error"]["message"] == "Service Unavailable (outage drill)"
+            [listed] = client.get(f"{base}/_sim/faults").json()["faults"]
+            assert (listed["kind"], listed["status"], listed["count"]) == ("status", 503, None)
+            assert client.delete(f"{base}/_sim/faults").status_code == 204
+            assert client.get(f"{base}/api/now/table/incident", auth=SN_AUTH).status_code == 200
+            storm = {"kind": "status", "status": 429, "retry_after": 30, "count": 1}
+            assert client.post(f"{base}/_sim/faults", json=storm).status_code == 201
+            limited = client.get(f"{base}/api/now/table/incident", auth=SN_AUTH)
+            assert (limited.status_code, limited.headers["retry-after"]) == (429, "30")
+            assert client.post(f"{base}/_sim/faults", json={"kind": "nonsense!", "x": 1}).status_code == 400
+    finally:
+        stop.set()
+        thread.join(10)
+    assert result == [0]
+
+
+def test_run_simulate_refuses_an_unknown_fault(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_simulate(0, "quiet", 0, 0, threading.Event(), faults=["servicenow=meteor"]) == 2
+    assert "bad fault 'servicenow=meteor': use SYSTEM=DRILL" in capsys.readouterr().err

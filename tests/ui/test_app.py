@@ -31,6 +31,21 @@ def test_demo_start_and_clean_quit(
         def stop(self) -> None:
             demo_events.append("stop")
 
+        @property
+        def drills(self) -> Any:
+            return FakeDrills()
+
+    class FakeDrills:
+        systems = {"servicenow": "ServiceNow", "autotask": "Autotask"}
+        drills = {"outage": "Outage", "normal": "Back to normal"}
+
+        def apply(self, system: str, drill: str) -> str:
+            demo_events.append(f"{system}={drill}")
+            return f"{system} {drill}"
+
+        def running(self) -> dict[str, str]:
+            return {}
+
     def build_engine(config: AppConfig, secrets: Any = None, holder: str = "") -> FakeEngine:
         engine = FakeEngine(config)
         engines.append(engine)
@@ -54,9 +69,19 @@ def test_demo_start_and_clean_quit(
         assert engines and engines[0].started
         assert controller.window is not None
         assert controller.window.windowTitle() == "Demo — Triage Sync"  # Qt adds nothing to it
+        # The demo, and only the demo, has the Simulator menu.
+        menus = [action.text().replace("&", "") for action in controller.window.menuBar().actions()]
+        assert menus == ["File", "View", "Sync", "Simulator", "Help"]
+        controller.simulator_menu.actions_by_key[("autotask", "outage")].trigger()
+        assert demo_events[-1] == "autotask=outage"
         controller.window.close()  # auto-push off: closing the window quits
         return await main
 
     assert loop.run_until_complete(scenario()) == 0
     assert not engines[0].started  # stopped cleanly
-    assert demo_events == ["start", "stop"]
+    assert demo_events == ["start", "autotask=outage", "stop"]
+
+
+def test_a_window_outside_the_demo_has_no_simulator_menu(window: Any) -> None:
+    menus = [action.text().replace("&", "") for action in window.menuBar().actions()]
+    assert menus == ["File", "View", "Sync", "Help"]

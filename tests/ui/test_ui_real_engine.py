@@ -415,3 +415,51 @@ def test_event_loop_stays_responsive_during_a_2000_incident_poll(
     # Loose on purpose: exact timings belong in benchmarks/, this only catches a frozen loop.
     assert max(gaps) < 1.5, f"longest gap between 10 ms timer ticks: {max(gaps) * 1000:.0f} ms"
     assert window.queue_tab.proxy.rowCount() == count
+
+
+def test_simulator_menu_drill_raises_the_outage_banner_and_back_to_normal_clears_it(
+    rig: RealRig,
+    open_window: Callable[[SyncEngine], MainWindow],
+    loop: qasync.QEventLoop,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The demo's Simulator menu (the real drills on the real simulators): an outage on ServiceNow
+    shows the drill banner at once and, once two poll intervals have passed without an answer,
+    the red outage banner; "Back to normal" clears both."""
+    from datetime import timedelta
+
+    from app.simulators.drills import DrillBoard
+    from app.ui.format import now_utc
+    from app.ui.simulator_menu import install_simulator_menu
+
+    rig.incident()
+    engine = rig.engine()
+    window = open_window(engine)
+    menu = install_simulator_menu(
+        window, DrillBoard({"servicenow": rig.sn.faults, "autotask": rig.at.faults})
+    )
+
+    async def scenario() -> None:
+        await shown(window)
+        assert "Simulator" in [action.text().replace("&", "") for action in window.menuBar().actions()]
+        assert (await engine.run_once()).ok
+        assert window.outage_banner.isHidden() and menu.banner.isHidden()
+        # The desk's clock is two poll intervals past the last good poll (no sleeping in a test).
+        later = now_utc() + timedelta(seconds=2 * engine.config.servicenow.poll_seconds + 1)
+        monkeypatch.setattr("app.ui.main_window.now_utc", lambda: later)
+
+        menu.actions_by_key[("servicenow", "outage")].trigger()
+        assert not menu.banner.isHidden()
+        assert menu.banner.text() == "Drill running — ServiceNow: Outage (503 Service Unavailable)"
+        assert window.toast.text().startswith("Drill: ServiceNow — every request fails with 503")
+        await wait_until(lambda: not window.outage_banner.isHidden(), timeout=WAIT)
+        assert window.outage_banner.text().startswith("ServiceNow unreachable since")
+        assert rig.sn.requests.entries()[-1].status == 503
+
+        menu.actions_by_key[("servicenow", "normal")].trigger()
+        assert menu.banner.isHidden()
+        await wait_until(lambda: window.outage_banner.isHidden(), timeout=WAIT)
+        assert window.toast.text() == "Drill over: ServiceNow answers normally again"
+        assert rig.sn.faults.active() == []
+
+    run(loop, rig, scenario())

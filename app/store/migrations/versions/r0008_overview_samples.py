@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("tenant_count", sa.Integer(), nullable=True),
         sa.Column("tenant_limit", sa.Integer(), nullable=True),
         sa.Column("return_lag_seconds", sa.Float(), nullable=True),
+        sa.Column("poll_failures", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_overview_sample")),
     )
     op.create_index(op.f("ix_overview_sample_at"), "overview_sample", ["at"], unique=False)
