@@ -78,7 +78,7 @@ class Chart:
         if self.unit == "s":
             return duration_text(value)
         if self.unit == "%":
-            return f"{value:.0f} %"
+            return percent_text(value)
         return f"{value:,.0f}"
 
 
@@ -102,6 +102,11 @@ def duration_text(seconds: float) -> str:
     if seconds < 5400:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+def percent_text(value: float) -> str:
+    """Whole percent, but never "0 %" for something that is not nothing."""
+    return "under 1 %" if 0 < value < 0.5 else f"{value:.0f} %"
 
 
 def window_range(window: str, now: datetime) -> tuple[datetime, datetime, timedelta]:
@@ -239,8 +244,12 @@ def build_overview(
     tenant = _levels(ordered, start, bucket, count, lambda s: _percent(s.tenant_count, s.tenant_limit), max)
     ours_known, tenant_known = _known(ours), _known(tenant)
     budget_summary = (
-        f"Autotask requests: we used at most {max(ours_known):.0f} % of our hourly share"
-        + (f"; the whole tenant peaked at {max(tenant_known):.0f} % of its limit" if tenant_known else "")
+        f"Autotask requests: we used at most {percent_text(max(ours_known))} of our hourly share"
+        + (
+            f"; the whole tenant peaked at {percent_text(max(tenant_known))} of its limit"
+            if tenant_known
+            else ""
+        )
         + "."
         if ours_known
         else f"Autotask requests: no budget samples in the last {span} yet."

@@ -14,11 +14,12 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 
-from PySide6.QtCore import QPoint, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QFocusEvent,
     QFontMetrics,
+    QHelpEvent,
     QKeyEvent,
     QMouseEvent,
     QPainter,
@@ -51,6 +52,14 @@ def nice_ceiling(value: float) -> float:
         if step * power >= value:
             return step * power
     return 10.0 * power
+
+
+# Axis tops for durations (seconds) whose halves read well too: 30 s, 1 min, 5 min, 10 min, 15 min...
+DURATION_TOPS = (10.0, 20.0, 60.0, 120.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0)
+
+
+def duration_ceiling(seconds: float) -> float:
+    return next((top for top in DURATION_TOPS if top >= seconds), nice_ceiling(seconds))
 
 
 def bucket_label(start: datetime, bucket: timedelta) -> str:
@@ -86,7 +95,6 @@ class ChartView(QWidget):
             self.picked = None
         self.setAccessibleName(chart.title)
         self.setAccessibleDescription(chart.summary)
-        self.setToolTip(chart.summary)
         self.update()
 
     def bucket_text(self, index: int) -> str:
@@ -109,6 +117,8 @@ class ChartView(QWidget):
             totals = [sum(series.values[i] or 0 for series in chart.series) for i in range(len(self.buckets))]
             return nice_ceiling(max(totals, default=0))
         known = [v for series in chart.series for v in series.values if v is not None]
+        if chart.unit == "s":
+            return duration_ceiling(max(known, default=0))
         return nice_ceiling(max(known, default=0))
 
     # ---- geometry --------------------------------------------------------------------------------
@@ -250,7 +260,7 @@ class ChartView(QWidget):
 
     # ---- interaction -----------------------------------------------------------------------------
 
-    def pick(self, index: int | None, *, at: QPoint | None = None) -> None:
+    def pick(self, index: int | None, *, tooltip: bool = True) -> None:
         """Point at a bucket: highlight it, say its values (tooltip and accessible description)."""
         self.picked = index
         self.update()
@@ -260,17 +270,28 @@ class ChartView(QWidget):
             return
         words = self.bucket_text(index)
         self.setAccessibleDescription(words)
+        if not tooltip:
+            self.bucketPicked.emit(index)
+            return
         plot = self._plot_rect()
-        where = at or QPoint(
-            int(plot.left() + plot.width() * (index + 0.5) / len(self.buckets)), int(plot.top())
-        )
+        where = QPoint(int(plot.left() + plot.width() * (index + 0.5) / len(self.buckets)), int(plot.top()))
         QToolTip.showText(self.mapToGlobal(where), words, self)
         self.bucketPicked.emit(index)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         index = self._index_at(event.position().x())
         if index != self.picked:
-            self.pick(index, at=event.position().toPoint())
+            self.pick(index, tooltip=False)  # Qt's tooltip event shows the text (event())
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
+            index = self._index_at(event.pos().x())
+            text = self.bucket_text(index) if index is not None else ""
+            if not text and self.chart is not None:
+                text = self.chart.summary
+            QToolTip.showText(event.globalPos(), text, self)
+            return True
+        return super().event(event)
 
     def leaveEvent(self, event: object) -> None:  # noqa: N802
         if not self.hasFocus():

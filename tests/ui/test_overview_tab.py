@@ -8,9 +8,10 @@ from datetime import timedelta
 from typing import Any
 
 import qasync
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QPoint, Qt
+from PySide6.QtGui import QHelpEvent
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QToolTip
 from ui_fakes import NOW, FakeEngine, make_row, wait_until
 
 from app.domain.overview import AuditPoint, SamplePoint
@@ -95,5 +96,12 @@ def test_a_chart_says_its_numbers_to_the_keyboard(
         assert view.accessibleDescription().endswith(": Waiting 3")
         QTest.keyClick(view, Qt.Key.Key_Left)
         assert view.accessibleDescription().endswith(": Waiting no data")
+        # The mouse gets the same words as a tooltip over a bucket, the summary elsewhere.
+        last = QPoint(view.width() - 10, view.height() // 2)
+        QApplication.sendEvent(view, QHelpEvent(QEvent.Type.ToolTip, last, view.mapToGlobal(last)))
+        assert QToolTip.text().endswith(": Waiting 3")
+        corner = QPoint(2, 2)
+        QApplication.sendEvent(view, QHelpEvent(QEvent.Type.ToolTip, corner, view.mapToGlobal(corner)))
+        assert QToolTip.text().startswith("Queue: 3 waiting now")
 
     loop.run_until_complete(scenario())
