@@ -244,7 +244,11 @@ def build_overview(
     tenant = _levels(ordered, start, bucket, count, lambda s: _percent(s.tenant_count, s.tenant_limit), max)
     ours_known, tenant_known = _known(ours), _known(tenant)
     budget_summary = (
-        f"Autotask requests: we used at most {percent_text(max(ours_known))} of our hourly share"
+        (
+            "Autotask requests: we used under 1 % of our hourly share"
+            if max(ours_known) < 0.5
+            else f"Autotask requests: we used at most {percent_text(max(ours_known))} of our hourly share"
+        )
         + (
             f"; the whole tenant peaked at {percent_text(max(tenant_known))} of its limit"
             if tenant_known

@@ -160,8 +160,8 @@ class OverviewTab(QWidget):
         self.message.emit(f"The overview could not be loaded: {error}")
 
     def _range_toggled(self, _checked: bool) -> None:
+        # The charts' titles and time axis change at once: no toast over the charts.
         self.window_key = "24h" if self.day.isChecked() else "7d"
-        self.message.emit("Overview: last 24 hours" if self.window_key == "24h" else "Overview: last 7 days")
         self.refresh()
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802

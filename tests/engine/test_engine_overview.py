@@ -27,6 +27,9 @@ async def simulated_day(harness: Harness, shift: Shift) -> tuple[SyncEngine, dic
     pushed; at :data:`FAILING_HOUR` Autotask refuses the first create attempts; at
     :data:`RETURN_HOURS` a technician changes a ticket which the next poll brings back; at
     :data:`OUTAGE_HOUR` a ServiceNow poll fails."""
+    # Start at five past a whole hour, so each hour's work (at :05 and :15) stays in its bucket.
+    now = harness.at.clock.now()
+    shift((now.replace(minute=5, second=0, microsecond=0) + timedelta(hours=1) - now).total_seconds())
     engine = harness.engine(clock=harness.at.clock.now)
     at_hour: dict[int, datetime] = {}
     for hour in range(24):

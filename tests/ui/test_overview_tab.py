@@ -68,7 +68,11 @@ def test_overview_shows_the_data_and_updates_on_an_event(
         assert len(pushes.view.buckets) == 28
         assert tab.cards["pushes"].view.chart is not None
         assert tab.cards["pushes"].view.chart.title == "Pushes per 6 hours"
-        assert window.toast.text() == "Overview: last 7 days"
+        assert (
+            tab.cards["pushes"]
+            .summary.text()
+            .endswith("in the last 7 days; busiest 6 hours from Mon 06:00 UTC with 3.")
+        )
 
     loop.run_until_complete(scenario())
 
