@@ -16,6 +16,7 @@ Measurements:
   stall        longest event-loop stall while the engine polls and queues N incidents
   queueview    QueueModel + proxy with N rows: load, sort and filter times, and the loop stall
   footprint    start-up time to a shown main window; resident memory with N links loaded
+  overview     the Overview tab's read (indexed store reads + aggregation) with N audit rows in 7 days
 
 Results go to benchmarks/results/<timestamp>.json (gitignored); the tables for docs/performance.md
 are printed as Markdown. Medians of --repeat runs are quoted.
@@ -514,7 +515,7 @@ def main() -> None:
         "which",
         nargs="*",
         metavar="BENCHMARK",
-        help="economy, once, throughput, stall, queueview, footprint (default: all)",
+        help="economy, once, throughput, stall, queueview, footprint, overview (default: all)",
     )
     parser.add_argument("--latency", nargs="+", type=float, default=[0, 50, 200], help="ms added per request")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; medians are reported")
@@ -531,7 +532,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000, help="queueview rows and footprint links")
     parser.add_argument("--quick", action="store_true", help="small sizes, latency 0 only, one run")
     args = parser.parse_args()
-    known = ["economy", "once", "throughput", "stall", "queueview", "footprint"]
+    known = ["economy", "once", "throughput", "stall", "queueview", "footprint", "overview"]
     args.which = args.which or known
     unknown = set(args.which) - set(known)
     if unknown:
@@ -661,6 +662,13 @@ def main() -> None:
                 ],
             ),
         ]
+    if "overview" in args.which:
+        from overview_read import overview_read  # benchmarks/ is on sys.path (the script's folder)
+
+        rows = [median_of([overview_read(args.rows) for _ in range(args.repeat)])]
+        results["overview"] = rows
+        keys = ["audit_rows", "rows_24h", "read_24h_ms", "aggregate_24h_ms", "rows_7d", "read_7d_ms"]
+        md += ["### Overview tab read", table(rows, [*keys, "aggregate_7d_ms", "runs"])]
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")

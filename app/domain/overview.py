@@ -31,12 +31,13 @@ RETURN_UPDATE_KINDS = frozenset({"update"})
 
 @dataclass(frozen=True)
 class AuditPoint:
-    """The four columns of an audit row the overview needs (never bodies or summaries)."""
+    """``count`` audit rows with these columns at ``at`` (the store counts them per bucket)."""
 
     at: datetime
     direction: str  # outbound | return | system
     kind: str
     outcome: str  # ok | failed | skipped | retry
+    count: int = 1
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ def _counts(
     for point in points:
         index = _index(point.at, start, bucket, count)
         if index is not None and wanted(point):
-            values[index] += 1
+            values[index] += point.count
     return tuple(values)
 
 

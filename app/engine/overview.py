@@ -77,7 +77,9 @@ class OverviewSampler:
         aggregation."""
         ctx = self.ctx
         now = ctx.clock()
-        start, end, _bucket = window_range(window, now)
-        audit = await ctx.db(ctx.store.audit_points, start, end)
+        start, end, bucket = window_range(window, now)
+        audit = await ctx.db(ctx.store.audit_counts, start, end, bucket)
         samples = await ctx.db(ctx.store.overview_samples, start, end)
-        return build_overview(window, now, audit, [*samples, await self.current()])
+        current = await self.current()
+        # Off the event loop (the GUI thread): a week of samples is a few thousand points.
+        return await ctx.db(build_overview, window, now, audit, [*samples, current])

@@ -11,13 +11,21 @@ from app.store import Store
 from app.store.overview import KEEP
 
 
-def test_audit_points_are_bounded_by_time(store: Store, make_incident: IncidentFactory) -> None:
-    for n, minutes in enumerate((0, 30, 60, 90), start=1):
-        store.upsert_from_incident(make_incident(n), now=T0 + timedelta(minutes=minutes))
-    points = store.audit_points(T0 + timedelta(minutes=30), T0 + timedelta(minutes=90))
-    assert points == [
-        AuditPoint(T0 + timedelta(minutes=30), "outbound", "queued", "ok"),
-        AuditPoint(T0 + timedelta(minutes=60), "outbound", "queued", "ok"),
+def test_audit_rows_are_counted_per_bucket_within_the_range(
+    store: Store, make_incident: IncidentFactory
+) -> None:
+    hour = timedelta(hours=1)
+    since = T0.replace(minute=0, second=0, microsecond=0)
+    moments = [since - timedelta(seconds=1), since, since + timedelta(minutes=59, seconds=59)]
+    moments += [since + hour, since + hour + timedelta(minutes=30), since + 2 * hour]
+    for n, moment in enumerate(moments, start=1):
+        store.upsert_from_incident(make_incident(n), now=moment)
+    store.reject([make_incident(5).sys_id], "lead", now=since + hour + timedelta(minutes=31))
+    points = store.audit_counts(since, since + 2 * hour, hour)
+    assert sorted(points, key=lambda p: (p.at, p.kind)) == [
+        AuditPoint(since, "outbound", "queued", "ok", count=2),
+        AuditPoint(since + hour, "outbound", "queued", "ok", count=2),
+        AuditPoint(since + hour, "outbound", "rejected", "ok", count=1),
     ]
 
 
