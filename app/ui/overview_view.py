@@ -135,9 +135,12 @@ class OverviewTab(QWidget):
         self._task.start(self._load(self.window_key))
 
     async def reload(self) -> None:
-        """Initial load (the main window's ``load``)."""
+        """Initial load (the main window's ``load``): a failure here never stops the other tabs."""
         self._stale = False
-        await self._load(self.window_key)
+        try:
+            await self._load(self.window_key)
+        except Exception as error:  # shown as a message; the next event or tick tries again
+            self._failed(error)
 
     async def _load(self, window: str) -> None:
         overview = await self.engine.overview(window)
@@ -168,8 +171,3 @@ class OverviewTab(QWidget):
         super().showEvent(event)
         if self._stale:
             self.refresh()
-
-
-def summary_text(overview: Overview) -> str:
-    """All chart summaries, one per line (copy-paste for a report, tests)."""
-    return "\n".join(chart.summary for chart in overview.charts)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 import qasync
 from PySide6.QtCore import QEvent, QPoint, Qt
 from PySide6.QtGui import QHelpEvent
@@ -14,7 +15,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QToolTip
 from ui_fakes import NOW, FakeEngine, make_row, wait_until
 
-from app.domain.overview import AuditPoint, SamplePoint
+from app.domain.overview import AuditPoint, Overview, SamplePoint
 from app.engine.events import ItemQueued, PollFinished
 from app.ui.main_window import TAB_OVERVIEW, MainWindow
 
@@ -107,5 +108,22 @@ def test_a_chart_says_its_numbers_to_the_keyboard(
         corner = QPoint(2, 2)
         QApplication.sendEvent(view, QHelpEvent(QEvent.Type.ToolTip, corner, view.mapToGlobal(corner)))
         assert QToolTip.text().startswith("Queue: 3 waiting now")
+
+    loop.run_until_complete(scenario())
+
+
+def test_an_overview_that_cannot_be_read_does_not_stop_the_window(
+    window: MainWindow, engine: FakeEngine, loop: qasync.QEventLoop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(window_key: str = "24h") -> Overview:
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(engine, "overview", broken)
+    engine.add_rows([make_row(1)])
+
+    async def scenario() -> None:
+        await window.load()  # the queue still loads
+        assert len(window.queue_tab.model) == 1
+        assert window.toast.text() == "The overview could not be loaded: database is locked"
 
     loop.run_until_complete(scenario())
