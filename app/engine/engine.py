@@ -41,6 +41,7 @@ from app.engine.events import (
 )
 from app.engine.outbound import OutboundPipeline
 from app.engine.pacing import HoldKind
+from app.engine.published import STATUS_KEY, PublishedStatus, StatusPublisher
 from app.engine.reconcile import Reconciler
 from app.engine.return_trip import ReturnPipeline
 from app.engine.views import (
@@ -66,6 +67,7 @@ from app.store import (
     Store,
     TransitionResult,
 )
+from app.store.changes import Change, ChangeFeed
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +111,11 @@ class SyncEngine:
         self._push_lock = asyncio.Lock()
         self._closed = False
         self.webhooks: WebhookReceiver | None = None  # the optional fast path (config.webhook)
+        # Team mode: a desk's approval in another process wakes the push loop at once, and the
+        # desks see this engine's health, budget and auto-push through the store.
+        self.changes: ChangeFeed | None = None
+        self._publisher = StatusPublisher(self._published_status, self._write_status)
+        self.bus.subscribe(self._publisher)
         if autotask.budget is not None:
             autotask.budget.subscribe(self._on_budget)
 
@@ -141,6 +148,7 @@ class SyncEngine:
             asyncio.create_task(self._autotask_loop(), name="autotask-poll"),
             asyncio.create_task(self._heartbeat_loop(), name="lease-heartbeat"),
         ]
+        await self._listen_to_desks()
         if self.config.webhook.enabled and self.webhooks is None:
             hook = self.config.webhook
             receiver = WebhookReceiver(
@@ -166,6 +174,24 @@ class SyncEngine:
                 await self.ctx.audit_system(message, outcome=AuditOutcome.FAILED, kind="webhook")
             else:
                 self.webhooks = receiver
+
+    async def _listen_to_desks(self) -> None:
+        if self.changes is None:
+            self.changes = ChangeFeed(self.store.engine)
+            self.changes.subscribe(self._on_store_change)
+            await self.changes.start()
+        self._publisher.start()
+
+    def _on_store_change(self, change: Change) -> None:
+        feed = self.changes
+        if feed is not None and "queue" in change.topics and change.foreign_to(feed.origin):
+            self._push_wake.set()  # a desk decided: push now, not at the next tick
+
+    def _published_status(self) -> PublishedStatus:
+        return PublishedStatus(dict(self.ctx.health), self.budget(), self.auto_push, self.ctx.clock())
+
+    async def _write_status(self, value: dict[str, Any]) -> None:
+        await self.ctx.db(self.store.put_state, STATUS_KEY, value, now=self.ctx.clock())
 
     def request_return_poll(self) -> None:
         """Wake the return-trip poll now (an Autotask webhook said a ticket changed; the poll
@@ -197,6 +223,10 @@ class SyncEngine:
             return
         self._closed = True
         await self._stop_webhooks()
+        await self._publisher.stop()
+        feed, self.changes = self.changes, None
+        if feed is not None:
+            await feed.close()
         if self._lease is not None:
             with contextlib.suppress(Exception):
                 await self.ctx.db(self._lease.release)
