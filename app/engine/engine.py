@@ -44,11 +44,11 @@ from app.engine.pacing import HoldKind
 from app.engine.published import STATUS_KEY, PublishedStatus, StatusPublisher
 from app.engine.reconcile import Reconciler
 from app.engine.return_trip import ReturnPipeline
+from app.engine.store_views import dry_run_report, explain_stored
 from app.engine.views import (
     ActionResult,
     AuditRow,
     BudgetState,
-    DryRunEntry,
     DryRunReport,
     Explanation,
     HealthState,
@@ -63,7 +63,6 @@ from app.store import (
     Lease,
     LeaseLost,
     QueueItem,
-    QueueState,
     Store,
     TransitionResult,
 )
@@ -540,51 +539,8 @@ class SyncEngine:
         self._push_wake.set()
 
     async def explain(self, key: str) -> Explanation:
-        key = key.strip()
-        item = await self.ctx.db(self.store.get_item, key)
-        link = await self.ctx.db(self.store.get_link, number=key) if item is None else None
-        if item is None and link is None:
-            return await self._explain_remote(key)
-        if item is None:
-            assert link is not None
-            return Explanation(
-                key,
-                True,
-                False,
-                "pushed",
-                f"{link.incident_number} is linked to ticket {link.ticket_number}",
-                ticket_number=link.ticket_number,
-            )
-        linked = await self.ctx.db(self.store.get_link, sys_id=item.sys_id)
-        verdict = evaluate(self.config.trigger, item.incident(), linked=linked is not None)
-        state = str(item.state)
-        reasons = tuple(verdict.reasons())
-        number = item.number
-        ticket_number = linked.ticket_number if linked else "?"
-        decider = item.decided_by or "a user"
-        summaries = {
-            QueueState.PENDING: f"{number} is in the queue, waiting for approval",
-            QueueState.APPROVED: f"{number} is approved and will be pushed on the next cycle",
-            QueueState.PUSHING: f"{number} is being pushed (or waits to check Autotask first)",
-            QueueState.PUSHED: f"{number} is linked to Autotask ticket {ticket_number}",
-            QueueState.REJECTED: f"{number} was rejected by {decider}"
-            + (f" ({item.drop_reason})" if item.drop_reason else "")
-            + "; restore it to queue it",
-            QueueState.FAILED: f"{number} failed: {item.last_error}",
-            QueueState.DROPPED: f"{number} left the queue: {item.drop_reason}",
-        }
-        summary = summaries[item.state]
-        if item.state in (QueueState.APPROVED, QueueState.PENDING) and item.next_retry_at is not None:
-            summary += f"; next try at {item.next_retry_at:%Y-%m-%d %H:%M:%S} UTC ({item.last_error})"
-        return Explanation(
-            key,
-            True,
-            item.state in (QueueState.PENDING, QueueState.APPROVED, QueueState.PUSHING, QueueState.FAILED),
-            state,
-            summary,
-            reasons,
-            ticket_number=linked.ticket_number if linked else None,
-        )
+        stored = await self.ctx.db(explain_stored, self.config, self.store, key)
+        return stored if stored is not None else await self._explain_remote(key.strip())
 
     async def _find_remote(self, key: str) -> Incident | None:
         """One incident from ServiceNow by number or sys_id (None: not there or not visible)."""
@@ -639,25 +595,8 @@ class SyncEngine:
 
     async def dry_run(self) -> DryRunReport:
         """What auto-push would do now over the queued snapshots: no write to either system."""
-        items = await self.ctx.db(self.store.list_items, [QueueState.PENDING, QueueState.APPROVED])
         metadata = await self._metadata()
-        linked = await self.ctx.db(self.store.linked_sys_ids_among, [item.sys_id for item in items])
-        create: list[DryRunEntry] = []
-        fail: list[DryRunEntry] = []
-        not_matching: list[DryRunEntry] = []
-        now = self.ctx.clock()
-        for item in items:
-            incident = item.incident()
-            verdict = evaluate(self.config.trigger, incident, linked=item.sys_id in linked)
-            draft = preview(incident, self.config.outbound, metadata, now=now)
-            problems = tuple(draft.errors) if verdict.matched else tuple(verdict.reasons())
-            if metadata is None:
-                problems = ("Autotask picklists could not be read; ids cannot be resolved", *problems)
-            entry = DryRunEntry(
-                item.sys_id, item.number, item.short_description, not problems, problems, dict(draft.payload)
-            )
-            (create if entry.ok else fail if verdict.matched else not_matching).append(entry)
-        return DryRunReport(tuple(create), tuple(fail), tuple(not_matching))
+        return await self.ctx.db(dry_run_report, self.config, self.store, metadata, self.ctx.clock())
 
     async def test_connection(self, system: SystemName) -> str:
         if system == "servicenow":
