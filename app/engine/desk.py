@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 
@@ -39,18 +39,15 @@ from app.engine.events import (
 )
 from app.engine.picklists import PICKLISTS_KEY
 from app.engine.published import STATUS_KEY, SYSTEMS, PublishedStatus, decode
-from app.engine.store_views import dry_run_report, explain_stored
+from app.engine.store_views import StoreBacked, dry_run_report, explain_stored
 from app.engine.views import (
     ActionResult,
-    AuditRow,
     BudgetState,
     DryRunReport,
     Explanation,
     HealthState,
-    LinkRow,
-    QueueRow,
 )
-from app.store import EngineLease, QueueItem, Store, TransitionResult
+from app.store import EngineLease, QueueItem, Store
 from app.store.changes import Change, ChangeFeed
 from app.store.lease import DEFAULT_LEASE_TIMEOUT, stale_reason
 from app.store.team_reads import audit_after, items_updated_since, last_audit_id, links_for
@@ -93,7 +90,7 @@ def holder_text(lease: EngineLease | None, now: datetime, *, hostname: str | Non
     return f"Engine: {where}, heartbeat {age} s ago", "ok"
 
 
-class AttachedDesk:
+class AttachedDesk(StoreBacked):
     """Implements :class:`app.engine.api.EngineAPI` over the shared store (see the module doc)."""
 
     attached = True
@@ -126,9 +123,6 @@ class AttachedDesk:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
-
-    async def _db(self, call: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-        return await asyncio.to_thread(call, *args, **kwargs)
 
     # ---- life cycle ------------------------------------------------------------------------------
 
@@ -274,33 +268,6 @@ class AttachedDesk:
             await self.ask_engine("poll_now", "", ASK_TIMEOUT_SECONDS)
         await self.refresh()
 
-    # ---- lists -----------------------------------------------------------------------------------
-
-    async def list_queue(
-        self, states: Sequence[str] | None = None, search: str | None = None
-    ) -> list[QueueRow]:
-        items = await self._db(self.store.list_items, states, search)
-        return [queue_row(item) for item in items]
-
-    async def list_links(self, search: str | None = None, limit: int | None = None) -> list[LinkRow]:
-        links = await self._db(self.store.list_links, search, limit)
-        return [link_row(link) for link in links]
-
-    async def list_audit(
-        self,
-        *,
-        direction: str | None = None,
-        sys_id: str | None = None,
-        ticket_id: int | None = None,
-        limit: int = 200,
-    ) -> list[AuditRow]:
-        events = await self._db(
-            lambda: self.store.list_audit(
-                direction=direction, sys_id=sys_id, ticket_id=ticket_id, limit=limit
-            )
-        )
-        return [audit_row(event) for event in events]
-
     # ---- previews from the store -----------------------------------------------------------------
 
     async def stored_picklists(self) -> TicketMetadata | None:
@@ -324,31 +291,9 @@ class AttachedDesk:
         metadata = await self.stored_picklists()
         return await self._db(dry_run_report, self.config, self.store, metadata, self.clock())
 
-    # ---- decisions: written to the store, carried out by the engine ------------------------------
-
-    async def _act(
-        self, action: Callable[..., list[TransitionResult]], keys: Sequence[str], by: str, **extra: Any
-    ) -> list[ActionResult]:
-        results = await self._db(action, list(keys), by, **extra)
-        for result in results:
-            if result.item is not None and result.status == "changed":
-                event = self._note_item(result.item)
-                self.bus.publish(event if event is not None else ItemUpdated(queue_row(result.item)))
-        return [ActionResult(key=r.key, ok=r.ok, message=r.message) for r in results]
-
-    async def approve(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]:
-        return await self._act(self.store.approve, keys, by)
-
-    async def reject(
-        self, keys: Sequence[str], by: str = "user", reason: str | None = None
-    ) -> list[ActionResult]:
-        return await self._act(self.store.reject, keys, by, reason=reason)
-
-    async def restore(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]:
-        return await self._act(self.store.restore, keys, by)
-
-    async def retry(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]:
-        return await self._act(self.store.retry, keys, by)
+    def _decided(self, item: QueueItem) -> None:
+        event = self._note_item(item)  # our own change is not news again when the feed reports it
+        self.bus.publish(event if event is not None else ItemUpdated(queue_row(item)))
 
     # ---- what needs the engine -------------------------------------------------------------------
 

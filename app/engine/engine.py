@@ -30,7 +30,7 @@ from app.domain.triggers import evaluate
 from app.engine.backoff import Backoff
 from app.engine.connections import check_close_codes
 from app.engine.context import EngineContext, utcnow
-from app.engine.convert import audit_row, link_row, queue_row
+from app.engine.convert import queue_row
 from app.engine.cycle import CycleReport, undone_lines
 from app.engine.events import (
     AutoPushChanged,
@@ -44,16 +44,13 @@ from app.engine.pacing import HoldKind
 from app.engine.published import STATUS_KEY, PublishedStatus, StatusPublisher
 from app.engine.reconcile import Reconciler
 from app.engine.return_trip import ReturnPipeline
-from app.engine.store_views import dry_run_report, explain_stored
+from app.engine.store_views import StoreBacked, dry_run_report, explain_stored
 from app.engine.views import (
     ActionResult,
-    AuditRow,
     BudgetState,
     DryRunReport,
     Explanation,
     HealthState,
-    LinkRow,
-    QueueRow,
 )
 from app.engine.webhooks import WebhookReceiver
 from app.httpserver import ServerLimits
@@ -64,7 +61,6 @@ from app.store import (
     LeaseLost,
     QueueItem,
     Store,
-    TransitionResult,
 )
 from app.store.changes import Change, ChangeFeed
 
@@ -75,7 +71,7 @@ HEARTBEAT_SECONDS = 15.0
 STOP_GRACE_SECONDS = 5.0
 
 
-class SyncEngine:
+class SyncEngine(StoreBacked):
     """Implements :class:`app.engine.api.EngineAPI`."""
 
     def __init__(
@@ -445,33 +441,6 @@ class SyncEngine:
             return
         await self.run_once()
 
-    # ---- lists -------------------------------------------------------------------------------------
-
-    async def list_queue(
-        self, states: Sequence[str] | None = None, search: str | None = None
-    ) -> list[QueueRow]:
-        items = await self.ctx.db(self.store.list_items, states, search)
-        return [queue_row(item) for item in items]
-
-    async def list_links(self, search: str | None = None, limit: int | None = None) -> list[LinkRow]:
-        links = await self.ctx.db(self.store.list_links, search, limit)
-        return [link_row(link) for link in links]
-
-    async def list_audit(
-        self,
-        *,
-        direction: str | None = None,
-        sys_id: str | None = None,
-        ticket_id: int | None = None,
-        limit: int = 200,
-    ) -> list[AuditRow]:
-        events = await self.ctx.db(
-            lambda: self.store.list_audit(
-                direction=direction, sys_id=sys_id, ticket_id=ticket_id, limit=limit
-            )
-        )
-        return [audit_row(event) for event in events]
-
     # ---- actions -----------------------------------------------------------------------------------
 
     async def _metadata(self) -> TicketMetadata | None:
@@ -492,29 +461,8 @@ class SyncEngine:
         metadata = await self._metadata()
         return preview(item.incident(), self.config.outbound, metadata, now=self.ctx.clock())
 
-    async def _act(
-        self, action: Callable[..., list[TransitionResult]], keys: Sequence[str], by: str, **extra: Any
-    ) -> list[ActionResult]:
-        results = await self.ctx.db(action, list(keys), by, **extra)
-        for result in results:
-            if result.item is not None and result.status == "changed":
-                self.bus.publish(ItemUpdated(queue_row(result.item)))
-        self._push_wake.set()
-        return [ActionResult(key=r.key, ok=r.ok, message=r.message) for r in results]
-
-    async def approve(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]:
-        return await self._act(self.store.approve, keys, by)
-
-    async def reject(
-        self, keys: Sequence[str], by: str = "user", reason: str | None = None
-    ) -> list[ActionResult]:
-        return await self._act(self.store.reject, keys, by, reason=reason)
-
-    async def restore(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]:
-        return await self._act(self.store.restore, keys, by)
-
-    async def retry(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]:
-        return await self._act(self.store.retry, keys, by)
+    def _after_decisions(self) -> None:
+        self._push_wake.set()  # an approval in this process: push now
 
     async def retry_return(self, ticket_id: int) -> None:
         self.ctx.unpause()

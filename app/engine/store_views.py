@@ -3,14 +3,97 @@ them, so a desk explains and dry-runs exactly as the engine would from the same 
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any, ParamSpec, TypeVar
 
 from app.config import AppConfig
 from app.domain.outbound import preview
 from app.domain.records import TicketMetadata
 from app.domain.triggers import evaluate
-from app.engine.views import DryRunEntry, DryRunReport, Explanation
-from app.store import QueueState, Store
+from app.engine.convert import audit_row, link_row, queue_row
+from app.engine.events import EventBus, ItemUpdated
+from app.engine.views import (
+    ActionResult,
+    AuditRow,
+    DryRunEntry,
+    DryRunReport,
+    Explanation,
+    LinkRow,
+    QueueRow,
+)
+from app.store import QueueItem, QueueState, Store, TransitionResult
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class StoreBacked:
+    """Lists and decisions straight on the store (EngineAPI's share that needs no API): the engine
+    and an attached desk both use these. Store calls run in a worker thread."""
+
+    store: Store
+    bus: EventBus
+
+    async def _db(self, call: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        return await asyncio.to_thread(call, *args, **kwargs)
+
+    def _decided(self, item: QueueItem) -> None:
+        """A decision changed ``item``: the views learn it at once."""
+        self.bus.publish(ItemUpdated(queue_row(item)))
+
+    def _after_decisions(self) -> None:
+        """Hook: the engine wakes its push loop here."""
+
+    async def list_queue(
+        self, states: Sequence[str] | None = None, search: str | None = None
+    ) -> list[QueueRow]:
+        items = await self._db(self.store.list_items, states, search)
+        return [queue_row(item) for item in items]
+
+    async def list_links(self, search: str | None = None, limit: int | None = None) -> list[LinkRow]:
+        links = await self._db(self.store.list_links, search, limit)
+        return [link_row(link) for link in links]
+
+    async def list_audit(
+        self,
+        *,
+        direction: str | None = None,
+        sys_id: str | None = None,
+        ticket_id: int | None = None,
+        limit: int = 200,
+    ) -> list[AuditRow]:
+        events = await self._db(
+            lambda: self.store.list_audit(
+                direction=direction, sys_id=sys_id, ticket_id=ticket_id, limit=limit
+            )
+        )
+        return [audit_row(event) for event in events]
+
+    async def _act(
+        self, action: Callable[..., list[TransitionResult]], keys: Sequence[str], by: str, **extra: Any
+    ) -> list[ActionResult]:
+        results = await self._db(action, list(keys), by, **extra)
+        for result in results:
+            if result.item is not None and result.status == "changed":
+                self._decided(result.item)
+        self._after_decisions()
+        return [ActionResult(key=r.key, ok=r.ok, message=r.message) for r in results]
+
+    async def approve(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]:
+        return await self._act(self.store.approve, keys, by)
+
+    async def reject(
+        self, keys: Sequence[str], by: str = "user", reason: str | None = None
+    ) -> list[ActionResult]:
+        return await self._act(self.store.reject, keys, by, reason=reason)
+
+    async def restore(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]:
+        return await self._act(self.store.restore, keys, by)
+
+    async def retry(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]:
+        return await self._act(self.store.retry, keys, by)
 
 
 def explain_stored(config: AppConfig, store: Store, key: str) -> Explanation | None:
