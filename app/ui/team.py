@@ -15,7 +15,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QMenu, QMessageBox, QStyle, QWidget
 
 from app.engine.desk import AttachedDesk
-from app.ui.main_window import MainWindow
+from app.ui.main_window import MainWindow, window_title
 from app.ui.theme import Tone, tone_icon
 from app.ui.widgets import exec_async, plain_label
 
@@ -89,7 +89,7 @@ class TeamControls(QObject):
         window.status_strip.poll_button.setToolTip(window.poll_action.toolTip())
         window.auto_push_action.setEnabled(False)
         window.auto_push_action.setToolTip("Auto-push is switched where the engine runs")
-        window.setWindowTitle(f"{window.windowTitle()} — attached desk")
+        window.setWindowTitle(window_title("Demo" if window.demo else "", f"{desk.name}'s desk (attached)"))
         self.confirm: QMessageBox | None = None  # the open confirmation (tests answer it)
 
     def _level(self, level: str) -> None:
