@@ -64,7 +64,8 @@ ASK_TIMEOUT_SECONDS = 20.0
 #: Queue rows are re-read from this far before the newest change seen: a transaction stamped
 #: earlier may commit later.
 QUEUE_OVERLAP = timedelta(seconds=60)
-HEARTBEAT_LATE_SECONDS = 40.0  # two missed 15 s heartbeats: say so before the lease goes stale
+HEARTBEAT_LATE_SECONDS = 40.0
+STOP_GRACE_SECONDS = 10.0  # two missed 15 s heartbeats: say so before the lease goes stale
 
 
 def utcnow() -> datetime:
@@ -145,9 +146,15 @@ class AttachedDesk(StoreBacked):
         self._closed = True
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # Let a refresh in progress finish its store call: cancelling the await would leave the
+            # worker thread holding a connection while the store is closed under it.
+            self._wake.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(task), STOP_GRACE_SECONDS)
+            except TimeoutError:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.changes.close()
         if self._owns_store:
             self.store.close()
@@ -160,6 +167,8 @@ class AttachedDesk(StoreBacked):
         while True:
             await self._wake.wait()
             self._wake.clear()
+            if self._closed:
+                return
             topics, self._dirty = self._dirty, set()
             try:
                 await self._refresh(topics, announce=True)
@@ -239,6 +248,10 @@ class AttachedDesk(StoreBacked):
     # ---- who runs the engine ---------------------------------------------------------------------
 
     def holder_text(self, now: datetime | None = None) -> tuple[str, str]:
+        """The status line; level "offline" while this desk cannot reach the shared store."""
+        feed = self.changes
+        if not feed.connected and feed.last_error and feed.backend == "postgresql":
+            return f"Shared store unreachable ({feed.last_error[:80]}); reconnecting", "offline"
         return holder_text(self.lease, now or self.clock())
 
     def where(self) -> str:

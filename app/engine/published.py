@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 STATUS_KEY = "engine.status"
 MIN_INTERVAL_SECONDS = 1.0
+STOP_GRACE_SECONDS = 10.0
 SYSTEMS: tuple[SystemName, ...] = ("servicenow", "autotask")
 
 
@@ -156,6 +157,7 @@ class StatusPublisher:
         self._snapshot = snapshot
         self._write = write  # an awaitable-returning store write (runs in a worker thread)
         self._dirty = asyncio.Event()
+        self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     def __call__(self, event: EngineEvent) -> None:
@@ -163,24 +165,35 @@ class StatusPublisher:
             self._dirty.set()
 
     def start(self) -> None:
+        self._stopping.clear()
         self._dirty.set()  # the first status goes out at start: desks see who polls and when
         self._task = asyncio.get_running_loop().create_task(self._run(), name="publish-status")
 
     async def stop(self) -> None:
+        """Stop after a write in progress (its worker thread must not outlive the store)."""
         task, self._task = self._task, None
-        if task is not None:
+        if task is None:
+            return
+        self._stopping.set()
+        self._dirty.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), STOP_GRACE_SECONDS)
+        except TimeoutError:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             await self._dirty.wait()
             self._dirty.clear()
+            if self._stopping.is_set():
+                return
             try:
                 await self._write(encode(self._snapshot()))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a desk sees older status; syncing goes on
                 log.warning("engine status not published: %s", exc)
-            await asyncio.sleep(MIN_INTERVAL_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), MIN_INTERVAL_SECONDS)

@@ -19,7 +19,13 @@ from app.ui.main_window import MainWindow, window_title
 from app.ui.theme import Tone, tone_icon
 from app.ui.widgets import exec_async, plain_label
 
-LEVEL_TONE = {"ok": Tone.OK, "late": Tone.WARNING, "stale": Tone.ERROR, "none": Tone.ERROR}
+LEVEL_TONE = {
+    "ok": Tone.OK,
+    "late": Tone.WARNING,
+    "stale": Tone.ERROR,
+    "none": Tone.ERROR,
+    "offline": Tone.ERROR,
+}
 TAKE_OVER_TEXT = "&Take over the engine…"
 
 
