@@ -50,7 +50,13 @@ from app.engine.views import (
 from app.store import EngineLease, QueueItem, Store
 from app.store.changes import Change, ChangeFeed
 from app.store.lease import DEFAULT_LEASE_TIMEOUT, stale_reason
-from app.store.team_reads import audit_after, items_updated_since, last_audit_id, links_for
+from app.store.team_reads import (
+    audit_after,
+    items_updated_since,
+    last_audit_id,
+    links_for,
+    newest_item_update,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +70,9 @@ ASK_TIMEOUT_SECONDS = 20.0
 #: Queue rows are re-read from this far before the newest change seen: a transaction stamped
 #: earlier may commit later.
 QUEUE_OVERLAP = timedelta(seconds=60)
-HEARTBEAT_LATE_SECONDS = 40.0
-STOP_GRACE_SECONDS = 10.0  # two missed 15 s heartbeats: say so before the lease goes stale
+HEARTBEAT_LATE_SECONDS = 40.0  # two missed 15 s heartbeats: say so before the lease goes stale
+STOP_GRACE_SECONDS = 10.0
+PAGE = 1000  # items_updated_since's page size
 
 
 def utcnow() -> datetime:
@@ -130,7 +137,8 @@ class AttachedDesk(StoreBacked):
     async def start(self) -> None:
         """Read where things stand, then follow the change feed (no lease taken)."""
         self._audit_mark = await self._db(last_audit_id, self.store.engine)
-        self._queue_mark = None
+        # The window loads the queue itself; the desk only learns where changes start from.
+        self._queue_mark = await self._db(newest_item_update, self.store.engine)
         await self._refresh({"queue"}, announce=False)
         await self._refresh({"lease", "state"}, announce=True)
         self.changes.subscribe(self._on_change)
@@ -197,13 +205,18 @@ class AttachedDesk(StoreBacked):
 
     async def _queue_changes(self, announce: bool) -> list[EngineEvent]:
         since = self._queue_mark - QUEUE_OVERLAP if self._queue_mark is not None else None
-        items = await self._db(items_updated_since, self.store.engine, since)
         events: list[EngineEvent] = []
-        for item in items:
-            event = self._note_item(item)
-            if event is not None and announce:
-                events.append(event)
-        return events
+        after: tuple[datetime, int] | None = None
+        while True:  # page by (updated_at, id): a burst (the first poll of thousands) comes whole
+            items = await self._db(items_updated_since, self.store.engine, since, after=after, limit=PAGE)
+            for item in items:
+                event = self._note_item(item)
+                if event is not None and announce:
+                    events.append(event)
+            if len(items) < PAGE:
+                return events
+            last = items[-1]
+            after = (last.updated_at, int(last.id or 0))
 
     def _note_item(self, item: QueueItem) -> EngineEvent | None:
         signature = (str(item.state), item.updated_at, item.attempts)

@@ -6,20 +6,41 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, and_, or_
 from sqlmodel import Session, col, select
 
 from app.store.models import AuditEvent, Link, QueueItem
 
 
-def items_updated_since(engine: Engine, since: datetime | None, limit: int = 2000) -> list[QueueItem]:
-    """Queue items updated at or after ``since`` (all when None), oldest change first."""
+def items_updated_since(
+    engine: Engine,
+    since: datetime | None,
+    *,
+    after: tuple[datetime, int] | None = None,
+    limit: int = 1000,
+) -> list[QueueItem]:
+    """Queue items updated at or after ``since`` (all when None), ordered by (updated_at, id);
+    ``after`` continues a page: only rows beyond that (updated_at, id) key."""
     query = select(QueueItem)
     if since is not None:
         query = query.where(col(QueueItem.updated_at) >= since)
+    if after is not None:
+        at, item_id = after
+        query = query.where(
+            or_(
+                col(QueueItem.updated_at) > at,
+                and_(col(QueueItem.updated_at) == at, col(QueueItem.id) > item_id),
+            )
+        )
     query = query.order_by(col(QueueItem.updated_at), col(QueueItem.id)).limit(limit)
     with Session(engine, expire_on_commit=False) as session:
         return list(session.exec(query).all())
+
+
+def newest_item_update(engine: Engine) -> datetime | None:
+    query = select(QueueItem.updated_at).order_by(col(QueueItem.updated_at).desc()).limit(1)
+    with Session(engine) as session:
+        return session.exec(query).first()
 
 
 def audit_after(engine: Engine, after_id: int, limit: int = 500) -> list[AuditEvent]:

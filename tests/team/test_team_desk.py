@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import pytest
 from sim_harness import SimHarness
 from team_helpers import next_event
 
@@ -120,3 +121,47 @@ def test_holder_text_turns_into_a_warning_when_heartbeats_lapse() -> None:
     assert holder_text(lease, now + timedelta(seconds=45), hostname="desk-7")[1] == "late"
     text, level = holder_text(lease, now + timedelta(seconds=75), hostname="desk-7")
     assert level == "stale" and "no heartbeat for 75 s" in text and "Take over" in text
+
+
+async def test_a_burst_of_new_items_reaches_the_desk_whole(
+    harness: SimHarness, team_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More new rows than one page (the first poll of thousands, here 12 with a page of 5)."""
+    from datetime import UTC, datetime
+
+    from app.domain.records import Incident
+    from app.engine import desk as desk_module
+
+    monkeypatch.setattr(desk_module, "PAGE", 5)
+    config = harness.config(store={"url": team_url})
+    desk = AttachedDesk(config, Store.open(team_url))
+    await desk.start()
+    queued: set[str] = set()
+    all_seen = asyncio.Event()
+
+    def watch(event: EngineEvent) -> None:
+        if isinstance(event, ItemQueued):
+            queued.add(event.row.number)
+            if len(queued) == 12:
+                all_seen.set()
+
+    desk.bus.subscribe(watch)
+    writer = Store.open(team_url)
+    try:
+        now = datetime.now(UTC)
+        for n in range(12):
+            incident = Incident(
+                sys_id=f"{n:032x}",
+                number=f"INC{n:07d}",
+                short_description=f"Burst {n}",
+                category="hardware",
+                priority=3,
+                caller_id="c",
+                sys_updated_on=now,
+                sys_mod_count=0,
+            )
+            await asyncio.to_thread(writer.upsert_from_incident, incident, now=now)
+        await asyncio.wait_for(all_seen.wait(), 20)
+    finally:
+        writer.close()
+        await desk.close()
