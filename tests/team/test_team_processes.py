@@ -151,3 +151,26 @@ async def test_standby_takes_over_from_an_engine_killed_mid_push(
     assert any("Took over the engine lease" in event.summary for event in audit)
     # The ticket created before the kill was found and linked, not created a second time.
     assert any(event.kind == "recovered" and event.sys_id == sys_ids[0] for event in audit)
+
+
+async def test_a_waiting_standby_stops_cleanly_and_leaves_the_engine_alone(
+    harness: SimHarness, team_url: str, tmp_path: Path
+) -> None:
+    config = write_config(harness, tmp_path / "engine.toml", team_url)
+    env = process_env(harness, tmp_path)
+    store = Store.open(team_url)
+    engine = await start_cli(config, ["run"], env)
+    engine_log = StderrLines(engine)
+    try:
+        await until(lambda: lease_pid(store) == engine.pid, "the engine's lease", watch=[engine_log])
+        standby = await start_cli(config, ["run", "--standby"], env)
+        standby_log = StderrLines(standby)
+        line = await standby_log.wait_for("standby:")
+        assert f"pid {engine.pid}" in line and "runs the engine" in line
+        assert await stop_process(standby) == 0  # SIGTERM while waiting: a clean exit
+        await standby_log.task
+        assert lease_pid(store) == engine.pid
+    finally:
+        assert await stop_process(engine) == 0
+        await engine_log.task
+        store.close()
