@@ -48,6 +48,14 @@ TOPICS: dict[str, str] = {
     "engine_state": "state",
 }
 ALL_TOPICS = frozenset(TOPICS.values())
+
+
+def watch_table(table: str, topic: str) -> None:
+    """Announce writes to another table (a new aggregate: claims, desk requests) under ``topic``.
+    Call at import time of the module that defines the table, before any store is opened."""
+    global ALL_TOPICS
+    TOPICS[table] = topic
+    ALL_TOPICS = frozenset(TOPICS.values())
 SQLITE_POLL_SECONDS = 0.2
 RECONNECT_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0)
 PRUNE_EVERY = 200  # store_change rows: every Nth append trims the table

@@ -103,3 +103,23 @@ def test_payloads_parse_defensively() -> None:
     assert change.topics == {"audit", "queue"} and change.origins == {"h:1:ab"} and not change.resync
     odd = parse_payload("nonsense")  # not ours, or a newer writer's format: refresh everything
     assert odd.resync and odd.topics == ALL_TOPICS
+
+
+async def test_a_new_aggregate_table_announces_under_its_own_topic(store: Store, other: Store) -> None:
+    from app.store import changes
+
+    with other.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE team_note (id INTEGER PRIMARY KEY, body TEXT)"))
+    changes.watch_table("team_note", "notes")
+    feed = ChangeFeed(store.engine)
+    await feed.start()
+    try:
+        waiting = feed.wait({"notes"}, timeout=WAIT)
+        with other.engine.begin() as conn:
+            conn.execute(text("INSERT INTO team_note (id, body) VALUES (1, 'claimed')"))
+        change = await waiting
+        assert change is not None and change.topics == {"notes"}
+    finally:
+        await feed.close()
+        changes.TOPICS.pop("team_note", None)
+        changes.ALL_TOPICS = frozenset(changes.TOPICS.values())
