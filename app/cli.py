@@ -151,6 +151,7 @@ next start, so nothing is created twice. Only one engine may run per database.
 examples:
   SERVICENOW_PASSWORD=... AUTOTASK_SECRET=... triage-sync run
   triage-sync --config /etc/triage-sync.toml run --once --auto-push   # from cron
+  triage-sync run --standby   # team mode: a second host waits and takes over (docs/team.md)
 
 exit codes (--once): 0 every item the run was responsible for went through; 1 something failed
 or is left undone (a push waiting for its retry, an unresolved create, a pending write-back: one
@@ -165,6 +166,11 @@ credentials missing. WARNING lines (a field the instance kept) do not change the
         help="push every triggered incident without approval (default: outbound.auto_push)",
     )
     run.add_argument("--once", action="store_true", help="one full cycle, then exit with its result")
+    run.add_argument(
+        "--standby",
+        action="store_true",
+        help="when another engine runs, wait and take over once it stops or its heartbeat lapses",
+    )
 
     queue = _sub(
         sub,
@@ -371,6 +377,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         from app import store_cli
 
         return store_cli.dispatch(args)
+    if args.command == "run" and args.once and args.standby:
+        parser.error("--standby waits to run the engine for good; it cannot be combined with --once")
     from app import headless
 
     return headless.dispatch(args)

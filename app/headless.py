@@ -253,8 +253,8 @@ def cmd_queue_list(args: argparse.Namespace) -> int:
 
 
 def cmd_queue_action(args: argparse.Namespace) -> int:
-    """approve/reject/restore/retry: one store transaction, beside a running engine (it picks
-    approved items up on its next push tick)."""
+    """approve/reject/restore/retry: one store transaction, beside a running engine (its change
+    feed wakes it at once: an approval is pushed without waiting for the next tick)."""
     with store_for(args) as store:
         action = {
             "approve": store.approve,
@@ -751,8 +751,11 @@ async def _run(config: AppConfig, args: argparse.Namespace) -> int:
         try:
             await engine.acquire_lease()
         except EngineAlreadyRunning as exc:
-            print(str(exc), file=sys.stderr)
-            return EXIT_FAILED
+            if not getattr(args, "standby", False):
+                print(str(exc), file=sys.stderr)
+                return EXIT_FAILED
+            if not await standby(engine):
+                return EXIT_OK  # stopped while waiting: nothing to hand back
         auto_push = config.outbound.auto_push if args.auto_push is None else args.auto_push
         log.info(
             "engine %s: store %s, ServiceNow %s, Autotask %s, auto-push %s",
@@ -793,6 +796,18 @@ async def _run(config: AppConfig, args: argparse.Namespace) -> int:
     finally:
         unsubscribe()
         await engine.close()
+
+
+async def standby(engine: SyncEngine) -> bool:
+    """``run --standby``: wait (stoppable by SIGINT/SIGTERM) until this process holds the lease."""
+    from app.standby import wait_for_lease
+
+    stop = asyncio.Event()
+    restore = install_stop_signals(stop)
+    try:
+        return await wait_for_lease(engine, stop)
+    finally:
+        restore()
 
 
 def cmd_run(args: argparse.Namespace) -> int:

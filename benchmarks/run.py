@@ -17,6 +17,8 @@ Measurements:
   queueview    QueueModel + proxy with N rows: load, sort and filter times, and the loop stall
   footprint    start-up time to a shown main window; resident memory with N links loaded
   overview     the Overview tab's read (indexed store reads + aggregation) with N audit rows in 7 days
+  team         team mode (benchmarks/team.py): approval on a desk -> the engine's create, a change
+               on one desk -> visible on another, store load of 20 idle attached desks
 
 Results go to benchmarks/results/<timestamp>.json (gitignored); the tables for docs/performance.md
 are printed as Markdown. Medians of --repeat runs are quoted.
@@ -86,7 +88,8 @@ class Rig:
     def db(self) -> str:
         return f"sqlite:///{self.tmp.name}/bench.sqlite3"
 
-    def engine(self, **outbound: Any) -> SyncEngine:
+    def engine(self, db: str | None = None, **outbound: Any) -> SyncEngine:
+        db = db or self.db
         config = parse_config(
             {
                 "servicenow": {"url": self.sn.base_url, "username": "demo.integration", "page_size": 500},
@@ -97,7 +100,7 @@ class Rig:
                     "hourly_request_limit": 10**9,
                     "budget_share": 1.0,
                 },
-                "store": {"url": self.db},
+                "store": {"url": db},
                 "outbound": {"company_id": 174, "default_queue": "Level I Support", **outbound},
             },
             "bench.toml",
@@ -112,7 +115,7 @@ class Rig:
             base_url=config.autotask.url,
             budget=RequestBudget(hourly_limit=10**9, share=1.0),
         )
-        engine = SyncEngine(config, Store.open(self.db), sn, at, holder="bench", backoff=Backoff(0.05, 0.2))
+        engine = SyncEngine(config, Store.open(db), sn, at, holder="bench", backoff=Backoff(0.05, 0.2))
         self.engines.append(engine)
         return engine
 
@@ -515,7 +518,7 @@ def main() -> None:
         "which",
         nargs="*",
         metavar="BENCHMARK",
-        help="economy, once, throughput, stall, queueview, footprint, overview (default: all)",
+        help="economy, once, throughput, stall, queueview, footprint, overview, team (default: all)",
     )
     parser.add_argument("--latency", nargs="+", type=float, default=[0, 50, 200], help="ms added per request")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; medians are reported")
@@ -531,8 +534,11 @@ def main() -> None:
     parser.add_argument("--stall-incidents", type=int, default=5000)
     parser.add_argument("--rows", type=int, default=100_000, help="queueview rows and footprint links")
     parser.add_argument("--quick", action="store_true", help="small sizes, latency 0 only, one run")
+    parser.add_argument("--approvals", type=int, default=30, help="team: approvals timed one by one")
+    parser.add_argument("--desks", type=int, default=20, help="team: idle attached desks")
+    parser.add_argument("--idle-seconds", type=float, default=60.0, help="team: idle window measured")
     args = parser.parse_args()
-    known = ["economy", "once", "throughput", "stall", "queueview", "footprint", "overview"]
+    known = ["economy", "once", "throughput", "stall", "queueview", "footprint", "overview", "team"]
     args.which = args.which or known
     unknown = set(args.which) - set(known)
     if unknown:
@@ -540,6 +546,7 @@ def main() -> None:
     if args.quick:
         args.latency, args.repeat, args.tickets, args.linked = [0], 1, 20, 500
         args.incidents, args.stall_incidents, args.rows = 100, 500, 5000
+        args.approvals, args.idle_seconds = 10, 15.0
     results: dict[str, Any] = {
         "machine": {
             "platform": platform.platform(),
@@ -669,6 +676,40 @@ def main() -> None:
         results["overview"] = rows
         keys = ["audit_rows", "rows_24h", "read_24h_ms", "aggregate_24h_ms", "rows_7d", "read_7d_ms"]
         md += ["### Overview tab read", table(rows, [*keys, "aggregate_7d_ms", "runs"])]
+    if "team" in args.which:
+        from team import measure
+
+        team_rows = measure(lambda: Rig(0.0), args.approvals, args.desks, args.idle_seconds)
+        results["team"] = team_rows
+        md += [
+            "### Team mode",
+            table(
+                [r for r in team_rows if "approvals" in r],
+                [
+                    "backend",
+                    "approvals",
+                    "approve_to_push_started_median_ms",
+                    "approve_to_push_started_max_ms",
+                    "approve_to_ticket_created_median_ms",
+                    "desk_to_desk_median_ms",
+                    "desk_to_desk_p95_ms",
+                    "desk_to_desk_max_ms",
+                ],
+            ),
+            table(
+                [r for r in team_rows if "desks" in r],
+                [
+                    "backend",
+                    "desks",
+                    "seconds",
+                    "desk_connections",
+                    "desk_queries_per_s",
+                    "per_desk_queries_per_min",
+                    "engine_queries_per_s",
+                    "sqlite_change_checks_per_s",
+                ],
+            ),
+        ]
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")

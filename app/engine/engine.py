@@ -31,7 +31,7 @@ from app.domain.triggers import evaluate
 from app.engine.backoff import Backoff
 from app.engine.connections import check_close_codes
 from app.engine.context import EngineContext, utcnow
-from app.engine.convert import audit_row, link_row, queue_row
+from app.engine.convert import queue_row
 from app.engine.cycle import CycleReport, undone_lines
 from app.engine.events import (
     AutoPushChanged,
@@ -43,18 +43,16 @@ from app.engine.events import (
 from app.engine.outbound import OutboundPipeline
 from app.engine.overview import OverviewSampler
 from app.engine.pacing import HoldKind
+from app.engine.published import STATUS_KEY, PublishedStatus, StatusPublisher
 from app.engine.reconcile import Reconciler
 from app.engine.return_trip import ReturnPipeline
+from app.engine.store_views import StoreBacked, dry_run_report, explain_stored
 from app.engine.views import (
     ActionResult,
-    AuditRow,
     BudgetState,
-    DryRunEntry,
     DryRunReport,
     Explanation,
     HealthState,
-    LinkRow,
-    QueueRow,
 )
 from app.engine.webhooks import WebhookReceiver
 from app.httpserver import ServerLimits
@@ -64,10 +62,9 @@ from app.store import (
     Lease,
     LeaseLost,
     QueueItem,
-    QueueState,
     Store,
-    TransitionResult,
 )
+from app.store.changes import Change, ChangeFeed
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +73,7 @@ HEARTBEAT_SECONDS = 15.0
 STOP_GRACE_SECONDS = 5.0
 
 
-class SyncEngine:
+class SyncEngine(StoreBacked):
     """Implements :class:`app.engine.api.EngineAPI`."""
 
     def __init__(
@@ -112,6 +109,11 @@ class SyncEngine:
         self._push_lock = asyncio.Lock()
         self._closed = False
         self.webhooks: WebhookReceiver | None = None  # the optional fast path (config.webhook)
+        # Team mode: a desk's approval in another process wakes the push loop at once, and the
+        # desks see this engine's health, budget and auto-push through the store.
+        self.changes: ChangeFeed | None = None
+        self._publisher = StatusPublisher(self._published_status, self._write_status)
+        self.bus.subscribe(self._publisher)
         if autotask.budget is not None:
             autotask.budget.subscribe(self._on_budget)
 
@@ -144,6 +146,7 @@ class SyncEngine:
             asyncio.create_task(self._autotask_loop(), name="autotask-poll"),
             asyncio.create_task(self._heartbeat_loop(), name="lease-heartbeat"),
         ]
+        await self._listen_to_desks()
         if self.config.webhook.enabled and self.webhooks is None:
             hook = self.config.webhook
             receiver = WebhookReceiver(
@@ -169,6 +172,24 @@ class SyncEngine:
                 await self.ctx.audit_system(message, outcome=AuditOutcome.FAILED, kind="webhook")
             else:
                 self.webhooks = receiver
+
+    async def _listen_to_desks(self) -> None:
+        if self.changes is None:
+            self.changes = ChangeFeed(self.store.engine)
+            self.changes.subscribe(self._on_store_change)
+            await self.changes.start()
+        self._publisher.start()
+
+    def _on_store_change(self, change: Change) -> None:
+        feed = self.changes
+        if feed is not None and "queue" in change.topics and change.foreign_to(feed.origin):
+            self._push_wake.set()  # a desk decided: push now, not at the next tick
+
+    def _published_status(self) -> PublishedStatus:
+        return PublishedStatus(dict(self.ctx.health), self.budget(), self.auto_push, self.ctx.clock())
+
+    async def _write_status(self, value: dict[str, Any]) -> None:
+        await self.ctx.db(self.store.put_state, STATUS_KEY, value, now=self.ctx.clock())
 
     def request_return_poll(self) -> None:
         """Wake the return-trip poll now (an Autotask webhook said a ticket changed; the poll
@@ -200,6 +221,10 @@ class SyncEngine:
             return
         self._closed = True
         await self._stop_webhooks()
+        await self._publisher.stop()
+        feed, self.changes = self.changes, None
+        if feed is not None:
+            await feed.close()
         if self._lease is not None:
             with contextlib.suppress(Exception):
                 await self.ctx.db(self._lease.release)
@@ -421,33 +446,6 @@ class SyncEngine:
             return
         await self.run_once()
 
-    # ---- lists -------------------------------------------------------------------------------------
-
-    async def list_queue(
-        self, states: Sequence[str] | None = None, search: str | None = None
-    ) -> list[QueueRow]:
-        items = await self.ctx.db(self.store.list_items, states, search)
-        return [queue_row(item) for item in items]
-
-    async def list_links(self, search: str | None = None, limit: int | None = None) -> list[LinkRow]:
-        links = await self.ctx.db(self.store.list_links, search, limit)
-        return [link_row(link) for link in links]
-
-    async def list_audit(
-        self,
-        *,
-        direction: str | None = None,
-        sys_id: str | None = None,
-        ticket_id: int | None = None,
-        limit: int = 200,
-    ) -> list[AuditRow]:
-        events = await self.ctx.db(
-            lambda: self.store.list_audit(
-                direction=direction, sys_id=sys_id, ticket_id=ticket_id, limit=limit
-            )
-        )
-        return [audit_row(event) for event in events]
-
     async def overview(self, window: str = "24h") -> Overview:
         """The Overview tab's charts for "24h" or "7d" (from the audit trail and the samples)."""
         return await self.sampler.overview(window)
@@ -472,29 +470,8 @@ class SyncEngine:
         metadata = await self._metadata()
         return preview(item.incident(), self.config.outbound, metadata, now=self.ctx.clock())
 
-    async def _act(
-        self, action: Callable[..., list[TransitionResult]], keys: Sequence[str], by: str, **extra: Any
-    ) -> list[ActionResult]:
-        results = await self.ctx.db(action, list(keys), by, **extra)
-        for result in results:
-            if result.item is not None and result.status == "changed":
-                self.bus.publish(ItemUpdated(queue_row(result.item)))
-        self._push_wake.set()
-        return [ActionResult(key=r.key, ok=r.ok, message=r.message) for r in results]
-
-    async def approve(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]:
-        return await self._act(self.store.approve, keys, by)
-
-    async def reject(
-        self, keys: Sequence[str], by: str = "user", reason: str | None = None
-    ) -> list[ActionResult]:
-        return await self._act(self.store.reject, keys, by, reason=reason)
-
-    async def restore(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]:
-        return await self._act(self.store.restore, keys, by)
-
-    async def retry(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]:
-        return await self._act(self.store.retry, keys, by)
+    def _after_decisions(self) -> None:
+        self._push_wake.set()  # an approval in this process: push now
 
     async def retry_return(self, ticket_id: int) -> None:
         self.ctx.unpause()
@@ -519,51 +496,8 @@ class SyncEngine:
         self._push_wake.set()
 
     async def explain(self, key: str) -> Explanation:
-        key = key.strip()
-        item = await self.ctx.db(self.store.get_item, key)
-        link = await self.ctx.db(self.store.get_link, number=key) if item is None else None
-        if item is None and link is None:
-            return await self._explain_remote(key)
-        if item is None:
-            assert link is not None
-            return Explanation(
-                key,
-                True,
-                False,
-                "pushed",
-                f"{link.incident_number} is linked to ticket {link.ticket_number}",
-                ticket_number=link.ticket_number,
-            )
-        linked = await self.ctx.db(self.store.get_link, sys_id=item.sys_id)
-        verdict = evaluate(self.config.trigger, item.incident(), linked=linked is not None)
-        state = str(item.state)
-        reasons = tuple(verdict.reasons())
-        number = item.number
-        ticket_number = linked.ticket_number if linked else "?"
-        decider = item.decided_by or "a user"
-        summaries = {
-            QueueState.PENDING: f"{number} is in the queue, waiting for approval",
-            QueueState.APPROVED: f"{number} is approved and will be pushed on the next cycle",
-            QueueState.PUSHING: f"{number} is being pushed (or waits to check Autotask first)",
-            QueueState.PUSHED: f"{number} is linked to Autotask ticket {ticket_number}",
-            QueueState.REJECTED: f"{number} was rejected by {decider}"
-            + (f" ({item.drop_reason})" if item.drop_reason else "")
-            + "; restore it to queue it",
-            QueueState.FAILED: f"{number} failed: {item.last_error}",
-            QueueState.DROPPED: f"{number} left the queue: {item.drop_reason}",
-        }
-        summary = summaries[item.state]
-        if item.state in (QueueState.APPROVED, QueueState.PENDING) and item.next_retry_at is not None:
-            summary += f"; next try at {item.next_retry_at:%Y-%m-%d %H:%M:%S} UTC ({item.last_error})"
-        return Explanation(
-            key,
-            True,
-            item.state in (QueueState.PENDING, QueueState.APPROVED, QueueState.PUSHING, QueueState.FAILED),
-            state,
-            summary,
-            reasons,
-            ticket_number=linked.ticket_number if linked else None,
-        )
+        stored = await self.ctx.db(explain_stored, self.config, self.store, key)
+        return stored if stored is not None else await self._explain_remote(key.strip())
 
     async def _find_remote(self, key: str) -> Incident | None:
         """One incident from ServiceNow by number or sys_id (None: not there or not visible)."""
@@ -618,25 +552,8 @@ class SyncEngine:
 
     async def dry_run(self) -> DryRunReport:
         """What auto-push would do now over the queued snapshots: no write to either system."""
-        items = await self.ctx.db(self.store.list_items, [QueueState.PENDING, QueueState.APPROVED])
         metadata = await self._metadata()
-        linked = await self.ctx.db(self.store.linked_sys_ids_among, [item.sys_id for item in items])
-        create: list[DryRunEntry] = []
-        fail: list[DryRunEntry] = []
-        not_matching: list[DryRunEntry] = []
-        now = self.ctx.clock()
-        for item in items:
-            incident = item.incident()
-            verdict = evaluate(self.config.trigger, incident, linked=item.sys_id in linked)
-            draft = preview(incident, self.config.outbound, metadata, now=now)
-            problems = tuple(draft.errors) if verdict.matched else tuple(verdict.reasons())
-            if metadata is None:
-                problems = ("Autotask picklists could not be read; ids cannot be resolved", *problems)
-            entry = DryRunEntry(
-                item.sys_id, item.number, item.short_description, not problems, problems, dict(draft.payload)
-            )
-            (create if entry.ok else fail if verdict.matched else not_matching).append(entry)
-        return DryRunReport(tuple(create), tuple(fail), tuple(not_matching))
+        return await self.ctx.db(dry_run_report, self.config, self.store, metadata, self.ctx.clock())
 
     async def test_connection(self, system: SystemName) -> str:
         if system == "servicenow":

@@ -119,6 +119,7 @@ class LinkChanged:
 @dataclass(frozen=True)
 class AuditRecorded:
     row: AuditRow
+    from_store: bool = False  # an attached desk read it from the store (any direction, not only system)
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,14 @@ A read adds a "now" point (not stored) so the queue and budget lines end at the 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime, timedelta
 
 from app.domain.overview import Overview, SamplePoint, build_overview, window_range
 from app.engine.context import EngineContext
 from app.engine.events import EngineEvent, PollFailed
-from app.store import QueueState
+from app.store import QueueState, Store
 
 log = logging.getLogger(__name__)
 SAMPLE_SECONDS = 300.0
@@ -73,13 +74,16 @@ class OverviewSampler:
         return True
 
     async def overview(self, window: str) -> Overview:
-        """The Overview tab's charts: two bounded, indexed reads, the current levels, then pure
-        aggregation."""
-        ctx = self.ctx
-        now = ctx.clock()
-        start, end, bucket = window_range(window, now)
-        audit = await ctx.db(ctx.store.audit_counts, start, end, bucket)
-        samples = await ctx.db(ctx.store.overview_samples, start, end)
-        current = await self.current()
-        # Off the event loop (the GUI thread): a week of samples is a few thousand points.
-        return await ctx.db(build_overview, window, now, audit, [*samples, current])
+        """The Overview tab's charts from the store and the current levels."""
+        return await read_overview(self.ctx.store, window, self.ctx.clock(), await self.current())
+
+
+async def read_overview(store: Store, window: str, now: datetime, current: SamplePoint) -> Overview:
+    """Two bounded, indexed reads, the current levels, then pure aggregation; all store and
+    aggregation work in a worker thread (off the GUI thread). Shared by the engine and an attached
+    desk (which has no sampler: its "now" point comes from the engine's published status)."""
+    start, end, bucket = window_range(window, now)
+    audit = await asyncio.to_thread(store.audit_counts, start, end, bucket)
+    samples = await asyncio.to_thread(store.overview_samples, start, end)
+    # A week of samples is a few thousand points.
+    return await asyncio.to_thread(build_overview, window, now, audit, [*samples, current])

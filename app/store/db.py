@@ -27,6 +27,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
 
 from app.files import private_dir, private_opener
+from app.store.changes import install_change_hooks
 from app.store.connect import resolve_server_url
 from app.store.errors import SchemaBehind, SchemaTooNew, StoreError
 
@@ -79,6 +80,7 @@ def create_store_engine(url: str | URL, *, busy_timeout_ms: int = BUSY_TIMEOUT_M
             if connection.get_execution_options().get(IMMEDIATE, False):
                 connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
 
+        install_change_hooks(server)  # NOTIFY on commit: desks and the engine wake at once
         return server
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
@@ -111,6 +113,7 @@ def create_store_engine(url: str | URL, *, busy_timeout_ms: int = BUSY_TIMEOUT_M
         immediate = connection.get_execution_options().get(IMMEDIATE, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
+    install_change_hooks(engine)  # a store_change row per write: other processes see the change
     return engine
 
 

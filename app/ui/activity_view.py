@@ -167,7 +167,7 @@ def entry_for_event(event: EngineEvent, now: datetime | None = None) -> Activity
             retry="push" if event.permanent else None,
             detail=event.error,
         )
-    if isinstance(event, AuditRecorded) and event.row.direction == "system":
+    if isinstance(event, AuditRecorded) and (event.row.direction == "system" or event.from_store):
         return entry_for_audit(event.row)
     return None
 
@@ -383,6 +383,8 @@ class ActivityTab(QWidget):
                 self.model.resolve("outbound", event.sys_id)
             elif isinstance(event, ReturnApplied):
                 self.model.resolve("return", event.sys_id)
+            elif isinstance(event, AuditRecorded) and event.from_store and event.row.outcome == "ok":
+                self.model.resolve(event.row.direction, event.row.sys_id or "")
         self.held.add(entries)  # never inserted under the user's cursor
 
     def selected_entry(self) -> ActivityEntry | None:

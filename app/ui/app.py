@@ -48,6 +48,7 @@ class Controller:
         self.exit_code = 0
         self.first_run_settings: Any = None  # the first-run settings dialog (tests, diagnostics)
         self.simulator_menu: Any = None  # the demo's Simulator menu (tests, diagnostics)
+        self.team: Any = None  # TeamControls while this desktop is an attached desk
 
     def request_quit(self) -> None:
         self.quit_event.set()
@@ -116,18 +117,28 @@ class Controller:
 
     # ---- engine + window ----------------------------------------------------------------------
     async def start(self, config: AppConfig) -> bool:
-        from app.engine.factory import build_engine
-        from app.ui.main_window import MainWindow
-        from app.ui.tasks import spawn
+        from app.engine.attach import engine_or_desk
+        from app.ui.format import desk_user
 
         try:
             secrets = getattr(self.demo_env, "secrets", None)  # demo credentials, else keyring/env
-            engine = build_engine(config, secrets=secrets, holder="desktop app")
-            await engine.start()
+            # Team mode: when a live engine runs elsewhere this desktop attaches (no credentials).
+            engine = await engine_or_desk(
+                config, secrets=secrets, holder="desktop app", desk_name=desk_user()
+            )
         except Exception as exc:
             log.exception("engine start failed")
             message_box(None, QMessageBox.Icon.Critical, "Triage Sync could not start", str(exc))
             return False
+        self.show_window(engine)
+        return True
+
+    def show_window(self, engine: EngineAPI) -> None:
+        from app.engine.desk import AttachedDesk
+        from app.ui.main_window import MainWindow
+        from app.ui.tasks import spawn
+        from app.ui.team import TeamControls
+
         self.engine = engine
         window = MainWindow(engine, config_path=self.path, demo=self.demo)
         window.quitRequested.connect(self.request_quit)
@@ -137,11 +148,46 @@ class Controller:
             self.simulator_menu = install_simulator_menu(window, self.demo_env.drills)
         window.configSaved.connect(lambda path: spawn(self.reload(path), name="reload-config"))
         self.window = window
+        if isinstance(engine, AttachedDesk):
+            self.team = TeamControls(window, engine, lambda: spawn(self.take_over(), name="take-over"))
         window.show()
-        spawn(
-            window.load(), name="initial-load", on_error=lambda e: window.show_message(f"Loading failed: {e}")
-        )
-        return True
+        spawn(window.load(), name="initial-load", on_error=lambda e: self._load_failed(window, e))
+
+    def _load_failed(self, window: MainWindow, error: BaseException) -> None:
+        if self.window is window:  # not a window already replaced or closed meanwhile
+            window.show_message(f"Loading failed: {error}")
+
+    async def take_over(self) -> None:
+        """An attached desk runs the engine from now on (the holder stopped or went stale)."""
+        from app.engine.attach import take_over
+        from app.store import EngineAlreadyRunning
+
+        desk = self.engine
+        if desk is None:
+            return
+        secrets = getattr(self.demo_env, "secrets", None)
+        try:
+            engine = await take_over(desk.config, secrets=secrets, holder="desktop app")
+        except EngineAlreadyRunning as exc:
+            message_box(self.window, QMessageBox.Icon.Warning, "Take over", f"Not taken over: {exc}")
+            return
+        except Exception as exc:  # typically: no API credentials on this computer
+            message_box(
+                self.window,
+                QMessageBox.Icon.Warning,
+                "Take over",
+                "This desktop cannot run the engine: it needs the ServiceNow and Autotask credentials "
+                f"here (File > Settings).\n\n{exc}",
+            )
+            return
+        old_window = self.window
+        self.team = None
+        self.show_window(engine)  # the new window first: the app never has zero windows
+        if old_window is not None:
+            old_window.detach()
+        await desk.stop()
+        if self.window is not None:
+            self.window.show_message("This desktop runs the engine now")
 
     async def reload(self, path: Path) -> None:
         """Settings were saved: restart the engine with the new file and a fresh window."""
