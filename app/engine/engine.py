@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +25,7 @@ from app.connectors.budget import BudgetState as ConnectorBudget
 from app.connectors.errors import ConnectorError, NotFound
 from app.connectors.servicenow import ServiceNowClient
 from app.domain.outbound import Preview, preview
+from app.domain.overrides import check_override, overrides_from_json
 from app.domain.overview import Overview
 from app.domain.records import Incident, TicketMetadata, is_sys_id
 from app.domain.triggers import evaluate
@@ -54,7 +55,9 @@ from app.engine.views import (
     Explanation,
     HealthState,
     LinkRow,
+    OverrideChoices,
     QueueRow,
+    choices_for,
 )
 from app.engine.webhooks import WebhookReceiver
 from app.httpserver import ServerLimits
@@ -352,6 +355,7 @@ class SyncEngine:
                 pushes = await self.outbound.push_due()
                 report.pushed += pushes.pushed
                 report.failures += pushes.failures
+                report.warnings += pushes.held
                 report.failures += await self.outbound.write_back_due()
 
         await self._guarded("autotask", "push", step, report)
@@ -470,7 +474,37 @@ class SyncEngine:
     async def preview(self, key: str) -> Preview:
         item = await self._item(key)
         metadata = await self._metadata()
-        return preview(item.incident(), self.config.outbound, metadata, now=self.ctx.clock())
+        overrides = overrides_from_json(item.overrides)
+        return preview(
+            item.incident(), self.config.outbound, metadata, now=self.ctx.clock(), overrides=overrides
+        )
+
+    async def override_choices(self) -> OverrideChoices:
+        """What each overridable field may be set to: the tenant's active labels (from the stored
+        picklists), and the title's length limit."""
+        return choices_for(await self._metadata())
+
+    async def set_overrides(self, key: str, values: Mapping[str, str | None], by: str) -> ActionResult:
+        """Change ticket fields of one queued incident (None: back to the mapping). Picklist values
+        must be the tenant's active labels; the title 1 to its length limit."""
+        metadata = await self._metadata()
+        problems = [
+            f"{target}: {problem}"
+            for target, value in values.items()
+            if value is not None and (problem := check_override(target, value, metadata))
+        ]
+        if problems:
+            return ActionResult(key, False, "; ".join(problems))
+        result = await self.ctx.db(self.store.set_overrides, key, values, by, now=self.ctx.clock())
+        if result.item is not None and result.ok:
+            self.bus.publish(ItemUpdated(queue_row(result.item)))
+        return ActionResult(result.key, result.ok, result.message)
+
+    async def clear_overrides(self, key: str, by: str) -> ActionResult:
+        result = await self.ctx.db(self.store.clear_overrides, key, by, now=self.ctx.clock())
+        if result.item is not None and result.ok:
+            self.bus.publish(ItemUpdated(queue_row(result.item)))
+        return ActionResult(result.key, result.ok, result.message)
 
     async def _act(
         self, action: Callable[..., list[TransitionResult]], keys: Sequence[str], by: str, **extra: Any
@@ -628,7 +662,8 @@ class SyncEngine:
         for item in items:
             incident = item.incident()
             verdict = evaluate(self.config.trigger, incident, linked=item.sys_id in linked)
-            draft = preview(incident, self.config.outbound, metadata, now=now)
+            overrides = overrides_from_json(item.overrides)
+            draft = preview(incident, self.config.outbound, metadata, now=now, overrides=overrides)
             problems = tuple(draft.errors) if verdict.matched else tuple(verdict.reasons())
             if metadata is None:
                 problems = ("Autotask picklists could not be read; ids cannot be resolved", *problems)

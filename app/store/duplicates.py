@@ -50,7 +50,9 @@ class DuplicateStore(DeskSession):
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
                 rows = session.exec(
-                    select(QueueItem).where(col(QueueItem.sys_id).in_(chunk), col(QueueItem.state).in_(WAITING))
+                    select(QueueItem).where(
+                        col(QueueItem.sys_id).in_(chunk), col(QueueItem.state).in_(WAITING)
+                    )
                 ).all()
                 for item in rows:
                     primary, note = found.get(item.sys_id, (None, None))

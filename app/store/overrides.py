@@ -50,7 +50,9 @@ class OverrideStore(DeskSession):
             item.updated_at = now
             session.add(item)
             summary = f"{item.number}: ticket fields overridden by {by}: " + "; ".join(changes)
-            self._desk_audit(session, item, now=now, kind="override", outcome=AuditOutcome.OK, summary=summary)
+            self._desk_audit(
+                session, item, now=now, kind="override", outcome=AuditOutcome.OK, summary=summary
+            )
             return DeskResult(key, True, summary, item)
 
     def clear_overrides(self, key: str, by: str, *, now: datetime) -> DeskResult:

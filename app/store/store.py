@@ -25,6 +25,7 @@ from app.domain.records import Incident
 from app.store import lease as lease_module
 from app.store.connect import server_errors
 from app.store.db import IMMEDIATE, create_store_engine, migrate, require_current
+from app.store.duplicates import DuplicateStore
 from app.store.errors import StoreError
 from app.store.lease import DEFAULT_LEASE_TIMEOUT, Lease
 from app.store.models import (
@@ -38,7 +39,6 @@ from app.store.models import (
     QueueState,
     WritebackState,
 )
-from app.store.duplicates import DuplicateStore
 from app.store.overrides import OverrideStore
 from app.store.overview import OverviewStore
 from app.store.state import StateStore

@@ -11,7 +11,9 @@ from app.domain.overrides import FieldOverride, overrides_from_json
 from app.store import QueueState, Store
 
 
-def test_overrides_are_kept_with_who_and_audited_and_cleared(store: Store, make_incident: IncidentFactory) -> None:
+def test_overrides_are_kept_with_who_and_audited_and_cleared(
+    store: Store, make_incident: IncidentFactory
+) -> None:
     store.upsert_from_incident(make_incident(1), now=T0)
     result = store.set_overrides("inc0000001", {"priority": "High", "title": " Mail down "}, "anna", now=T0)
     assert result.ok and result.item is not None
@@ -32,8 +34,8 @@ def test_overrides_are_kept_with_who_and_audited_and_cleared(store: Store, make_
     summaries = [event.summary for event in store.list_audit(sys_id=sys_id(1)) if event.kind == "override"]
     assert "INC0000001: ticket fields overridden by anna: priority 'High'; title 'Mail down'" in summaries
     assert (
-        "INC0000001: ticket fields overridden by ben: priority 'Low'; title back to the mapping (was 'Mail down')"
-        in summaries
+        "INC0000001: ticket fields overridden by ben: priority 'Low'; "
+        "title back to the mapping (was 'Mail down')" in summaries
     )
 
     cleared = store.clear_overrides(sys_id(1), "ben", now=later)
@@ -42,7 +44,9 @@ def test_overrides_are_kept_with_who_and_audited_and_cleared(store: Store, make_
     assert stored is not None and stored.overrides is None
 
 
-def test_overrides_are_refused_once_the_item_is_on_its_way(store: Store, make_incident: IncidentFactory) -> None:
+def test_overrides_are_refused_once_the_item_is_on_its_way(
+    store: Store, make_incident: IncidentFactory
+) -> None:
     store.upsert_from_incident(make_incident(2), now=T0)
     store.approve(["INC0000002"], "anna", now=T0)
     store.mark_pushing(sys_id(2), now=T0)
@@ -51,7 +55,9 @@ def test_overrides_are_refused_once_the_item_is_on_its_way(store: Store, make_in
     assert not store.set_overrides("INC0009999", {"priority": "High"}, "anna", now=T0).ok
 
 
-def test_duplicate_marks_are_set_once_audited_and_cleared(store: Store, make_incident: IncidentFactory) -> None:
+def test_duplicate_marks_are_set_once_audited_and_cleared(
+    store: Store, make_incident: IncidentFactory
+) -> None:
     for n in (1, 2, 3):
         store.upsert_from_incident(make_incident(n), now=T0 + timedelta(minutes=n))
     store.reject(["INC0000003"], "anna", now=T0)
