@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from desk_helpers import repeated_report
 from engine_harness import Harness
 
 from app.engine.events import EngineEvent, ItemUpdated
@@ -60,12 +61,7 @@ async def test_auto_push_holds_a_suspected_duplicate_and_pushes_the_primary(harn
 
 
 async def test_reject_as_duplicate_records_the_reason_and_who(harness: Harness) -> None:
-    caller = harness.sn.users["abel.tuter"]
-    now = harness.sn.clock.now()
-    primary = harness.incident(
-        short_description="VPN disconnects every 10 minutes", caller_id=caller, stamp=now - timedelta(hours=1)
-    )
-    repeat = harness.incident(short_description="VPN keeps disconnecting every 10 minutes", caller_id=caller)
+    primary, repeat = repeated_report(harness)
     engine = harness.engine()
     await engine.run_once()
     [row] = [r for r in await engine.list_queue() if r.sys_id == repeat["sys_id"]]
