@@ -6,6 +6,8 @@ auto-push made five tickets. The rule here is deliberately simple, so a person c
 - **similar short description**: the share of meaningful words two descriptions have in common
   (Jaccard: shared words / all words of both), after lower-casing, dropping filler words ("the",
   "not", "cannot") and plain endings ("connecting" -> "connect"), is at least ``min_similarity``;
+- **but not when both name numbers and share none of them** ("Docking station 1 dead" and
+  "Docking station 2 dead" are two docking stations: asset tags, floors and hosts tell things apart);
 - **and the same caller or the same configuration item (cmdb_ci)**;
 - **and opened within ``window``** of each other.
 
@@ -19,11 +21,15 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from app.domain.records import Incident
 
 DEFAULT_WINDOW = timedelta(hours=4)
 DEFAULT_MIN_SIMILARITY = 0.5
+# Each incident is compared with at most this many earlier ones per caller and per CI (the latest):
+# bounds the work when one CI has hundreds of incidents in the window.
+MAX_COMPARED = 200
 
 # Words that say nothing about *which* problem it is.
 STOPWORDS: frozenset[str] = frozenset(
@@ -75,6 +81,23 @@ class Candidate:
             opened_at=opened,
         )
 
+    @cached_property
+    def word_set(self) -> frozenset[str]:
+        return words(self.short_description)
+
+    @cached_property
+    def number_set(self) -> frozenset[str]:
+        return numbers(self.short_description)
+
+    def buckets(self) -> list[str]:
+        """Where its possible repeats are: the same caller, the same CI."""
+        keys: list[str] = []
+        if self.caller_id:
+            keys.append(f"caller:{self.caller_id}")
+        if self.ci:
+            keys.append(f"ci:{self.ci}")
+        return keys
+
 
 @dataclass(frozen=True)
 class Suspicion:
@@ -124,9 +147,24 @@ def words(text: str) -> frozenset[str]:
     return frozenset(_stem(word) for word in _WORD.findall(folded) if word not in STOPWORDS and len(word) > 1)
 
 
+def numbers(text: str) -> frozenset[str]:
+    """The words with a digit in them (asset tags, floors, host names), as written."""
+    folded = text.casefold()
+    return frozenset(word for word in _WORD.findall(folded) if any(ch.isdigit() for ch in word))
+
+
+def different_things(first: str, second: str) -> bool:
+    """Both name numbers and none is the same: they are about different things."""
+    a, b = numbers(first), numbers(second)
+    return bool(a) and bool(b) and not (a & b)
+
+
 def similarity(first: str, second: str) -> float:
     """Shared meaningful words / all meaningful words of both (0 when either has none)."""
-    a, b = words(first), words(second)
+    return _jaccard(words(first), words(second))
+
+
+def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     if not a or not b:
         return 0.0
     return len(a & b) / len(a | b)
@@ -149,9 +187,11 @@ def match(later: Candidate, earlier: Candidate, rules: DuplicateRules) -> tuple[
     shared = _shared(later, earlier)
     if shared is None:
         return None
-    score = similarity(later.short_description, earlier.short_description)
+    score = _jaccard(later.word_set, earlier.word_set)
     if score < rules.min_similarity:
         return None
+    if later.number_set and earlier.number_set and not (later.number_set & earlier.number_set):
+        return None  # both name numbers, none the same: different things (different_things)
     return score, shared
 
 
@@ -159,15 +199,32 @@ def _order(candidate: Candidate) -> tuple[datetime, str]:
     return (candidate.opened_at, candidate.number)
 
 
+def _earlier(later: Candidate, buckets: dict[str, list[Candidate]], rules: DuplicateRules) -> list[Candidate]:
+    """The earlier incidents of the same caller or CI opened within the window (the latest
+    MAX_COMPARED of each), oldest first."""
+    pool: dict[str, Candidate] = {}
+    for key in later.buckets():
+        for earlier in reversed(buckets.get(key, [])[-MAX_COMPARED:]):
+            if later.opened_at - earlier.opened_at > rules.window:
+                break
+            pool[earlier.sys_id] = earlier
+    return sorted(pool.values(), key=_order)
+
+
 def find_groups(candidates: Iterable[Candidate], rules: DuplicateRules) -> list[DuplicateGroup]:
-    """Group the candidates, oldest first. Each incident is compared with every earlier one; it
-    joins the group of the first (oldest) one it matches, and that group's primary is its oldest
-    incident. Incidents matching nothing earlier are primaries (of a group of one, not returned)."""
+    """Group the candidates, oldest first. Each incident is compared with the earlier ones of the
+    same caller or CI within the window; it joins the group of the first (oldest) one it matches,
+    and that group's primary is its oldest incident. Incidents matching nothing earlier are
+    primaries (of a group of one, not returned)."""
     ordered = sorted({c.sys_id: c for c in candidates}.values(), key=_order)
     primary_of: dict[str, Candidate] = {}
     suspects: dict[str, list[Suspicion]] = {}
-    for position, later in enumerate(ordered):
-        for earlier in ordered[:position]:
+    buckets: dict[str, list[Candidate]] = {}
+    for later in ordered:
+        earlier_ones = _earlier(later, buckets, rules) if rules.enabled else []
+        for key in later.buckets():
+            buckets.setdefault(key, []).append(later)
+        for earlier in earlier_ones:
             found = match(later, earlier, rules)
             if found is None:
                 continue

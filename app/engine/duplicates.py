@@ -8,6 +8,7 @@ repeat of one queued in the same poll; it waits until the comparison has run).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from datetime import timedelta
 
@@ -31,6 +32,11 @@ class DuplicateWatch:
     def changed(self, sys_ids: Iterable[str]) -> None:
         self._unscanned.update(sys_ids)
 
+    async def compare_new(self) -> None:
+        """Compare now if anything was queued or changed since the last comparison."""
+        if self._unscanned:
+            await self.scan()
+
     async def scan(self) -> None:
         """Compare the recent and waiting items; mark new suspects, clear what no longer is one."""
         ctx = self.ctx
@@ -43,11 +49,8 @@ class DuplicateWatch:
         since = ctx.clock() - 2 * self.rules.window
         try:
             items = await ctx.db(ctx.store.duplicate_candidates, since)
-            candidates = [Candidate.from_incident(item.incident()) for item in items]
-            found = {
-                sys_id: (suspect.primary_number, suspect.reason())
-                for sys_id, suspect in suspicions(candidates, self.rules).items()
-            }
+            # Parsing the snapshots and comparing is pure CPU: off the event loop (the GUI's loop).
+            found = await asyncio.to_thread(self._compare, items)
             changed = await ctx.db(
                 ctx.store.mark_duplicates, [item.sys_id for item in items], found, now=ctx.clock()
             )
@@ -57,6 +60,13 @@ class DuplicateWatch:
         self._suspects = {sys_id: primary for sys_id, (primary, _why) in found.items()}
         for item in changed:
             ctx.bus.publish(ItemUpdated(queue_row(item)))
+
+    def _compare(self, items: list[QueueItem]) -> dict[str, tuple[str, str]]:
+        candidates = [Candidate.from_incident(item.incident()) for item in items]
+        return {
+            sys_id: (suspect.primary_number, suspect.reason())
+            for sys_id, suspect in suspicions(candidates, self.rules).items()
+        }
 
     async def held(self, items: Iterable[QueueItem]) -> dict[str, str]:
         """sys_id -> why auto-push leaves this pending item for a person."""

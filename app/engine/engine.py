@@ -550,6 +550,7 @@ class SyncEngine:
                 await self.ctx.pacing.hold_for("poll", error)
                 raise
         await self.outbound.ingest(incidents)
+        await self.outbound.duplicates.compare_new()
         self._push_wake.set()
 
     async def explain(self, key: str) -> Explanation:

@@ -121,6 +121,7 @@ class OutboundPipeline:
                 seen.update(inc.sys_id for inc in fresh)
                 counts.fetched += len(fresh)
                 await self.ingest(fresh, counts)
+        await self.duplicates.compare_new()  # one comparison for the whole poll, not one per page
         # Only now, with every record stored, may the watermark move: to the time every query covered.
         watermark = ctx.covered(cursor.watermark, server_clock.to_server(began))
         await ctx.db(ctx.store.save_cursor, SYSTEM, watermark, {}, now=ctx.clock(), covered_since=since)
@@ -167,9 +168,8 @@ class OutboundPipeline:
             elif state in WAITING and incident.sys_id not in self._in_flight:
                 if await self._drop(incident.sys_id, incident.number, "; ".join(verdict.reasons())):
                     counts.removed += 1
-        if touched:
+        if touched:  # compared once the poll (or the notification) is through: see compare_new()
             self.duplicates.changed(touched)
-            await self.duplicates.scan()
         await self._adopt_named(naming)
 
     async def _adopt_named(self, naming: Sequence[tuple[QueueItem, Incident]]) -> None:

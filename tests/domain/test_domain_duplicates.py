@@ -100,6 +100,16 @@ def test_near_miss_similar_text_different_caller_and_ci() -> None:
     assert find_groups([leeds, lyon, nobody], RULES) == []
 
 
+def test_near_miss_same_words_but_different_numbers() -> None:
+    """Two docking stations, two floors: the numbers tell them apart; a shared one does not."""
+    first = candidate("INC0010095", "Docking station 1 dead", caller=BETH)
+    second = candidate("INC0010096", "Docking station 2 dead", caller=BETH, minutes=1)
+    assert similarity(first.short_description, second.short_description) == 1.0
+    assert find_groups([first, second], RULES) == []
+    again = candidate("INC0010097", "Docking station 1 dead again, floor 3", caller=BETH, minutes=2)
+    assert [s.number for s in suspicions([first, again], RULES).values()] == ["INC0010097"]
+
+
 def test_near_miss_below_the_similarity_threshold() -> None:
     first = candidate("INC0010090", "Teams calls drop after a minute", caller=BETH)
     other = candidate("INC0010091", "Teams chat history missing after update", caller=BETH, minutes=30)

@@ -13,6 +13,7 @@ import qasync
 from desk_helpers import repeated_report
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QWidget
 from real_engine_helpers import RealRig
 from test_ui_real_engine import (  # the real-engine fixtures and helpers
     WAIT,
@@ -48,6 +49,13 @@ async def _polled(window: MainWindow, engine: SyncEngine, rows: int) -> QueueTab
     tab = window.queue_tab
     await wait_until(lambda: tab.proxy.rowCount() == rows, timeout=WAIT)
     return tab
+
+
+def _ctrl(widget: QWidget, key: Qt.Key) -> None:
+    """Ctrl+key, then Ctrl let go: the application's modifier state must not stay at Ctrl (a
+    later selectRow would add to the selection instead of replacing it)."""
+    QTest.keyClick(widget, key, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyRelease(widget, Qt.Key.Key_Control, Qt.KeyboardModifier.NoModifier)
 
 
 def _numbers(window: MainWindow) -> list[str]:
@@ -89,7 +97,7 @@ def test_suspects_are_marked_grouped_under_their_primary_and_rejected_with_ctrl_
         messages: list[str] = []
         pane.message.connect(messages.append)
         tab.view.setFocus()
-        QTest.keyClick(tab.view, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)
+        _ctrl(tab.view, Qt.Key.Key_D)
         await wait_until(lambda: bool(messages))
         assert engine.decisions[-1] == ("reject", ["INC0000009"], desk_user(), "duplicate of INC0000001")
         assert messages[-1] == "Rejected INC0000009 as a duplicate of INC0000001"
@@ -97,7 +105,7 @@ def test_suspects_are_marked_grouped_under_their_primary_and_rejected_with_ctrl_
         assert tab.select_number("INC0000001")
         await wait_until(lambda: pane.preview is not None and pane.preview.number == "INC0000001")
         assert not pane.duplicate_banner.isVisibleTo(window)
-        QTest.keyClick(tab.view, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)
+        _ctrl(tab.view, Qt.Key.Key_D)
         await wait_until(lambda: messages[-1].startswith("None of the selected"))
         assert [d for d in engine.decisions if d[0] == "reject"] == [
             ("reject", ["INC0000009"], desk_user(), "duplicate of INC0000001")
@@ -119,7 +127,7 @@ def test_edit_ticket_fields_saves_only_what_changed(
         assert tab.select_number("INC0000001")
         await wait_until(lambda: pane.preview is not None)
         tab.view.setFocus()
-        QTest.keyClick(tab.view, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)  # Ctrl+E
+        _ctrl(tab.view, Qt.Key.Key_E)
         await wait_until(lambda: pane.pages.currentWidget() is pane.editor)
         assert not pane.approve_button.isEnabled()  # save or cancel first
         editor = pane.editor
