@@ -11,6 +11,8 @@ from engine_harness import Harness
 from app.engine.events import EngineEvent, ItemUpdated
 from app.store import QueueState
 
+ON = {"enabled": True}  # the shared harness switches the check off for the other tests
+
 
 async def test_auto_push_holds_a_suspected_duplicate_and_pushes_the_primary(harness: Harness) -> None:
     sn = harness.sn
@@ -31,7 +33,7 @@ async def test_auto_push_holds_a_suspected_duplicate_and_pushes_the_primary(harn
         short_description="Keyboard keys sticking", caller_id=sn.users["sam.triage"], cmdb_ci=exchange
     )
     events: list[EngineEvent] = []
-    engine = harness.engine(harness.config(outbound={"auto_push": True}), events=events)
+    engine = harness.engine(harness.config(outbound={"auto_push": True}, duplicates=ON), events=events)
 
     report = await engine.run_once()
 
@@ -62,7 +64,7 @@ async def test_auto_push_holds_a_suspected_duplicate_and_pushes_the_primary(harn
 
 async def test_reject_as_duplicate_records_the_reason_and_who(harness: Harness) -> None:
     primary, repeat = repeated_report(harness)
-    engine = harness.engine()
+    engine = harness.engine(harness.config(duplicates=ON))
     await engine.run_once()
     [row] = [r for r in await engine.list_queue() if r.sys_id == repeat["sys_id"]]
     assert row.duplicate_of == primary["number"] and row.duplicate_note

@@ -203,7 +203,7 @@ def test_reject_as_duplicate_with_the_banner_button_records_reason_and_who(
 ) -> None:
     harness, make_window = _real(request)
     primary, repeat = repeated_report(harness)
-    engine = harness.engine()
+    engine = harness.engine(harness.config(duplicates={"enabled": True}))
     window = make_window(engine)
 
     async def scenario() -> None:
