@@ -346,7 +346,7 @@ def _override(draft: _Draft, raw: str | int | None, overrides: Overrides) -> str
     mapped = "no value" if raw is None or draft.errors else show(str(raw))
     draft.errors.clear()  # the mapping's problem with this field no longer matters
     draft.warnings.clear()
-    draft.sources = [("override", chosen.value)]
+    draft.sources = []  # not from the incident: the rule says who chose it
     draft.rule = f"overridden by {chosen.by} (the mapping gave {mapped})"
     draft.overridden_by = chosen.by
     return chosen.value

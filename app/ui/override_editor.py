@@ -55,7 +55,9 @@ class OverrideEditor(QWidget):
         title_row = QHBoxLayout()
         title_row.addWidget(self.title, 1)
         title_row.addWidget(self.title_count)
-        self.form.addRow("&Title:", title_row)
+        title_label = QLabel("&Title:")
+        title_label.setBuddy(self.title)  # a row holding a layout gets no buddy by itself
+        self.form.addRow(title_label, title_row)
         for target, mnemonic in (
             ("queueID", "&Queue"),
             ("priority", "&Priority"),
@@ -72,7 +74,8 @@ class OverrideEditor(QWidget):
         self.problem.setPalette(red)
         self.problem.setWordWrap(True)
         self.problem.hide()
-        self.save_button = QPushButton("&Save changes")
+        self.save_button = QPushButton("Save chan&ges")  # Alt+S is the Sync menu
+        self.save_button.setToolTip("Keep these values for this ticket (Enter in the title)")
         self.save_button.setDefault(True)
         self.save_button.setAutoDefault(True)
         self.clear_button = QPushButton("&Back to the mapping")
@@ -96,6 +99,7 @@ class OverrideEditor(QWidget):
         self._overrides: dict[str, str] = {}
         self.title.textChanged.connect(self._title_changed)
         self.save_button.clicked.connect(self._save)
+        self.title.returnPressed.connect(self._save)
         self.clear_button.clicked.connect(self.clearRequested)
         self.cancel_button.clicked.connect(self.cancelled)
 

@@ -81,8 +81,9 @@ def badge_state(row: QueueRow) -> str:
 
 
 def description_text(row: QueueRow) -> str:
+    """A suspect is indented under its primary (listed just above it); its tooltip says why."""
     if row.duplicate_of and row.state in ("pending", "approved", "failed"):
-        return f"Possible duplicate of {row.duplicate_of} · {row.short_description}"
+        return f"↳ {row.short_description}"
     return row.short_description
 
 
@@ -130,16 +131,17 @@ class QueueModel(RowTableModel):
                 return tooltip_text(row.last_error)
             if column == COL_DESCRIPTION:
                 if row.duplicate_of and row.duplicate_note:
-                    return tooltip_text(
-                        f"{row.short_description}\n\n{row.duplicate_note[:1].upper()}{row.duplicate_note[1:]}"
-                    )
+                    note = row.duplicate_note[:1].upper() + row.duplicate_note[1:]
+                    return tooltip_text(f"{row.short_description}\n\n{note}")
                 return tooltip_text(row.short_description)
             if column == COL_AGE:
                 return f"Queued {local_time(row.queued_at, with_date=True)}"
             if column == COL_STATE:
                 parts = [STATE_LABELS.get(row.state, row.state)]
                 if row.duplicate_of and row.state == "pending":
-                    parts.append(f"Held for a person: possible duplicate of {row.duplicate_of}")
+                    parts.append(
+                        f"Possible duplicate of {row.duplicate_of}: auto-push leaves it for a person"
+                    )
                 if row.last_error:
                     parts.append(row.last_error)
                 if row.next_retry_at is not None:

@@ -80,9 +80,11 @@ def test_suspects_are_marked_grouped_under_their_primary_and_rejected_with_ctrl_
         assert order.index("INC0000009") == order.index("INC0000001") + 1  # right under its primary
         suspect = order.index("INC0000009")
         assert tab.proxy.index(suspect, COL_STATE).data() == "Duplicate?"
-        description = tab.proxy.index(suspect, COL_DESCRIPTION).data()
-        assert description.startswith("Possible duplicate of INC0000001 · ")
-        assert "Held for a person" in tab.proxy.index(suspect, COL_STATE).data(Qt.ItemDataRole.ToolTipRole)
+        description = tab.proxy.index(suspect, COL_DESCRIPTION)
+        assert description.data() == "↳ " + rows[-1].short_description  # indented under INC0000001
+        assert NOTE[1:] in description.data(Qt.ItemDataRole.ToolTipRole)
+        state_tip = tab.proxy.index(suspect, COL_STATE).data(Qt.ItemDataRole.ToolTipRole)
+        assert "Possible duplicate of INC0000001: auto-push leaves it for a person" in state_tip
 
         assert tab.select_number("INC0000009")
         pane = tab.preview
