@@ -328,7 +328,12 @@ class OutboundPipeline:
         except InvalidTransition:
             return None  # a user rejected it meanwhile
         ctx.bus.publish(PushStarted(item.sys_id, item.number, attempt))
-        await self._publish_item(item.sys_id)
+        current = await self._publish_item(item.sys_id)
+        if current is not None and current.overrides != item.overrides and not recovering:
+            # A person changed the ticket's fields while this push was planned. Now that it is
+            # ``pushing`` the store refuses further changes, so what it holds is what goes out.
+            overrides = overrides_from_json(current.overrides)
+            draft = preview(incident, ctx.config.outbound, metadata, now=ctx.clock(), overrides=overrides)
 
         if found is not None:  # our own earlier create landed (its answer was lost): link it
             return await self._linked(
@@ -532,7 +537,8 @@ class OutboundPipeline:
             if link is not None:
                 ctx.bus.publish(LinkChanged(link_row(link)))
 
-    async def _publish_item(self, sys_id: str) -> None:
+    async def _publish_item(self, sys_id: str) -> QueueItem | None:
         item = await self.ctx.db(self.ctx.store.get_item, sys_id)
         if item is not None:
             self.ctx.bus.publish(ItemUpdated(queue_row(item)))
+        return item

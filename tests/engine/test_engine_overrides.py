@@ -3,6 +3,8 @@ ticket Autotask creates, audited with who."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from engine_harness import Harness
 
 
@@ -59,3 +61,27 @@ async def test_clearing_overrides_goes_back_to_the_mapping(harness: Harness) -> 
     assert mapped.payload["priority"] == before != harness.at.picklist_id("priority", "High")
     [row] = [r for r in await engine.list_queue() if r.number == number]
     assert row.overrides == {}
+
+
+async def test_fields_changed_while_the_push_is_planned_are_the_ones_sent(harness: Harness) -> None:
+    """A person saves an override just before the push marks the item ``pushing`` (after the push
+    read the item): the ticket carries it, because the store refuses changes only from then on."""
+    incident = harness.incident(short_description="Printer offline")
+    engine = harness.engine()
+    await engine.run_once()
+    number = incident["number"]
+    await engine.approve([number], by="anna")
+    store = engine.store
+    mark_pushing = store.mark_pushing
+
+    def person_saves_first(sys_id: str, **kwargs: Any) -> int:
+        store.set_overrides(number, {"priority": "Critical"}, "ben", now=kwargs["now"])
+        return mark_pushing(sys_id, **kwargs)
+
+    store.mark_pushing = person_saves_first  # type: ignore[method-assign]
+    report = await engine.run_once()
+    assert report.ok and report.pushed == 1, report.failures
+    [ticket] = harness.tickets_for(incident["sys_id"])
+    assert ticket["priority"] == harness.at.picklist_id("priority", "Critical")
+    late = store.set_overrides(number, {"priority": "Low"}, "ben", now=engine.ctx.clock())
+    assert not late.ok  # and nothing can change it any more
