@@ -239,14 +239,18 @@ class QueueModel(RowTableModel):
         # Suspected duplicates sit right under their primary (when it is listed): each row sorts
         # by its group's primary, then the primary first and its suspects by number. Python's sort
         # is stable, also reversed, so the order inside a group survives a descending sort.
-        listed = {row.number: row for row in self._rows if not row.duplicate_of}
-        self._rows.sort(key=lambda row: (row.duplicate_of in listed, row.number))
+        reverse = self._sort_order == Qt.SortOrder.DescendingOrder
+        if any(row.duplicate_of for row in self._rows):
+            listed = {row.number: row for row in self._rows if not row.duplicate_of}
+            self._rows.sort(key=lambda row: (row.duplicate_of in listed, row.number))
 
-        def group_key(row: QueueRow) -> Any:
-            primary = listed.get(row.duplicate_of or "", row)
-            return (key(primary, column), primary.number)
+            def group_key(row: QueueRow) -> Any:
+                primary = listed.get(row.duplicate_of or "", row)
+                return (key(primary, column), primary.number)
 
-        self._rows.sort(key=group_key, reverse=self._sort_order == Qt.SortOrder.DescendingOrder)
+            self._rows.sort(key=group_key, reverse=reverse)
+        else:  # no suspects (the usual case): one pass
+            self._rows.sort(key=lambda row: (key(row, column), row.number), reverse=reverse)
         self._reindex()
         self.changePersistentIndexList(
             persistent, [self.index(self._index[sys_id], col) for sys_id, col in remembered]

@@ -28,9 +28,18 @@ from test_ui_real_engine import (  # the real-engine fixtures and helpers
 from ui_fakes import FakeEngine, make_row, wait_until
 
 from app.engine.engine import SyncEngine
+from app.engine.events import ItemUpdated
 from app.ui.format import desk_user
 from app.ui.main_window import MainWindow
-from app.ui.queue_model import COL_DESCRIPTION, COL_NUMBER, COL_STATE, badge_state, description_text
+from app.ui.queue_model import (
+    COL_DESCRIPTION,
+    COL_NUMBER,
+    COL_PRIORITY,
+    COL_STATE,
+    QueueModel,
+    badge_state,
+    description_text,
+)
 from app.ui.queue_view import QueueTab
 
 NOTE = "possible duplicate of INC0000001: same caller Caller 1, 80 % of the words alike, opened 9 min apart"
@@ -235,3 +244,21 @@ def test_duplicate_row_state_badge_only_while_waiting() -> None:
     assert badge_state(row) == "duplicate"
     assert badge_state(replace(row, state="approved")) == "approved"
     assert description_text(replace(row, state="rejected")) == row.short_description
+
+
+def test_a_row_that_becomes_a_suspect_moves_under_its_primary_in_either_order(qapp: Any) -> None:
+    model = QueueModel()
+    rows = [make_row(n, priority=3) for n in (1, 2, 3, 4)]
+    model.set_rows(rows)
+    model.sort(COL_PRIORITY, Qt.SortOrder.AscendingOrder)
+
+    def order() -> list[str]:
+        return [row.number for row in model.rows()]
+
+    assert order() == ["INC0000001", "INC0000002", "INC0000003", "INC0000004"]
+    model.apply([ItemUpdated(replace(rows[3], duplicate_of="INC0000001", duplicate_note=NOTE))])
+    assert order() == ["INC0000001", "INC0000004", "INC0000002", "INC0000003"]
+    model.sort(COL_PRIORITY, Qt.SortOrder.DescendingOrder)
+    assert order() == ["INC0000003", "INC0000002", "INC0000001", "INC0000004"]  # still right under it
+    model.apply([ItemUpdated(replace(rows[3], duplicate_of=None))])  # no longer a suspect
+    assert order() == ["INC0000004", "INC0000003", "INC0000002", "INC0000001"]
