@@ -17,14 +17,23 @@ from app.store.desk_session import WAITING, DeskSession
 from app.store.models import AuditOutcome, QueueItem, QueueState
 from app.store.types import require_utc
 
-# A rejected or dropped item is no longer a problem anyone works on: never a primary.
-COMPARED = (QueueState.PENDING, QueueState.APPROVED, QueueState.FAILED, QueueState.PUSHING, QueueState.PUSHED)
+# A rejected incident was still a report of its problem: a repeat of it waits for a person too (its
+# rejection does not let auto-push send the repeat). A dropped one (cancelled, re-categorised) was not.
+COMPARED = (
+    QueueState.PENDING,
+    QueueState.APPROVED,
+    QueueState.FAILED,
+    QueueState.PUSHING,
+    QueueState.PUSHED,
+    QueueState.REJECTED,
+)
 
 
 class DuplicateStore(DeskSession):
     def duplicate_candidates(self, queued_since: datetime) -> list[QueueItem]:
-        """Items worth comparing: queued since then (pushed ones too: a repeat of an incident whose
-        ticket exists is still a repeat), plus every waiting item, oldest first."""
+        """Items worth comparing: queued since then (pushed and rejected ones too: a repeat of an
+        incident whose ticket exists, or that a person rejected, is still a repeat), plus every
+        waiting item, oldest first. Only waiting items are ever marked."""
         since = require_utc(queued_since, "queued_since")
         query = (
             select(QueueItem)

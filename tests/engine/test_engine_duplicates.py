@@ -75,3 +75,16 @@ async def test_reject_as_duplicate_records_the_reason_and_who(harness: Harness) 
     item = engine.store.get_item(repeat["sys_id"])
     assert item is not None and item.state == QueueState.REJECTED
     assert (item.decided_by, item.drop_reason) == ("anna", f"duplicate of {primary['number']}")
+
+
+async def test_rejecting_the_primary_does_not_let_auto_push_send_its_repeat(harness: Harness) -> None:
+    primary, repeat = repeated_report(harness)
+    engine = harness.engine(harness.config(duplicates=ON))
+    await engine.run_once()
+    await engine.reject([primary["number"]], by="anna", reason="known VPN maintenance")
+    engine.set_auto_push(True)
+    harness.sn.update_incident(repeat["sys_id"], urgency="1")  # a change: compared again
+    report = await engine.run_once()
+    assert harness.at.tickets() == [] and report.pushed == 0
+    item = engine.store.get_item(repeat["sys_id"])
+    assert item is not None and item.state == QueueState.PENDING and item.duplicate_of == primary["number"]

@@ -60,10 +60,13 @@ def test_duplicate_marks_are_set_once_audited_and_cleared(
 ) -> None:
     for n in (1, 2, 3):
         store.upsert_from_incident(make_incident(n), now=T0 + timedelta(minutes=n))
+    store.upsert_from_incident(make_incident(4), now=T0 + timedelta(minutes=4))
     store.reject(["INC0000003"], "anna", now=T0)
+    store.drop(sys_id(4), "cancelled", now=T0)
     candidates = store.duplicate_candidates(T0 + timedelta(minutes=2))
-    # Waiting items whatever their age; the rejected one is never compared.
-    assert [item.number for item in candidates] == ["INC0000001", "INC0000002"]
+    # Waiting items whatever their age, recent rejected ones (a repeat of a rejected report still
+    # waits for a person); never a dropped one.
+    assert [item.number for item in candidates] == ["INC0000001", "INC0000002", "INC0000003"]
 
     compared = [item.sys_id for item in candidates]
     note = "possible duplicate of INC0000001: same caller x, 80 % of the words alike, opened 5 min apart"
