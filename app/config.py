@@ -274,6 +274,16 @@ class OutboundConfig(_Section):
     fields: dict[str, FieldRule] = {}
 
 
+class DuplicatesConfig(_Section):
+    """Suspected duplicates (app.domain.duplicates): similar short description, same caller or CI,
+    opened within ``window_hours`` of each other. Auto-push leaves a suspect for a person."""
+
+    enabled: bool = True
+    window_hours: Annotated[float, Field(gt=0, le=24 * 30)] = 4
+    # Share of meaningful words two short descriptions must have in common (0.5: half of them).
+    min_similarity: Annotated[float, Field(gt=0, le=1)] = 0.5
+
+
 # ---- return trip ---------------------------------------------------------------------------------
 
 
@@ -346,6 +356,7 @@ class AppConfig(_Section):
     polling: PollingConfig = PollingConfig()
     trigger: TriggerConfig = TriggerConfig()
     outbound: OutboundConfig = OutboundConfig()
+    duplicates: DuplicatesConfig = DuplicatesConfig()
     return_trip: ReturnTripConfig = ReturnTripConfig()
     webhook: WebhookConfig = WebhookConfig()
 

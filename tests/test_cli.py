@@ -216,7 +216,8 @@ def test_queue_list_json_approve_then_run_creates_ticket(world: World) -> None:
     assert set(row) == {
         "id", "sys_id", "number", "short_description", "category", "priority", "caller", "state",
         "attempts", "last_error", "next_retry_at", "queued_at", "updated_at", "sn_updated_on",
-        "decided_by", "drop_reason", "forced_reason",
+        "decided_by", "drop_reason", "forced_reason", "duplicate_of", "duplicate_note", "overrides",
+        "overridden_by",
     }  # fmt: skip
     assert world.cli_json("queue", "list", "--state", "approved") == []
 

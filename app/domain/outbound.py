@@ -24,6 +24,7 @@ from app.config import (
     TemplateRule,
     ValueMapRule,
 )
+from app.domain.overrides import Overrides
 from app.domain.records import Incident, TicketMetadata, format_iso_time, to_utc
 from app.domain.text import (
     TemplateError,
@@ -78,6 +79,7 @@ class FieldPreview:
     rule: str
     warnings: tuple[str, ...] = ()
     error: str | None = None
+    overridden_by: str | None = None  # a person set this field for this ticket (app.domain.overrides)
 
     @property
     def sent(self) -> bool:
@@ -119,6 +121,7 @@ class _Draft:
     sources: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    overridden_by: str | None = None
 
     def fail(self, message: str) -> None:
         self.errors.append(message)
@@ -132,6 +135,7 @@ class _Draft:
             rule=self.rule,
             warnings=tuple(self.warnings),
             error="; ".join(self.errors) if self.errors else None,
+            overridden_by=self.overridden_by,
         )
 
 
@@ -334,18 +338,41 @@ def _empty(value: object) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
+def _override(draft: _Draft, raw: str | int | None, overrides: Overrides) -> str | int | None:
+    """A person's value for this field of this ticket replaces the mapped one; the rule says so."""
+    chosen = overrides.get(draft.target)
+    if chosen is None:
+        return raw
+    mapped = "no value" if raw is None or draft.errors else show(str(raw))
+    draft.errors.clear()  # the mapping's problem with this field no longer matters
+    draft.warnings.clear()
+    draft.sources = []  # not from the incident: the rule says who chose it
+    draft.rule = f"overridden by {chosen.by} (the mapping gave {mapped})"
+    draft.overridden_by = chosen.by
+    return chosen.value
+
+
 def preview(
-    incident: Incident, outbound: OutboundConfig, metadata: TicketMetadata | None, *, now: datetime
+    incident: Incident,
+    outbound: OutboundConfig,
+    metadata: TicketMetadata | None,
+    *,
+    now: datetime,
+    overrides: Overrides | None = None,
 ) -> Preview:
     """Build the ticket body for ``incident`` and explain every field. Never raises for bad data:
-    problems become warnings (sent anyway) or errors (blocks the push)."""
+    problems become warnings (sent anyway) or errors (blocks the push). ``overrides`` (a person's
+    values for this ticket) replace the mapped values of their fields."""
     values = incident.field_values()
     drafts: dict[str, _Draft] = {}
     ignored: list[str] = []
     due_rules: list[tuple[str, DueInHoursRule]] = []
     children: list[tuple[_Draft, str | int, str]] = []  # child picklists, resolved after their parents
+    overrides = overrides or {}
+    rules: dict[str, object] = dict(outbound.fields)
+    rules.update((target, None) for target in overrides if target not in rules)
 
-    for target, rule in outbound.fields.items():
+    for target, rule in rules.items():
         if target in APP_FIELDS:
             ignored.append(f"outbound.fields.{target} is ignored: the app sets {target} itself")
             continue
@@ -353,7 +380,10 @@ def preview(
             due_rules.append((target, rule))
             continue
         draft = drafts[target] = _Draft(target)
-        raw = _raw_value(draft, rule, values, outbound)
+        raw: str | int | None = None
+        if isinstance(rule, CopyRule | TemplateRule | ValueMapRule | ConstantRule):
+            raw = _raw_value(draft, rule, values, outbound)
+        raw = _override(draft, raw, overrides)
         if raw is None or draft.errors:
             continue
         info = metadata.field(target) if metadata is not None else None
@@ -364,7 +394,10 @@ def preview(
         elif isinstance(raw, int):
             draft.value, draft.display = raw, str(raw)
         else:
-            max_length = rule.max_length if isinstance(rule, CopyRule | TemplateRule) else None
+            overridden = draft.overridden_by is not None
+            max_length = (
+                rule.max_length if isinstance(rule, CopyRule | TemplateRule) and not overridden else None
+            )
             _finish_text(draft, raw, max_length, metadata)
 
     for draft, raw, parent_field in children:

@@ -50,6 +50,7 @@ INCIDENT_FIELDS: tuple[str, ...] = (
     "priority",
     "caller_id",
     "assignment_group",
+    "cmdb_ci",
     "correlation_id",
     "correlation_display",
     "hold_reason",
@@ -182,6 +183,8 @@ class Incident(BaseModel):
     caller_id: str = ""
     caller_name: str = ""  # the caller's display value, when the API sent one
     assignment_group: str = ""
+    cmdb_ci: str = ""  # the configuration item (sys_id), what suspected duplicates compare
+    cmdb_ci_name: str = ""  # its display value, when the API sent one
     correlation_id: str = ""
     correlation_display: str = ""
     hold_reason: str = ""
@@ -221,6 +224,8 @@ class Incident(BaseModel):
             caller_id=sn_reference_value(raw.get("caller_id")),
             caller_name=sn_display_value(raw.get("caller_id")),
             assignment_group=sn_reference_value(raw.get("assignment_group")),
+            cmdb_ci=sn_reference_value(raw.get("cmdb_ci")),
+            cmdb_ci_name=sn_display_value(raw.get("cmdb_ci")),
             correlation_id=sn_scalar(raw.get("correlation_id")),
             correlation_display=sn_scalar(raw.get("correlation_display")),
             hold_reason=sn_scalar(raw.get("hold_reason")),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from app.config import AppConfig
@@ -17,6 +17,7 @@ from app.engine.views import (
     Explanation,
     HealthState,
     LinkRow,
+    OverrideChoices,
     QueueRow,
 )
 
@@ -66,6 +67,16 @@ class EngineAPI(Protocol):
     # --- actions ----------------------------------------------------------------------------
     async def preview(self, key: str) -> Preview:
         """The exact ticket the outbound mapping would create for a queued incident."""
+
+    async def override_choices(self) -> OverrideChoices:
+        """The labels each overridable ticket field may take (the tenant's stored picklists)."""
+
+    async def set_overrides(self, key: str, values: Mapping[str, str | None], by: str) -> ActionResult:
+        """Change ticket fields of one queued incident before it is pushed (None: back to the
+        mapping); who made the change is kept and audited."""
+
+    async def clear_overrides(self, key: str, by: str) -> ActionResult:
+        """Every field of the incident's ticket back to what the mapping gives."""
 
     async def approve(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]: ...
 

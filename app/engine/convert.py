@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from app.domain.overrides import overrides_from_json
 from app.engine.views import AuditRow, LinkRow, QueueRow
 from app.store import AuditEvent, Link, QueueItem
 
 
 def queue_row(item: QueueItem) -> QueueRow:
     assert item.id is not None, "a stored item has an id"
+    overrides = overrides_from_json(item.overrides)
+    latest = max(overrides.values(), key=lambda o: o.at, default=None)
     return QueueRow(
         id=item.id,
         sys_id=item.sys_id,
@@ -26,6 +29,10 @@ def queue_row(item: QueueItem) -> QueueRow:
         decided_by=item.decided_by,
         drop_reason=item.drop_reason,
         forced_reason=item.forced_reason,
+        duplicate_of=item.duplicate_of,
+        duplicate_note=item.duplicate_note,
+        overrides={target: chosen.value for target, chosen in overrides.items()},
+        overridden_by=latest.by if latest is not None else None,
     )
 
 

@@ -48,6 +48,8 @@ def undone_lines(store: Store, failures: Sequence[str], auto_push: bool) -> list
     for item in store.list_items(states):
         if item.number in said:
             continue
+        if item.state == QueueState.PENDING and item.duplicate_of:
+            continue  # held for a person (a suspected duplicate): reported as a warning, not undone
         if item.state == QueueState.PUSHING:
             lines.append(
                 f"{item.number}: create outcome unknown{_why(item.last_error)}; Autotask has no ticket "

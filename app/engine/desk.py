@@ -23,6 +23,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from app.config import AppConfig
 from app.domain.outbound import Preview, preview
+from app.domain.overrides import overrides_from_json
 from app.domain.overview import Overview, SamplePoint
 from app.domain.records import TicketMetadata, is_sys_id
 from app.engine.convert import audit_row, link_row, queue_row
@@ -308,12 +309,19 @@ class AttachedDesk(StoreBacked):
         except ValueError:
             return None
 
+    async def _picklists(self) -> TicketMetadata | None:
+        return await self.stored_picklists()
+
+    def _now(self) -> datetime:
+        return self.clock()
+
     async def preview(self, key: str) -> Preview:
         item = await self._db(self.store.get_item, key)
         if item is None:
             raise LookupError(f"{key}: not in the queue")
         metadata = await self.stored_picklists()
-        return preview(item.incident(), self.config.outbound, metadata, now=self.clock())
+        overrides = overrides_from_json(item.overrides)
+        return preview(item.incident(), self.config.outbound, metadata, now=self.clock(), overrides=overrides)
 
     async def overview(self, window: str = "24h") -> Overview:
         """The Overview tab from the shared store; the "now" levels from the engine's published

@@ -25,6 +25,7 @@ from app.connectors.budget import BudgetState as ConnectorBudget
 from app.connectors.errors import ConnectorError, NotFound
 from app.connectors.servicenow import ServiceNowClient
 from app.domain.outbound import Preview, preview
+from app.domain.overrides import overrides_from_json
 from app.domain.overview import Overview
 from app.domain.records import Incident, TicketMetadata, is_sys_id
 from app.domain.triggers import evaluate
@@ -377,6 +378,7 @@ class SyncEngine(StoreBacked):
                 pushes = await self.outbound.push_due()
                 report.pushed += pushes.pushed
                 report.failures += pushes.failures
+                report.warnings += pushes.held
                 report.failures += await self.outbound.write_back_due()
 
         await self._guarded("autotask", "push", step, report)
@@ -468,7 +470,16 @@ class SyncEngine(StoreBacked):
     async def preview(self, key: str) -> Preview:
         item = await self._item(key)
         metadata = await self._metadata()
-        return preview(item.incident(), self.config.outbound, metadata, now=self.ctx.clock())
+        overrides = overrides_from_json(item.overrides)
+        return preview(
+            item.incident(), self.config.outbound, metadata, now=self.ctx.clock(), overrides=overrides
+        )
+
+    async def _picklists(self) -> TicketMetadata | None:
+        return await self._metadata()
+
+    def _now(self) -> datetime:
+        return self.ctx.clock()
 
     def _after_decisions(self) -> None:
         self._push_wake.set()  # an approval in this process: push now
@@ -493,6 +504,7 @@ class SyncEngine(StoreBacked):
                 await self.ctx.pacing.hold_for("poll", error)
                 raise
         await self.outbound.ingest(incidents)
+        await self.outbound.duplicates.compare_new()
         self._push_wake.set()
 
     async def explain(self, key: str) -> Explanation:

@@ -26,11 +26,13 @@ from dataclasses import dataclass, field
 
 from app.connectors.errors import AuthFailed, ConnectorError, NotFound, Rejected
 from app.domain.outbound import Preview, outbound_synced_values, preview
+from app.domain.overrides import overrides_from_json
 from app.domain.records import Incident, TicketMetadata, is_sys_id
 from app.domain.triggers import evaluate, to_encoded_query
 from app.engine.adoption import Existing, adopted_synced_values, find_existing, named_ticket_id
 from app.engine.context import EngineContext, to_json
 from app.engine.convert import link_row, queue_row
+from app.engine.duplicates import DuplicateWatch
 from app.engine.events import (
     ItemQueued,
     ItemRemoved,
@@ -69,6 +71,7 @@ class PollCounts:
 class PushReport:
     pushed: int = 0
     failures: list[str] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)  # pending items auto-push leaves for a person
 
 
 def _chunks(values: Sequence[str], size: int) -> Iterable[Sequence[str]]:
@@ -87,6 +90,7 @@ class OutboundPipeline:
         self._read_at: dict[str, float] = {}  # sys_id -> monotonic time the snapshot was read
         self._unnumbered: list[tuple[QueueItem, int]] = []  # created this round, number not read yet
         self.writeback = WriteBack(ctx, self._slots)
+        self.duplicates = DuplicateWatch(ctx)
 
     async def write_back_due(self) -> list[str]:
         return await self.writeback.due()
@@ -117,6 +121,7 @@ class OutboundPipeline:
                 seen.update(inc.sys_id for inc in fresh)
                 counts.fetched += len(fresh)
                 await self.ingest(fresh, counts)
+        await self.duplicates.compare_new()  # one comparison for the whole poll, not one per page
         # Only now, with every record stored, may the watermark move: to the time every query covered.
         watermark = ctx.covered(cursor.watermark, server_clock.to_server(began))
         await ctx.db(ctx.store.save_cursor, SYSTEM, watermark, {}, now=ctx.clock(), covered_since=since)
@@ -141,6 +146,7 @@ class OutboundPipeline:
         states = await ctx.db(ctx.store.states_by_sys_id, ids)
         read_at = time.monotonic()
         naming: list[tuple[QueueItem, Incident]] = []  # new items whose correlation_id names a ticket
+        touched: list[str] = []  # queued or changed: compared for suspected duplicates below
         for incident in incidents:
             verdict = evaluate(ctx.config.trigger, incident, linked=incident.sys_id in linked)
             state = states.get(incident.sys_id)
@@ -151,6 +157,8 @@ class OutboundPipeline:
                 self._read_at[incident.sys_id] = read_at
                 if created and named_ticket_id(incident) is not None:
                     naming.append((item, incident))
+                if created or changed:
+                    touched.append(incident.sys_id)
                 if created:
                     counts.queued += 1
                     ctx.bus.publish(ItemQueued(queue_row(item)))
@@ -160,6 +168,8 @@ class OutboundPipeline:
             elif state in WAITING and incident.sys_id not in self._in_flight:
                 if await self._drop(incident.sys_id, incident.number, "; ".join(verdict.reasons())):
                     counts.removed += 1
+        if touched:  # compared once the poll (or the notification) is through: see compare_new()
+            self.duplicates.changed(touched)
         await self._adopt_named(naming)
 
     async def _adopt_named(self, naming: Sequence[tuple[QueueItem, Incident]]) -> None:
@@ -210,6 +220,9 @@ class OutboundPipeline:
         for item in [*stuck, *due]:
             if item.sys_id not in self._in_flight:
                 items.setdefault(item.sys_id, item)
+        held = await self.duplicates.held(items.values()) if self.auto_push else {}
+        for sys_id, reason in held.items():  # a person decides whether it is the same problem
+            report.held.append(f"{items.pop(sys_id).number} {reason}")
         if not items:
             return report
         try:
@@ -257,7 +270,13 @@ class OutboundPipeline:
         for item in stuck:
             found = existing.get(item.sys_id)
             if found is not None and metadata is not None:
-                draft = preview(item.incident(), ctx.config.outbound, metadata, now=ctx.clock())
+                draft = preview(
+                    item.incident(),
+                    ctx.config.outbound,
+                    metadata,
+                    now=ctx.clock(),
+                    overrides=overrides_from_json(item.overrides),
+                )
                 ticket = found.ticket
                 await self._linked(item, draft, ticket.id, ticket.ticket_number, recovered=True)
         await self._announce_new_tickets()
@@ -292,10 +311,13 @@ class OutboundPipeline:
             if checked is None:
                 return None
             incident = checked
-        draft = preview(incident, ctx.config.outbound, metadata, now=ctx.clock())
+        overrides = overrides_from_json(item.overrides)  # a person's values for this one ticket
+        draft = preview(incident, ctx.config.outbound, metadata, now=ctx.clock(), overrides=overrides)
         if has_picklist_errors(draft):  # a value added or renamed in Autotask since they were read
             try:
-                draft = await replan(ctx, incident, f"{item.number} names a value the picklists did not know")
+                draft = await replan(
+                    ctx, incident, f"{item.number} names a value the picklists did not know", overrides
+                )
             except ConnectorError as error:  # cannot tell yet: try again later, nothing was sent
                 return await self._push_error(item, max(1, item.attempts), error, draft, before_push=True)
         if not draft.ok and not recovering:
@@ -306,7 +328,12 @@ class OutboundPipeline:
         except InvalidTransition:
             return None  # a user rejected it meanwhile
         ctx.bus.publish(PushStarted(item.sys_id, item.number, attempt))
-        await self._publish_item(item.sys_id)
+        current = await self._publish_item(item.sys_id)
+        if current is not None and current.overrides != item.overrides and not recovering:
+            # A person changed the ticket's fields while this push was planned. Now that it is
+            # ``pushing`` the store refuses further changes, so what it holds is what goes out.
+            overrides = overrides_from_json(current.overrides)
+            draft = preview(incident, ctx.config.outbound, metadata, now=ctx.clock(), overrides=overrides)
 
         if found is not None:  # our own earlier create landed (its answer was lost): link it
             return await self._linked(
@@ -315,7 +342,7 @@ class OutboundPipeline:
         if not draft.ok:
             return await self._refused(item, "pre-flight check failed: " + "; ".join(draft.errors), draft)
         try:
-            ticket_id, draft = await create_ticket(ctx, item.number, incident, draft)
+            ticket_id, draft = await create_ticket(ctx, item.number, incident, draft, overrides)
         except PreflightFailed as failed:
             return await self._refused(item, str(failed), failed.draft)
         except Rejected as error:
@@ -464,6 +491,10 @@ class OutboundPipeline:
             if recovered
             else f"{item.number} -> new Autotask ticket {ticket_id}"
         )
+        overridden = sorted({f.overridden_by for f in draft.fields if f.overridden_by})
+        if overridden and not recovered:
+            fields = ", ".join(f.target for f in draft.fields if f.overridden_by)
+            summary += f" ({fields} overridden by {', '.join(overridden)})"
         try:
             link = await ctx.db(
                 ctx.store.record_pushed,
@@ -506,7 +537,8 @@ class OutboundPipeline:
             if link is not None:
                 ctx.bus.publish(LinkChanged(link_row(link)))
 
-    async def _publish_item(self, sys_id: str) -> None:
+    async def _publish_item(self, sys_id: str) -> QueueItem | None:
         item = await self.ctx.db(self.ctx.store.get_item, sys_id)
         if item is not None:
             self.ctx.bus.publish(ItemUpdated(queue_row(item)))
+        return item

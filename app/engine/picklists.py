@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from app.connectors.autotask_errors import refers_to_stale_value
 from app.connectors.errors import Rejected
 from app.domain.outbound import PICKLIST_FIELDS, Preview, preview
+from app.domain.overrides import Overrides
 from app.domain.records import Incident, TicketMetadata
 
 if TYPE_CHECKING:
@@ -103,14 +104,16 @@ def has_picklist_errors(draft: Preview) -> bool:
     return any(item.error is not None and item.target in PICKLIST_FIELDS for item in draft.fields)
 
 
-async def replan(ctx: EngineContext, incident: Incident, reason: str) -> Preview:
+async def replan(
+    ctx: EngineContext, incident: Incident, reason: str, overrides: Overrides | None = None
+) -> Preview:
     """Read the picklists again (at most once in a while) and build the preview anew."""
     metadata = await ctx.picklists.refresh(reason)
-    return preview(incident, ctx.config.outbound, metadata, now=ctx.clock())
+    return preview(incident, ctx.config.outbound, metadata, now=ctx.clock(), overrides=overrides)
 
 
 async def create_ticket(
-    ctx: EngineContext, number: str, incident: Incident, draft: Preview
+    ctx: EngineContext, number: str, incident: Incident, draft: Preview, overrides: Overrides | None = None
 ) -> tuple[int, Preview]:
     """Create the ticket; returns its id and the preview actually sent. When Autotask refuses a
     value it no longer has (renamed, removed), the picklists are read again and the item
@@ -121,7 +124,9 @@ async def create_ticket(
     except Rejected as error:
         if not refers_to_stale_value(error.message):
             raise
-        fresh = await replan(ctx, incident, f"Autotask refused a value for {number}: {error.message}")
+        fresh = await replan(
+            ctx, incident, f"Autotask refused a value for {number}: {error.message}", overrides
+        )
         if not fresh.ok:
             raise PreflightFailed(fresh) from None
         if fresh.payload == draft.payload:

@@ -137,6 +137,7 @@ class Reconciler:
                     for inc in page
                     if now_queued.get(inc.sys_id, QueueState.DROPPED) != QueueState.DROPPED
                 ]
+        await self.outbound.duplicates.compare_new()
         return await self._finish("servicenow", checked, found)
 
     # ---- Autotask ----------------------------------------------------------------------------------

@@ -4,12 +4,13 @@ them, so a desk explains and dry-runs exactly as the engine would from the same 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
 from app.config import AppConfig
 from app.domain.outbound import preview
+from app.domain.overrides import check_override, overrides_from_json
 from app.domain.records import TicketMetadata
 from app.domain.triggers import evaluate
 from app.engine.convert import audit_row, link_row, queue_row
@@ -21,7 +22,9 @@ from app.engine.views import (
     DryRunReport,
     Explanation,
     LinkRow,
+    OverrideChoices,
     QueueRow,
+    choices_for,
 )
 from app.store import QueueItem, QueueState, Store, TransitionResult
 
@@ -95,6 +98,42 @@ class StoreBacked:
     async def retry(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]:
         return await self._act(self.store.retry, keys, by)
 
+    # ---- per-ticket overrides (the engine and an attached desk alike) ----------------------------
+
+    async def _picklists(self) -> TicketMetadata | None:
+        """The tenant's picklists: the engine's cache, or what the engine stored for a desk."""
+        raise NotImplementedError
+
+    def _now(self) -> datetime:
+        raise NotImplementedError
+
+    async def override_choices(self) -> OverrideChoices:
+        """What each overridable field may be set to: the tenant's active labels (from the stored
+        picklists), and the title's length limit."""
+        return choices_for(await self._picklists())
+
+    async def set_overrides(self, key: str, values: Mapping[str, str | None], by: str) -> ActionResult:
+        """Change ticket fields of one queued incident (None: back to the mapping). Picklist values
+        must be the tenant's active labels; the title 1 to its length limit."""
+        metadata = await self._picklists()
+        problems = [
+            f"{target}: {problem}"
+            for target, value in values.items()
+            if value is not None and (problem := check_override(target, value, metadata))
+        ]
+        if problems:
+            return ActionResult(key, False, "; ".join(problems))
+        result = await self._db(self.store.set_overrides, key, values, by, now=self._now())
+        if result.item is not None and result.ok:
+            self._decided(result.item)
+        return ActionResult(result.key, result.ok, result.message)
+
+    async def clear_overrides(self, key: str, by: str) -> ActionResult:
+        result = await self._db(self.store.clear_overrides, key, by, now=self._now())
+        if result.item is not None and result.ok:
+            self._decided(result.item)
+        return ActionResult(result.key, result.ok, result.message)
+
 
 def explain_stored(config: AppConfig, store: Store, key: str) -> Explanation | None:
     """Why an item is where it is, from the queue and links; None when the store does not know it
@@ -156,7 +195,8 @@ def dry_run_report(
     for item in items:
         incident = item.incident()
         verdict = evaluate(config.trigger, incident, linked=item.sys_id in linked)
-        draft = preview(incident, config.outbound, metadata, now=now)
+        overrides = overrides_from_json(item.overrides)
+        draft = preview(incident, config.outbound, metadata, now=now, overrides=overrides)
         problems = tuple(draft.errors) if verdict.matched else tuple(verdict.reasons())
         if metadata is None:
             problems = ("Autotask picklists could not be read; ids cannot be resolved", *problems)

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
+from app.domain.overrides import OVERRIDABLE, PICKLIST_OVERRIDES, title_limit
+from app.domain.records import TicketMetadata
+
 HealthLevel = Literal["unknown", "ok", "degraded", "auth_failed", "offline", "paused"]
 
 
@@ -29,6 +32,10 @@ class QueueRow:
     decided_by: str | None = None
     drop_reason: str | None = None
     forced_reason: str | None = None  # "Push anyway": why a person sent it past the trigger
+    duplicate_of: str | None = None  # the incident this one looks like a repeat of (auto-push holds it)
+    duplicate_note: str | None = None  # why: same caller or CI, how alike, how far apart
+    overrides: dict[str, str] = field(default_factory=dict)  # ticket field -> a person's value
+    overridden_by: str | None = None  # who set the latest override
 
 
 @dataclass(frozen=True)
@@ -178,3 +185,26 @@ class ActionResult:
     key: str
     ok: bool
     message: str
+
+
+@dataclass(frozen=True)
+class OverrideChoices:
+    """What "Edit ticket fields" offers: each picklist field's active labels (empty while the
+    picklists are not loaded), and the title's length limit."""
+
+    labels: dict[str, tuple[str, ...]]
+    title_max: int
+    loaded: bool = True
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return OVERRIDABLE
+
+
+def choices_for(metadata: TicketMetadata | None) -> OverrideChoices:
+    labels = {
+        target: tuple(metadata.labels(target)) if metadata is not None else ()
+        for target in OVERRIDABLE
+        if target in PICKLIST_OVERRIDES
+    }
+    return OverrideChoices(labels, title_limit(metadata), loaded=metadata is not None)

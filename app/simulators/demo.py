@@ -180,6 +180,7 @@ class DemoEnvironment:
             data = demo_config_data(sn_url, self.autotask.rest_base, sqlite_url(self.store_dir / STORE_FILE))
             config = parse_config(data, "demo environment")
             self.scenario.seed()
+            self.scenario.seed_duplicates()
             self.scenario.start()
         except BaseException:
             self.stop()
@@ -247,6 +248,7 @@ def run_simulate(
             print(f"cannot start the simulators: {exc} (is the port in use?)", file=sys.stderr)
             return 1
         world.seed()
+        world.seed_duplicates()
         data = demo_config_data(sn_url, autotask.rest_base, sqlite_url(store_dir / STORE_FILE))
         board = DrillBoard({"servicenow": servicenow.faults, "autotask": autotask.faults})
         running = [board.apply(system, drill) for system, drill in drills]

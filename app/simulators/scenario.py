@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Literal
 
 from app.simulators.autotask import AutotaskSimulator
@@ -95,6 +96,39 @@ class ScenarioAction:
     kind: ActionKind
     target: str  # incident number or ticket number
     detail: str
+
+
+@dataclass(frozen=True)
+class _Story:
+    """Several reports of one problem: (minutes ago, caller user name, short description)."""
+
+    category: str
+    ci: str
+    description: str
+    reports: tuple[tuple[int, str, str], ...]
+
+
+DUPLICATE_STORIES: tuple[_Story, ...] = (
+    _Story(
+        "software",
+        "EXCH-PRD-01",
+        "Outlook shows 'Trying to connect...' and no new mail arrives.",
+        (
+            (42, "beth.anglin", "Outlook cannot connect to the mail server"),
+            (35, "david.loo", "Outlook not connecting to mail server"),
+            (21, "amelia.hart", "Can't connect Outlook to the mail server"),
+        ),
+    ),
+    _Story(
+        "network",
+        "",
+        "The VPN client drops the connection and asks to sign in again.",
+        (
+            (95, "ravi.patel", "VPN disconnects every 10 minutes"),
+            (12, "ravi.patel", "VPN keeps disconnecting every 10 minutes"),
+        ),
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -332,6 +366,38 @@ class Scenario:
                 done.append(self._create_incident(category, state="2" if in_progress else "1"))
             for index in range(unlinked_tickets):
                 done.append(self._create_unlinked_ticket(index))
+            return done
+
+    def seed_duplicates(self) -> list[ScenarioAction]:
+        """What a triage desk meets in its first week: one outage reported by several callers
+        (the same CI, worded differently, minutes apart) and a caller who reports the same problem
+        again. Deterministic (no random draws), so the seeded backlog's actions stay as they were."""
+        with self._lock:
+            sn = self.servicenow
+            now = sn.clock.now()
+            done: list[ScenarioAction] = []
+            for story in DUPLICATE_STORIES:
+                ci = sn.configuration_item(story.ci) if story.ci else ""
+                for minutes_ago, caller, text in story.reports:
+                    record = sn.create_incident(
+                        short_description=text,
+                        description=story.description,
+                        category=story.category,
+                        impact="2",
+                        urgency="2",
+                        caller_id=sn.users.get(caller, ""),
+                        cmdb_ci=ci,
+                        assignment_group=sn.groups.get(
+                            GROUP_FOR_CATEGORY.get(story.category, "Service Desk"), ""
+                        ),
+                        contact_type="phone",
+                        stamp=now - timedelta(minutes=minutes_ago),
+                    )
+                    done.append(
+                        self._record(
+                            "create_incident", record["number"], f"{story.category} (repeat story): {text}"
+                        )
+                    )
             return done
 
     def step(self, elapsed_seconds: float) -> list[ScenarioAction]:

@@ -502,6 +502,7 @@ class ServiceNowSimulator:
         self.notifications = WebhookDispatcher("servicenow-notify")
         # Reference records: sys_id -> display value (for sysparm_display_value).
         self.references: dict[str, str] = {}
+        self._cis: set[str] = set()  # configuration items (cmdb_ci), see configuration_item()
         self.users: dict[str, str] = {}
         for user_name, display in (
             (HUMAN_USER, "Sam Triage"),
@@ -558,6 +559,19 @@ class ServiceNowSimulator:
     def next_number(self) -> str:
         with self._lock:
             return f"INC{self._next_number:07d}"
+
+    def configuration_item(self, name: str) -> str:
+        """The sys_id of the configuration item (cmdb_ci) called ``name``, registered on first use,
+        so incidents can name it and reads show its display value. Lazily, so a world that never
+        names a CI draws the same sys_ids as before."""
+        with self._lock:
+            for sys_id, display in self.references.items():
+                if display == name and sys_id in self._cis:
+                    return sys_id
+            sys_id = self._new_id()
+            self._cis.add(sys_id)
+            self.references[sys_id] = name
+            return sys_id
 
     def create_incident(
         self,

@@ -86,6 +86,11 @@ class QueueItem(SQLModel, table=True):
     decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # revision 0002
     drop_reason: str | None = Field(default=None, sa_type=Text)
     forced_reason: str | None = Field(default=None, sa_type=Text)  # "Push anyway", revision 0007
+    # Revision 0009 (app.store.duplicates, app.store.overrides): the incident this one looks like a
+    # repeat of, and why; a person's values for a few ticket fields of this one ticket.
+    duplicate_of: str | None = Field(default=None, max_length=40)
+    duplicate_note: str | None = Field(default=None, sa_type=Text)
+    overrides: dict[str, Any] | None = Field(default=None, sa_type=JSON)
 
     def incident(self) -> Incident:
         """The stored snapshot, parsed back into the domain model."""

@@ -25,6 +25,7 @@ from app.domain.records import Incident
 from app.store import lease as lease_module
 from app.store.connect import server_errors
 from app.store.db import IMMEDIATE, create_store_engine, migrate, require_current
+from app.store.duplicates import DuplicateStore
 from app.store.errors import StoreError
 from app.store.lease import DEFAULT_LEASE_TIMEOUT, Lease
 from app.store.models import (
@@ -38,6 +39,7 @@ from app.store.models import (
     QueueState,
     WritebackState,
 )
+from app.store.overrides import OverrideStore
 from app.store.overview import OverviewStore
 from app.store.state import StateStore
 from app.store.types import require_utc
@@ -122,7 +124,7 @@ def _due(column: Any, now: datetime) -> ColumnElement[bool]:
     return or_(col(column).is_(None), col(column) <= now)
 
 
-class Store(StateStore, OverviewStore):
+class Store(StateStore, OverviewStore, DuplicateStore, OverrideStore):
     """The app's persistent state. Open with :meth:`open`; close with :meth:`close`."""
 
     def __init__(self, engine: Engine, *, backup_path: Path | None = None) -> None:

@@ -25,6 +25,7 @@ _STATE_LIGHT = {
     "approved": "#2e7d32",
     "pushing": "#00695c",
     "rejected": "#757575",
+    "duplicate": "#6a1b9a",  # a suspected duplicate waiting for a person
 }
 _STATE_DARK = {
     "failed": "#ef5350",
@@ -32,6 +33,7 @@ _STATE_DARK = {
     "approved": "#66bb6a",
     "pushing": "#4db6ac",
     "rejected": "#9e9e9e",
+    "duplicate": "#ce93d8",
 }
 
 

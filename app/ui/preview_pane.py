@@ -29,13 +29,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.engine.views import ActionResult, QueueRow
+from app.engine.views import ActionResult, OverrideChoices, QueueRow
+from app.ui.desk_actions import EDITABLE, DeskActions
 from app.ui.format import desk_user, plural, priority_label
 from app.ui.mapping_table import COL_FROM, COL_RULE, COL_TARGET, COL_VALUE, HEADERS, fill_mapping_table
+from app.ui.override_editor import OverrideEditor
 from app.ui.queue_model import STATE_LABELS
 from app.ui.tasks import TaskSlot, spawn
 from app.ui.theme import Tone, add_focus_ring, monospace_font, std_icon
-from app.ui.ticket_view import TicketView
+from app.ui.ticket_view import TicketView, field_label
 from app.ui.widgets import Banner, EmptyState, message_box, plain_label
 
 if TYPE_CHECKING:
@@ -110,11 +112,16 @@ class PreviewPane(QWidget):
         self.copy_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.copy_button.setToolTip("Copy the JSON body to the clipboard")
         self.copy_button.setVisible(False)
+        self.edit_button = QToolButton()
+        self.edit_button.setText("&Edit ticket fields")
+        self.edit_button.setCheckable(True)
+        self.edit_button.setToolTip("Change queue, priority, issue type or title of this one ticket (Ctrl+E)")
 
         self.approve_button.clicked.connect(self.approve_selected)
         self.reject_button.clicked.connect(self.reject_selected)
         self.raw_button.toggled.connect(self._toggle_raw)
         self.mapping_button.toggled.connect(self._toggle_mapping)
+        self.edit_button.toggled.connect(self._toggle_edit)
         self.copy_button.clicked.connect(self._copy_json)
 
         head = QVBoxLayout()
@@ -126,6 +133,7 @@ class PreviewPane(QWidget):
         actions.addWidget(self.approve_button)
         actions.addWidget(self.reject_button)
         actions.addStretch(1)
+        actions.addWidget(self.edit_button)
         actions.addWidget(self.mapping_button)
         actions.addWidget(self.raw_button)
         actions.addWidget(self.copy_button)
@@ -138,6 +146,10 @@ class PreviewPane(QWidget):
         self.failed_banner.hide()
         self.warning_banner = Banner(Tone.WARNING)
         self.warning_banner.hide()
+        # A suspected duplicate says so first, with the one-click reject (Ctrl+D).
+        self.duplicate_banner = Banner(Tone.WARNING, action="Reject as duplicate")
+        self.duplicate_banner.setAccessibleName("Possible duplicate")
+        self.duplicate_banner.hide()
 
         self.table = QTableWidget(0, len(_HEADERS))
         self.table.setHorizontalHeaderLabels(list(_HEADERS))
@@ -169,6 +181,9 @@ class PreviewPane(QWidget):
         self.pages.addWidget(self.multi)  # 3
         self.ticket = TicketView()
         self.pages.addWidget(self.ticket)  # 4: the default view of one incident
+        self.editor = OverrideEditor()
+        self.pages.addWidget(self.editor)  # 5: "Edit ticket fields"
+        self.desk = DeskActions(self)
 
         self.header_widget = QWidget()
         header_layout = QVBoxLayout(self.header_widget)
@@ -181,6 +196,7 @@ class PreviewPane(QWidget):
         layout.setContentsMargins(8, 4, 4, 4)
         layout.setSpacing(8)
         layout.addWidget(self.failed_banner)
+        layout.addWidget(self.duplicate_banner)
         layout.addWidget(self.header_widget)
         layout.addWidget(self.error_banner)
         layout.addWidget(self.warning_banner)
@@ -197,10 +213,14 @@ class PreviewPane(QWidget):
         reject = QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), scope)
         reject.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         reject.activated.connect(self.reject_selected)
+        self.desk.install_shortcuts(scope)
 
     def focus_content(self) -> None:
         """Enter in the queue: the preview (its table, else the Approve button) takes the focus."""
         page = self.pages.currentWidget()
+        if page is self.editor:
+            self.editor.focus_first()
+            return
         target = page if page in (self.table, self.raw, self.ticket) else self.approve_button
         target.setFocus()
 
@@ -239,6 +259,8 @@ class PreviewPane(QWidget):
     def _show_nothing(self) -> None:
         self._preview = None
         self.failed_banner.hide()
+        self.duplicate_banner.hide()
+        self.edit_button.setChecked(False)
         self.placeholder.set_text("Select an incident", "Its Autotask ticket preview appears here.")
         self.header_widget.setVisible(False)
         self.error_banner.hide()
@@ -248,6 +270,9 @@ class PreviewPane(QWidget):
     def _show_many(self, rows: Sequence[QueueRow]) -> None:
         self._preview = None
         self.failed_banner.hide()
+        self.duplicate_banner.hide()
+        self.edit_button.setChecked(False)
+        self.edit_button.setEnabled(False)
         self.header_widget.setVisible(True)
         self.error_banner.hide()
         self.warning_banner.hide()
@@ -284,7 +309,11 @@ class PreviewPane(QWidget):
             details.append(decided)
         if row.forced_reason:
             details.append(f"Pushed anyway by {row.decided_by or 'a user'}: {row.forced_reason}")
+        if row.overrides:
+            changed = ", ".join(field_label(target) for target in row.overrides)
+            details.append(f"Ticket fields changed by {row.overridden_by or 'a user'}: {changed}")
         self.subtitle.setText("\n".join(details))
+        self.desk.show_duplicate(row)
         if row.state == "failed":
             self.failed_banner.set_text(failure_sentence(row))
             self.failed_banner.show()
@@ -292,6 +321,7 @@ class PreviewPane(QWidget):
             self.failed_banner.hide()
 
     def _load(self, row: QueueRow) -> None:
+        self.edit_button.setChecked(False)  # another incident (or a saved change): its ticket first
         self._generation += 1
         generation = self._generation
         self._preview = None
@@ -346,6 +376,8 @@ class PreviewPane(QWidget):
         self.previewShown.emit(preview.number)
 
     def _detail_page(self) -> QWidget:
+        if self.edit_button.isChecked():
+            return self.editor
         if self.raw_button.isChecked():
             return self.raw
         return self.table if self.mapping_button.isChecked() else self.ticket
@@ -363,6 +395,29 @@ class PreviewPane(QWidget):
             self.raw_button.setChecked(False)
         if self._preview is not None:
             self.pages.setCurrentWidget(self._detail_page())
+
+    def _toggle_edit(self, checked: bool) -> None:
+        if checked:
+            self.raw_button.setChecked(False)
+            self.mapping_button.setChecked(False)
+            self.desk.start_editing()
+        elif self._preview is not None:
+            self.pages.setCurrentWidget(self._detail_page())
+        self._update_buttons()
+
+    def show_editor(self, choices: OverrideChoices) -> None:
+        """The choices arrived: fill the form from the preview shown and open it."""
+        row = self._rows[0] if len(self._rows) == 1 else None
+        if self._preview is None or row is None or not self.edit_button.isChecked():
+            return
+        self.editor.load(self._preview, choices, dict(row.overrides))
+        self.pages.setCurrentWidget(self.editor)
+        self.editor.focus_first()
+
+    def reload(self) -> None:
+        """Build the selected incident's preview again (after its fields were changed)."""
+        if len(self._rows) == 1:
+            self._load(self._rows[0])
 
     def _copy_json(self) -> None:
         QGuiApplication.clipboard().setText(self.raw.toPlainText())
@@ -388,6 +443,11 @@ class PreviewPane(QWidget):
         self.reject_button.setEnabled(row is not None and row.state != "rejected" and not self._busy)
         self.raw_button.setEnabled(self._preview is not None)
         self.mapping_button.setEnabled(self._preview is not None)
+        self.edit_button.setEnabled(
+            row is not None and row.state in EDITABLE and self._preview is not None and not self._busy
+        )
+        if self.edit_button.isChecked():  # save or cancel the edit first
+            self.approve_button.setEnabled(False)
         self.copy_button.setVisible(self._preview is not None and self.raw_button.isChecked())
 
     # ---- actions ------------------------------------------------------------------------------

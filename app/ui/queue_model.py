@@ -70,8 +70,21 @@ STATE_BADGES = {
     "pushing": "Pushing…",
     "rejected": "Rejected",
     "failed": "Failed",
+    "duplicate": "Duplicate?",  # pending, and looks like a repeat of another incident
 }
 _STATE_ORDER = {"failed": 0, "pending": 1, "approved": 2, "pushing": 3, "rejected": 4}
+
+
+def badge_state(row: QueueRow) -> str:
+    """The state badge: a waiting suspected duplicate gets its own ("Duplicate?")."""
+    return "duplicate" if row.duplicate_of and row.state == "pending" else row.state
+
+
+def description_text(row: QueueRow) -> str:
+    """A suspect is indented under its primary (listed just above it); its tooltip says why."""
+    if row.duplicate_of and row.state in ("pending", "approved", "failed"):
+        return f"↳ {row.short_description}"
+    return row.short_description
 
 
 def attempts_text(row: QueueRow) -> str:
@@ -109,7 +122,7 @@ class QueueModel(RowTableModel):
             if column == COL_PRIORITY:
                 return ("priority", row.priority)
             if column == COL_STATE:
-                return ("state", row.state)
+                return ("state", badge_state(row))
             return None
         if role == SortRole:
             return self.sort_key(row, column)
@@ -117,11 +130,18 @@ class QueueModel(RowTableModel):
             if column == COL_ATTEMPTS and row.last_error:
                 return tooltip_text(row.last_error)
             if column == COL_DESCRIPTION:
+                if row.duplicate_of and row.duplicate_note:
+                    note = row.duplicate_note[:1].upper() + row.duplicate_note[1:]
+                    return tooltip_text(f"{row.short_description}\n\n{note}")
                 return tooltip_text(row.short_description)
             if column == COL_AGE:
                 return f"Queued {local_time(row.queued_at, with_date=True)}"
             if column == COL_STATE:
                 parts = [STATE_LABELS.get(row.state, row.state)]
+                if row.duplicate_of and row.state == "pending":
+                    parts.append(
+                        f"Possible duplicate of {row.duplicate_of}: auto-push leaves it for a person"
+                    )
                 if row.last_error:
                     parts.append(row.last_error)
                 if row.next_retry_at is not None:
@@ -132,7 +152,9 @@ class QueueModel(RowTableModel):
             return None
         if role in (Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.BackgroundRole):
             if column == COL_PRIORITY or column == COL_STATE:  # coloured badges
-                kind, value = ("priority", row.priority) if column == COL_PRIORITY else ("state", row.state)
+                kind, value = (
+                    ("priority", row.priority) if column == COL_PRIORITY else ("state", badge_state(row))
+                )
                 background, text = badge_brushes(kind, value, self._dark)
                 return background if role == Qt.ItemDataRole.BackgroundRole else text
             if role == Qt.ItemDataRole.ForegroundRole:
@@ -164,7 +186,7 @@ class QueueModel(RowTableModel):
         if column == COL_NUMBER:
             return row.number
         if column == COL_DESCRIPTION:
-            return row.short_description
+            return description_text(row)
         if column == COL_CATEGORY:
             return row.category
         if column == COL_PRIORITY:
@@ -174,7 +196,7 @@ class QueueModel(RowTableModel):
         if column == COL_AGE:
             return humanize_age(row.queued_at, self._now)
         if column == COL_STATE:
-            return STATE_BADGES.get(row.state, row.state)
+            return STATE_BADGES.get(badge_state(row), row.state)
         if column == COL_ATTEMPTS:
             return attempts_text(row)
         return ""
@@ -214,10 +236,21 @@ class QueueModel(RowTableModel):
         persistent = self.persistentIndexList()
         remembered = [(self._rows[index.row()].sys_id, index.column()) for index in persistent]
         key = QueueModel.sort_key
-        self._rows.sort(
-            key=lambda row: (key(row, column), row.number),
-            reverse=self._sort_order == Qt.SortOrder.DescendingOrder,
-        )
+        # Suspected duplicates sit right under their primary (when it is listed): each row sorts
+        # by its group's primary, then the primary first and its suspects by number. Python's sort
+        # is stable, also reversed, so the order inside a group survives a descending sort.
+        reverse = self._sort_order == Qt.SortOrder.DescendingOrder
+        if any(row.duplicate_of for row in self._rows):
+            listed = {row.number: row for row in self._rows if not row.duplicate_of}
+            self._rows.sort(key=lambda row: (row.duplicate_of in listed, row.number))
+
+            def group_key(row: QueueRow) -> Any:
+                primary = listed.get(row.duplicate_of or "", row)
+                return (key(primary, column), primary.number)
+
+            self._rows.sort(key=group_key, reverse=reverse)
+        else:  # no suspects (the usual case): one pass
+            self._rows.sort(key=lambda row: (key(row, column), row.number), reverse=reverse)
         self._reindex()
         self.changePersistentIndexList(
             persistent, [self.index(self._index[sys_id], col) for sys_id, col in remembered]
@@ -294,6 +327,7 @@ class QueueModel(RowTableModel):
                 if self._sort_column >= 0 and not resort:
                     old = self._rows[position]
                     resort = self.sort_key(old, self._sort_column) != self.sort_key(row, self._sort_column)
+                    resort = resort or old.duplicate_of != row.duplicate_of  # it joins or leaves a group
                 self._rows[position] = row
                 changed.append(position)
         if changed:

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from app.engine.events import ItemQueued, ItemRemoved, ItemUpdated
 from app.engine.views import QueueRow
+from app.ui.desk_actions import EDITABLE
 from app.ui.format import desk_user, plural
 from app.ui.preview_pane import PreviewPane
 from app.ui.queue_model import (
@@ -272,10 +273,23 @@ class QueueTab(QWidget):
             with_reason.triggered.connect(
                 lambda: self.ask_reject_reason([r.number for r in self.selected_rows()])
             )
+            if row.duplicate_of and row.state in EDITABLE:
+                duplicate = menu.addAction(f"Reject as &duplicate of {row.duplicate_of}")
+                duplicate.setShortcut(QKeySequence("Ctrl+D"))
+                duplicate.triggered.connect(self.preview.desk.reject_as_duplicate_selected)
+            edit = menu.addAction("&Edit ticket fields…")
+            edit.setShortcut(QKeySequence("Ctrl+E"))
+            edit.setEnabled(row.state in EDITABLE and len(self.selected_rows()) == 1)
+            edit.triggered.connect(self.edit_fields)
         if row.state == "failed":
             retry = menu.addAction("Re&try now")
             retry.triggered.connect(lambda: self.retry([row.number]))
         return menu
+
+    def edit_fields(self) -> None:
+        """The selected incident's ticket fields, in the preview's editor."""
+        if self.preview.edit_button.isEnabled():
+            self.preview.edit_button.setChecked(True)
 
     def ask_reject_reason(self, numbers: list[str]) -> QInputDialog:
         """A small window asks why; OK rejects with that reason, Cancel does nothing."""

@@ -21,6 +21,8 @@ KEYBOARD_MAP: tuple[tuple[str, str], ...] = (
     ("Enter", "Open the selected incident's preview (focus moves to it)"),
     ("Ctrl+Return", "Approve the selected incident(s)"),
     ("Delete", "Reject the selected incident(s); Undo in the message that follows"),
+    ("Ctrl+D", "Reject the selected suspected duplicate(s) as a duplicate of the incident each repeats"),
+    ("Ctrl+E", "Edit ticket fields (queue, priority, issue type, title) of the selected incident"),
     ("F5", "Poll ServiceNow and Autotask now"),
     ("Tab / Shift+Tab", "Move between the panes (filter, list, preview), not from cell to cell"),
     ("Up / Down", "Move through the list; the preview follows"),

@@ -79,6 +79,9 @@ class TicketView(QScrollArea):
         font.setPointSizeF(font.pointSizeF() * 1.15)
         font.setBold(True)
         self.title.setFont(font)
+        self.title_note = _plain()
+        self.title_note.setPalette(hint_palette())
+        self.title_note.hide()
         self.form = QFormLayout()
         self.form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
         self.form.setHorizontalSpacing(14)
@@ -95,6 +98,7 @@ class TicketView(QScrollArea):
         layout.setContentsMargins(4, 8, 8, 8)
         layout.setSpacing(10)
         layout.addWidget(self.title)
+        layout.addWidget(self.title_note)
         layout.addLayout(self.form)
         layout.addWidget(self.description_caption)
         layout.addWidget(self.description)
@@ -109,10 +113,15 @@ class TicketView(QScrollArea):
         self.values = {}
         title = preview.field("title")
         self.title.setText(title.display if title is not None and title.sent else "(no title)")
+        overridden = title is not None and title.overridden_by
+        self.title_note.setText(f"Title overridden by {title.overridden_by}" if title and overridden else "")
+        self.title_note.setVisible(bool(overridden))
         for item in preview.fields:
             if item.target in _SPECIAL:
                 continue
             text = field_text(item)
+            if item.overridden_by:
+                text += f"  (overridden by {item.overridden_by})"
             self.values[field_label(item.target)] = text
             value = _plain(text)
             if item.error:

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from app.domain.duplicates import Candidate, DuplicateRules, suspicions
+from app.domain.records import Incident
 from app.simulators.autotask import AutotaskSimulator
 from app.simulators.clock import ManualClock
 from app.simulators.scenario import (
@@ -216,3 +218,21 @@ def test_async_runner_steps_on_wall_time_and_stops() -> None:
 
     asyncio.run(main())
     assert scenario.elapsed > 0
+
+
+def test_seed_duplicates_tells_two_stories_the_duplicate_rule_finds() -> None:
+    """An outage three callers report (same CI, worded differently) and one caller's repeat."""
+    scenario = world(5)
+    actions = scenario.seed_duplicates()
+    records = scenario.servicenow.records()
+    assert len(actions) == len(records) == 5
+    incidents = [Incident.from_wire(record) for record in records]
+    found = suspicions([Candidate.from_incident(i) for i in incidents], DuplicateRules())
+    by_number = {i.number: i for i in incidents}
+    primaries = {s.primary_number for s in found.values()}
+    assert len(found) == 3 and len(primaries) == 2
+    outage = [s for s in found.values() if "same CI" in s.shared]
+    assert len(outage) == 2 and len({by_number[s.number].caller_id for s in outage}) == 2
+    assert scenario.servicenow.references[by_number[outage[0].number].cmdb_ci] == "EXCH-PRD-01"
+    [repeat] = [s for s in found.values() if "same caller" in s.shared]
+    assert by_number[repeat.number].caller_id == by_number[repeat.primary_number].caller_id

@@ -134,6 +134,9 @@ class SimHarness:
             },
             "store": {"url": f"sqlite:///{self.db_path}"},
             "outbound": {"company_id": 174, "default_queue": "Level I Support", "freshness_seconds": 60},
+            # Tests create many alike incidents from one caller: only the duplicate tests want them
+            # held for a person (they switch it on with duplicates={"enabled": True}).
+            "duplicates": {"enabled": False},
         }
         return _merge(data, overrides)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,6 +22,7 @@ from app.engine.views import (
     Explanation,
     HealthState,
     LinkRow,
+    OverrideChoices,
     QueueRow,
 )
 
@@ -189,6 +190,34 @@ class FakeEngine:
                 self.bus.publish(ItemUpdated(rejected))
             results.append(ActionResult(key, True, "rejected"))
         return results
+
+    async def override_choices(self) -> OverrideChoices:
+        self.calls.append(("override_choices", None))
+        labels = {
+            "queueID": ("Level I Support", "Level II Support"),
+            "priority": ("Critical", "High", "Medium", "Low"),
+            "issueType": ("Hardware", "Software"),
+            "subIssueType": ("Other",),
+        }
+        return OverrideChoices(labels, 255)
+
+    async def set_overrides(self, key: str, values: Mapping[str, str | None], by: str) -> ActionResult:
+        self.calls.append(("set_overrides", (key, dict(values))))
+        self.decisions.append(("set_overrides", [key], by, None))
+        row = self._by_number(key)
+        if row is not None:
+            overrides = {**row.overrides, **{k: v for k, v in values.items() if v is not None}}
+            for name in [k for k, v in values.items() if v is None]:
+                overrides.pop(name, None)
+            self.publish(ItemUpdated(replace(row, overrides=overrides, overridden_by=by, updated_at=NOW)))
+        return ActionResult(key, True, "changed")
+
+    async def clear_overrides(self, key: str, by: str) -> ActionResult:
+        self.calls.append(("clear_overrides", key))
+        row = self._by_number(key)
+        if row is not None:
+            self.publish(ItemUpdated(replace(row, overrides={}, overridden_by=None, updated_at=NOW)))
+        return ActionResult(key, True, "cleared")
 
     async def restore(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]:
         self.calls.append(("restore", list(keys)))

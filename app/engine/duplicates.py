@@ -1,0 +1,82 @@
+"""Suspected duplicates, kept current on the queue: after new or changed incidents are queued, the
+recent items are compared (app.domain.duplicates) and the marks written to the store.
+
+Auto-push asks :meth:`DuplicateWatch.held` which pending items it must leave for a person: the
+marked ones, and any queued since the last comparison (an incident queued a moment ago could be a
+repeat of one queued in the same poll; it waits until the comparison has run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from datetime import timedelta
+
+from app.domain.duplicates import Candidate, DuplicateRules, suspicions
+from app.engine.context import EngineContext
+from app.engine.convert import queue_row
+from app.engine.events import ItemUpdated
+from app.store import QueueItem, QueueState
+
+
+class DuplicateWatch:
+    def __init__(self, ctx: EngineContext) -> None:
+        self.ctx = ctx
+        settings = ctx.config.duplicates
+        window = timedelta(hours=settings.window_hours) if settings.enabled else timedelta(0)
+        self.rules = DuplicateRules(window=window, min_similarity=settings.min_similarity)
+        self._unscanned: set[str] = set()  # queued or changed since the last comparison
+        self._scanned_once = False
+        self._suspects: dict[str, str] = {}  # sys_id -> primary number, as of the last comparison
+
+    def changed(self, sys_ids: Iterable[str]) -> None:
+        self._unscanned.update(sys_ids)
+
+    async def compare_new(self) -> None:
+        """Compare now if anything was queued or changed since the last comparison."""
+        if self._unscanned:
+            await self.scan()
+
+    async def scan(self) -> None:
+        """Compare the recent and waiting items; mark new suspects, clear what no longer is one."""
+        ctx = self.ctx
+        pending, self._unscanned = self._unscanned, set()
+        self._scanned_once = True
+        if not self.rules.enabled:
+            return
+        # Queued within two windows: an incident opened up to a window before a recent one may
+        # have been queued a little later than it was opened.
+        since = ctx.clock() - 2 * self.rules.window
+        try:
+            items = await ctx.db(ctx.store.duplicate_candidates, since)
+            # Parsing the snapshots and comparing is pure CPU: off the event loop (the GUI's loop).
+            found = await asyncio.to_thread(self._compare, items)
+            changed = await ctx.db(
+                ctx.store.mark_duplicates, [item.sys_id for item in items], found, now=ctx.clock()
+            )
+        except BaseException:
+            self._unscanned |= pending  # not compared: they stay held until a comparison runs
+            raise
+        self._suspects = {sys_id: primary for sys_id, (primary, _why) in found.items()}
+        for item in changed:
+            ctx.bus.publish(ItemUpdated(queue_row(item)))
+
+    def _compare(self, items: list[QueueItem]) -> dict[str, tuple[str, str]]:
+        candidates = [Candidate.from_incident(item.incident()) for item in items]
+        return {
+            sys_id: (suspect.primary_number, suspect.reason())
+            for sys_id, suspect in suspicions(candidates, self.rules).items()
+        }
+
+    async def held(self, items: Iterable[QueueItem]) -> dict[str, str]:
+        """sys_id -> why auto-push leaves this pending item for a person."""
+        pending = [item for item in items if item.state == QueueState.PENDING]
+        if not pending or not self.rules.enabled:
+            return {}
+        if not self._scanned_once or any(item.sys_id in self._unscanned for item in pending):
+            await self.scan()
+        return {
+            item.sys_id: f"held: possible duplicate of {self._suspects[item.sys_id]}; waiting for a person"
+            for item in pending
+            if item.sys_id in self._suspects
+        }

@@ -1,0 +1,84 @@
+"""Suspected duplicates on queue items (revision 0009): which items to compare, and the marks.
+
+The engine reads the recent items (:meth:`DuplicateStore.duplicate_candidates`), lets
+app.domain.duplicates decide, and writes the verdict back (:meth:`DuplicateStore.mark_duplicates`):
+a waiting suspect gets ``duplicate_of`` and the reason, an item that no longer looks like one loses
+them. Only waiting items are marked; pushed, rejected and dropped ones keep what they had.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from datetime import datetime
+
+from sqlmodel import col, select
+
+from app.store.desk_session import WAITING, DeskSession
+from app.store.models import AuditOutcome, QueueItem, QueueState
+from app.store.types import require_utc
+
+# A rejected incident was still a report of its problem: a repeat of it waits for a person too (its
+# rejection does not let auto-push send the repeat). A dropped one (cancelled, re-categorised) was not.
+COMPARED = (
+    QueueState.PENDING,
+    QueueState.APPROVED,
+    QueueState.FAILED,
+    QueueState.PUSHING,
+    QueueState.PUSHED,
+    QueueState.REJECTED,
+)
+
+
+class DuplicateStore(DeskSession):
+    def duplicate_candidates(self, queued_since: datetime) -> list[QueueItem]:
+        """Items worth comparing: queued since then (pushed and rejected ones too: a repeat of an
+        incident whose ticket exists, or that a person rejected, is still a repeat), plus every
+        waiting item, oldest first. Only waiting items are ever marked."""
+        since = require_utc(queued_since, "queued_since")
+        query = (
+            select(QueueItem)
+            .where(
+                col(QueueItem.state).in_(COMPARED),
+                (col(QueueItem.queued_at) >= since) | col(QueueItem.state).in_(WAITING),
+            )
+            .order_by(col(QueueItem.queued_at), col(QueueItem.id))
+        )
+        with self._desk_read() as session:
+            return list(session.exec(query).all())
+
+    def mark_duplicates(
+        self, compared: Collection[str], found: Mapping[str, tuple[str, str]], *, now: datetime
+    ) -> list[QueueItem]:
+        """``found``: sys_id -> (primary number, reason) for the suspects among ``compared``.
+        Marks new suspects (audited once), clears items of ``compared`` that no longer are one.
+        Returns the items whose mark changed."""
+        now = require_utc(now, "now")
+        changed: list[QueueItem] = []
+        ids = sorted(set(compared))
+        with self._desk_write() as session:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                rows = session.exec(
+                    select(QueueItem).where(
+                        col(QueueItem.sys_id).in_(chunk), col(QueueItem.state).in_(WAITING)
+                    )
+                ).all()
+                for item in rows:
+                    primary, note = found.get(item.sys_id, (None, None))
+                    if (item.duplicate_of, item.duplicate_note) == (primary, note):
+                        continue
+                    newly = item.duplicate_of is None and primary is not None
+                    item.duplicate_of, item.duplicate_note = primary, note
+                    item.updated_at = now
+                    session.add(item)
+                    changed.append(item)
+                    if newly:
+                        self._desk_audit(
+                            session,
+                            item,
+                            now=now,
+                            kind="duplicate",
+                            outcome=AuditOutcome.SKIPPED,
+                            summary=f"{item.number}: {note}; auto-push leaves it for a person",
+                        )
+        return changed

@@ -1,0 +1,90 @@
+"""Suspected duplicates in the engine: marked on the queue, and auto-push leaves them for a person
+while it pushes the primary."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from desk_helpers import repeated_report
+from engine_harness import Harness
+
+from app.engine.events import EngineEvent, ItemUpdated
+from app.store import QueueState
+
+ON = {"enabled": True}  # the shared harness switches the check off for the other tests
+
+
+async def test_auto_push_holds_a_suspected_duplicate_and_pushes_the_primary(harness: Harness) -> None:
+    sn = harness.sn
+    exchange = sn.configuration_item("EXCH-PRD-01")
+    primary = harness.incident(
+        short_description="Outlook cannot connect to the mail server",
+        caller_id=sn.users["abel.tuter"],
+        cmdb_ci=exchange,
+        stamp=sn.clock.now() - timedelta(minutes=30),
+    )
+    repeat = harness.incident(  # ten minutes later, someone else calls about the same outage
+        short_description="Outlook not connecting to mail server",
+        caller_id=sn.users["sam.triage"],
+        cmdb_ci=exchange,
+        stamp=sn.clock.now() - timedelta(minutes=20),
+    )
+    unrelated = harness.incident(
+        short_description="Keyboard keys sticking", caller_id=sn.users["sam.triage"], cmdb_ci=exchange
+    )
+    events: list[EngineEvent] = []
+    engine = harness.engine(harness.config(outbound={"auto_push": True}, duplicates=ON), events=events)
+
+    report = await engine.run_once()
+
+    assert len(harness.tickets_for(primary["sys_id"])) == 1
+    assert len(harness.tickets_for(unrelated["sys_id"])) == 1
+    assert harness.tickets_for(repeat["sys_id"]) == []  # held, not pushed
+    held = engine.store.get_item(repeat["sys_id"])
+    assert held is not None and held.state == QueueState.PENDING
+    assert held.duplicate_of == primary["number"]
+    assert held.duplicate_note is not None and "same CI EXCH-PRD-01" in held.duplicate_note
+    # The reason is visible: the run's warnings, the audit, the queue row the UI gets.
+    assert report.ok, (report.failures, report.undone)  # waiting for a person is not "undone"
+    assert f"{repeat['number']} held: possible duplicate of {primary['number']}; waiting for a person" in (
+        report.warnings
+    )
+    audit = [e.summary for e in engine.store.list_audit(sys_id=repeat["sys_id"]) if e.kind == "duplicate"]
+    assert len(audit) == 1 and audit[0].endswith("auto-push leaves it for a person")
+    rows = [e.row for e in events if isinstance(e, ItemUpdated) and e.row.sys_id == repeat["sys_id"]]
+    assert rows and rows[-1].duplicate_of == primary["number"]
+
+    # Still held on the next cycles; a person's approval sends it.
+    again = await engine.run_once()
+    assert harness.tickets_for(repeat["sys_id"]) == [] and again.pushed == 0
+    await engine.approve([repeat["number"]], by="anna")
+    await engine.run_once()
+    assert len(harness.tickets_for(repeat["sys_id"])) == 1
+
+
+async def test_reject_as_duplicate_records_the_reason_and_who(harness: Harness) -> None:
+    primary, repeat = repeated_report(harness)
+    engine = harness.engine(harness.config(duplicates=ON))
+    await engine.run_once()
+    [row] = [r for r in await engine.list_queue() if r.sys_id == repeat["sys_id"]]
+    assert row.duplicate_of == primary["number"] and row.duplicate_note
+    assert "same caller Abel Tuter" in row.duplicate_note
+
+    [result] = await engine.reject([repeat["number"]], by="anna", reason=f"duplicate of {row.duplicate_of}")
+    assert result.ok
+    item = engine.store.get_item(repeat["sys_id"])
+    assert item is not None and item.state == QueueState.REJECTED
+    assert (item.decided_by, item.drop_reason) == ("anna", f"duplicate of {primary['number']}")
+
+
+async def test_rejecting_the_primary_does_not_let_auto_push_send_its_repeat(harness: Harness) -> None:
+    primary, repeat = repeated_report(harness)
+    engine = harness.engine(harness.config(duplicates=ON))
+    await engine.run_once()
+    await engine.reject([primary["number"]], by="anna", reason="known VPN maintenance")
+    engine.set_auto_push(True)
+    harness.sn.update_incident(repeat["sys_id"], urgency="1")  # a change: compared again
+    report = await engine.run_once()
+    assert harness.at.tickets() == [] and report.pushed == 0
+    item = engine.store.get_item(repeat["sys_id"])
+    assert item is not None and item.state == QueueState.PENDING and item.duplicate_of == primary["number"]
