@@ -109,6 +109,7 @@ class ReturnPipeline:
             report.fetched += len(page)
             links = await ctx.db(ctx.store.links_for_ticket_ids, [ticket.id for ticket in page])
             ours = [(ticket, links[ticket.id]) for ticket in page if ticket.id in links]
+            await self._refresh_titles([ticket for ticket, _ in ours])
             metadata = await self._known(metadata, [ticket for ticket, _ in ours])
             config = ctx.config.return_trip
             changing = [
@@ -191,8 +192,18 @@ class ReturnPipeline:
     async def apply(self, ticket: Ticket, link: Link, metadata: TicketMetadata, report: ReturnReport) -> None:
         """Apply one linked ticket as a poll would, its incident read first (the reconciliation
         pass uses it for what it finds)."""
+        await self._refresh_titles([ticket])
         incidents = await self._read_incidents([link.sys_id])
         await self._apply(ticket, link, metadata, report, incidents.get(link.sys_id))
+
+    async def _refresh_titles(self, tickets: list[Ticket]) -> None:
+        """Keep each link's ticket title current (a technician may retitle the ticket); Links shows it."""
+        titles = {ticket.id: ticket.title for ticket in tickets if ticket.title}  # blank: not read
+        if not titles:
+            return
+        changed = await self.ctx.db(self.ctx.store.refresh_ticket_titles, titles)
+        for link in changed:
+            self.ctx.bus.publish(LinkChanged(link_row(link)))
 
     async def _apply(
         self,

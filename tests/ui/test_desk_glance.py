@@ -379,3 +379,40 @@ def test_push_anyway_asks_why_and_records_who(
         await wait_until(lambda: "pushed anyway" in window.toast.text())
 
     loop.run_until_complete(scenario())
+
+
+def test_links_show_the_tickets_title(
+    window: MainWindow, engine: FakeEngine, loop: qasync.QEventLoop
+) -> None:
+    from app.ui.links_view import COL_TITLE
+
+    engine.links = [
+        LinkRow(
+            1,
+            "sys1",
+            "INC0000001",
+            7001,
+            "T1",
+            NOW,
+            "done",
+            None,
+            NOW,
+            NOW,
+            ticket_title="Printer <b>jams</b>",
+        ),
+        LinkRow(2, "sys2", "INC0000002", 7002, "T2", NOW, "pending", None, NOW, None),
+    ]
+
+    async def scenario() -> None:
+        await window.load()
+        model = window.links_tab.model
+        assert model.headerData(COL_TITLE, Qt.Orientation.Horizontal) == "Title"
+        proxy = window.links_tab.proxy
+        titles = {proxy.index(r, 0).data(): proxy.index(r, COL_TITLE).data() for r in range(2)}
+        assert titles == {"INC0000001": "Printer <b>jams</b>", "INC0000002": "not read yet"}
+        tip = proxy.index(
+            next(r for r in range(2) if proxy.index(r, 0).data() == "INC0000001"), COL_TITLE
+        ).data(Qt.ItemDataRole.ToolTipRole)
+        assert "&lt;b&gt;" in tip  # remote text shown literally
+
+    loop.run_until_complete(scenario())
