@@ -155,8 +155,10 @@ class QueueModel(RowTableModel):
                 kind, value = (
                     ("priority", row.priority) if column == COL_PRIORITY else ("state", badge_state(row))
                 )
-                background, text = badge_brushes(kind, value, self._dark)
-                return background if role == Qt.ItemDataRole.BackgroundRole else text
+                brushes = badge_brushes(kind, value, self._dark)
+                if brushes is None:  # a quiet state: plain text
+                    return None
+                return brushes[0] if role == Qt.ItemDataRole.BackgroundRole else brushes[1]
             if role == Qt.ItemDataRole.ForegroundRole:
                 return (
                     QBrush(foreground(Tone.ERROR))
@@ -165,11 +167,8 @@ class QueueModel(RowTableModel):
                 )
             return QBrush(tint(Tone.ERROR, strength=0.1)) if row.state == "failed" else None
         if role == Qt.ItemDataRole.DecorationRole and column == COL_STATE:
-            if row.state == "failed":
-                return self._icon(Tone.ERROR)
-            if row.state == "rejected":
-                return self._icon(Tone.WARNING)
-            return None
+            # Only a failure carries an icon: a rejected item is a decision made, not a warning.
+            return self._icon(Tone.ERROR) if row.state == "failed" else None
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (COL_PRIORITY, COL_STATE):
             return int(Qt.AlignmentFlag.AlignCenter)
         if role == Qt.ItemDataRole.TextAlignmentRole and column == COL_AGE:

@@ -16,7 +16,7 @@ from app.engine.views import Explanation, HealthState, LinkRow
 from app.ui.badges import badge_colors
 from app.ui.format import incident_key, now_utc
 from app.ui.main_window import MainWindow
-from app.ui.queue_model import COL_NUMBER
+from app.ui.queue_model import COL_NUMBER, RowRole
 from app.ui.theme import contrast_ratio
 from app.ui.tray import TrayIcon
 
@@ -52,13 +52,61 @@ def test_badges_read_at_4_5_to_1_in_light_and_dark(dark: bool) -> None:
     pal = QPalette()
     pal.setColor(QPalette.ColorRole.Window, QColor("#2b2b2b" if dark else "#efefef"))
     values: list[tuple[str, object]] = [("priority", p) for p in range(1, 6)]
-    values += [("state", s) for s in ("failed", "pending", "approved", "pushing", "rejected")]
+    values += [("state", s) for s in ("failed", "approved", "pushing")]
     seen = set()
     for kind, value in values:
-        background, text = badge_colors(kind, value, pal)
+        colors = badge_colors(kind, value, pal)
+        assert colors is not None, (kind, value)
+        background, text = colors
         assert contrast_ratio(text, background) >= 4.5, (kind, value)
         seen.add(background.name())
-    assert len(seen) >= 7  # the badges differ: colour carries meaning
+    assert len(seen) == len(values)  # the badges differ: colour carries meaning
+
+
+@pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+def test_state_colour_is_kept_for_what_needs_attention(dark: bool, loop: qasync.QEventLoop) -> None:
+    """The common, calm states are plain text; failed is the one loud (red) badge; approved and
+    pushing are soft tints, distinct from each other and from the row, readable at 4.5:1."""
+    from app.ui.queue_model import COL_STATE, QueueModel
+    from app.ui.theme import relative_luminance
+
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    saved = app.palette()
+    pal = QPalette(saved)
+    window, base, text = ("#2b2b2b", "#1e1e1e", "#e8e8e8") if dark else ("#efefef", "#ffffff", "#1a1a1a")
+    pal.setColor(QPalette.ColorRole.Window, QColor(window))
+    pal.setColor(QPalette.ColorRole.Base, QColor(base))
+    pal.setColor(QPalette.ColorRole.Text, QColor(text))
+    app.setPalette(pal)
+    try:
+        model = QueueModel()
+        states = ["pending", "failed", "approved", "pushing", "rejected"]
+        model.set_rows([make_row(n, state=s) for n, s in enumerate(states, start=1)])
+        cells = {}
+        for position in range(model.rowCount()):
+            index = model.index(position, COL_STATE)
+            row = index.data(RowRole)
+            cells[row.state] = (
+                index.data(Qt.ItemDataRole.BackgroundRole),
+                index.data(Qt.ItemDataRole.ForegroundRole),
+                index.data(Qt.ItemDataRole.DecorationRole),
+            )
+        for quiet in ("pending", "rejected"):
+            assert cells[quiet] == (None, None, None), quiet  # plain text on the row's own colours
+        failed_bg = cells["failed"][0].color()
+        assert failed_bg.red() > 150 and failed_bg.green() < 80 and failed_bg.blue() < 80  # red
+        assert cells["failed"][2] is not None  # and an error icon
+        for calm in ("approved", "pushing"):
+            background, foreground = cells[calm][0].color(), cells[calm][1].color()
+            assert contrast_ratio(foreground.toRgb(), background) >= 4.5, calm
+            # calm: a tint close to the row's brightness, not a saturated block like "failed"
+            assert abs(relative_luminance(background) - relative_luminance(QColor(base))) < 0.2, calm
+            rgb = (background.red(), background.green(), background.blue())
+            assert max(rgb) - min(rgb) < 60, calm  # low chroma (failed's red is about 150)
+        assert cells["approved"][0].color() != cells["pushing"][0].color()
+    finally:
+        app.setPalette(saved)
 
 
 def test_nothing_essential_scrolls_sideways_at_1280x800(
@@ -209,8 +257,8 @@ def test_why_not_accepts_bare_digits_and_offers_links(
         assert window.explain_panel.links_button.isVisible()
         window.explain_panel.links_button.click()
         assert window.tabs.currentWidget() is window.links_tab
-        assert window.links_tab.selected_link() is not None
-        assert window.links_tab.selected_link().incident_number == "INC0010002"
+        selected = window.links_tab.selected_link()
+        assert selected is not None and selected.incident_number == "INC0010002"
 
     loop.run_until_complete(scenario())
 
