@@ -170,6 +170,7 @@ class PreviewPane(QWidget):
         self.raw.setReadOnly(True)
         self.raw.setFont(monospace_font())
         self.raw.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.raw.setAccessibleName("Ticket as JSON")
 
         self.placeholder = EmptyState("Select an incident", "Its Autotask ticket preview appears here.")
         self.multi = EmptyState("", "")

@@ -75,6 +75,7 @@ class QueueTab(QWidget):
         self.search.setMinimumWidth(220)
         self.search.setAccessibleName("Filter the queue")
         self.state_filter = QComboBox()
+        self.state_filter.setAccessibleName("Show states")
         self.state_filter.setToolTip("Active = waiting for approval, approved, pushing or failed")
         for label, states in STATE_FILTERS:
             self.state_filter.addItem(label, list(states))
