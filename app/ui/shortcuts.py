@@ -21,6 +21,7 @@ KEYBOARD_MAP: tuple[tuple[str, str], ...] = (
     ("Enter", "Open the selected incident's preview (focus moves to it)"),
     ("Ctrl+Return", "Approve the selected incident(s)"),
     ("Delete", "Reject the selected incident(s); Undo in the message that follows"),
+    ("Ctrl+Z / Alt+U", "Undo that reject while its message shows"),
     ("Ctrl+D", "Reject the selected suspected duplicate(s) as a duplicate of the incident each repeats"),
     ("Ctrl+E", "Edit ticket fields (queue, priority, issue type, title) of the selected incident"),
     ("F5", "Poll ServiceNow and Autotask now"),

@@ -217,3 +217,31 @@ def test_every_control_has_a_name_for_screen_readers(
         assert unnamed == []
 
     loop.run_until_complete(scenario())
+
+
+def test_rows_arriving_after_start_put_the_keyboard_on_the_first(
+    window: MainWindow, engine: FakeEngine, loop: qasync.QEventLoop, qtbot: Any
+) -> None:
+    """The demo opens on an empty queue; its first incidents arrived with nothing selected, so
+    Ctrl+Return and Delete silently did nothing."""
+    from app.engine.events import ItemQueued
+    from app.ui.preview_pane import NOTHING_SELECTED
+
+    async def scenario() -> None:
+        await window.load()
+        window.show()
+        window.activateWindow()
+        qtbot.waitActive(window)
+        view = window.queue_tab.view
+        window.queue_tab.preview.approve_selected()  # Ctrl+Return with nothing to approve
+        assert window.toast.text() == NOTHING_SELECTED  # said, not silently ignored
+        engine.publish(ItemQueued(make_row(1)))
+        engine.publish(ItemQueued(make_row(2, priority=1)))
+        await wait_until(lambda: len(window.queue_tab.selected_rows()) == 1)
+        assert window.queue_tab.selected_rows()[0].number == "INC0000002"  # the top row
+        assert QApplication.focusWidget() is view
+        await wait_until(lambda: window.queue_tab.preview.preview is not None)
+        QTest.keyClick(view, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+        await wait_until(lambda: ("approve", ["INC0000002"]) in engine.calls)
+
+    loop.run_until_complete(scenario())
