@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from app.connectors.errors import ConnectorError, Rejected
 from app.domain.records import Incident, Ticket, TicketMetadata, format_iso_time
+from app.domain.return_sentence import return_sentence
 from app.domain.return_trip import (
     FINAL_STATES,
     TRACKED,
@@ -251,8 +252,11 @@ class ReturnPipeline:
         ctx.succeeded("servicenow")
         kept = kept_fields(update.patch, answer)
         held = {name: answer.field_text(name) for name in update.patch if name not in JOURNAL}
-        summary = f"{link.incident_number} updated from ticket {link.ticket_number}: " + ", ".join(
-            f"{change.field} {held.get(change.field, change.new)}" for change in update.changes
+        # The sentence the desk shows live ("T… moved to In Progress → incident In Progress"), so the
+        # Activity tab and the Links history read the same after a restart.
+        summary = return_sentence(
+            link.ticket_number or f"ticket {ticket.id}",
+            [replace(change, new=held.get(change.field, change.new)) for change in update.changes],
         )
         warning = None
         if kept:

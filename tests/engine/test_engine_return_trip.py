@@ -148,3 +148,18 @@ async def test_links_carry_the_tickets_title_created_adopted_and_retitled(harnes
     adopted = second.store.get_link(sys_id=incident["sys_id"])
     assert adopted is not None and adopted.adopted
     assert adopted.ticket_title == "Floor 3 printer: fuser replaced"
+
+
+async def test_the_stored_return_trip_reads_as_the_sentence_the_desk_shows(harness: Harness) -> None:
+    """After a restart the Activity tab shows the audit summary: it said "state 6, close_code …"."""
+    engine, [incident] = await pushed(harness)
+    tid = ticket_id(harness, incident["sys_id"])
+    number = (harness.at.ticket(tid) or {})["ticketNumber"]
+    harness.at.technician_update(tid, status="In Progress", priority="High")
+    report = await engine.run_once()
+    assert report.ok and report.applied == 1, report.failures
+    [row] = [r for r in engine.store.list_audit(sys_id=incident["sys_id"]) if r.direction == "return"]
+    assert row.summary == (
+        f"{number} moved to In Progress → incident In Progress; "
+        f"{number} priority High → incident impact High, urgency Medium"
+    )

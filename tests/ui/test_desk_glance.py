@@ -264,11 +264,11 @@ def test_why_not_accepts_bare_digits_and_offers_links(
 
 
 def test_return_trip_reads_as_one_sentence() -> None:
+    from app.domain.return_sentence import return_sentence
     from app.engine.events import FieldChangeView
-    from app.ui.activity_view import return_sentence
 
     status = "Autotask status 'Complete' -> state 6 (Resolved)"
-    priority = "Autotask priority 'High' -> impact 2, urgency 2"
+    priority = "Autotask priority 'High' -> impact 2 (Medium), urgency 2 (Medium)"
     changes = [
         FieldChangeView("state", "2", "6", status),
         FieldChangeView(
@@ -280,7 +280,8 @@ def test_return_trip_reads_as_one_sentence() -> None:
     ]
     assert return_sentence("T20261202.0032", changes) == (
         "T20261202.0032 moved to Complete → incident Resolved; "
-        "T20261202.0032 priority High → incident impact 2, urgency 2, closed with code 'Solved (Permanently)'"
+        "T20261202.0032 priority High → incident impact Medium, urgency Medium, "
+        "closed with code 'Solved (Permanently)'"
     )
     waiting = "Autotask status 'Waiting Customer' -> state 3 (On Hold)"
     on_hold = [
