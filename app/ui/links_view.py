@@ -244,7 +244,9 @@ class LinksTab(QWidget):
         self.view.verticalHeader().hide()
         self.view.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 10)
         header = self.view.horizontalHeader()
-        header.setStretchLastSection(True)
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(COL_TITLE, QHeaderView.ResizeMode.Stretch)  # the title gets the room
+        header.resizeSection(COL_TICKET_NOW, 170)
         widths = (
             (COL_INCIDENT, 110),
             (COL_TICKET, 130),

@@ -96,7 +96,8 @@ def test_state_colour_is_kept_for_what_needs_attention(dark: bool, loop: qasync.
             assert cells[quiet] == (None, None, None), quiet  # plain text on the row's own colours
         failed_bg = cells["failed"][0].color()
         assert failed_bg.red() > 150 and failed_bg.green() < 80 and failed_bg.blue() < 80  # red
-        assert cells["failed"][2] is not None  # and an error icon
+        # no icon: a red one vanished on the red badge; the word "Failed" says it without colour
+        assert model.data(model.index(1, COL_STATE)) == "Failed"
         for calm in ("approved", "pushing"):
             background, foreground = cells[calm][0].color(), cells[calm][1].color()
             assert contrast_ratio(foreground.toRgb(), background) >= 4.5, calm
@@ -463,5 +464,36 @@ def test_links_show_the_tickets_title(
             next(r for r in range(2) if proxy.index(r, 0).data() == "INC0000001"), COL_TITLE
         ).data(Qt.ItemDataRole.ToolTipRole)
         assert "&lt;b&gt;" in tip  # remote text shown literally
+
+    loop.run_until_complete(scenario())
+
+
+def test_an_outage_line_fits_the_status_bar_at_1280(
+    window: MainWindow, engine: FakeEngine, loop: qasync.QEventLoop
+) -> None:
+    """Seen under Xvfb: "ServiceNow: degraded · last poll … · ServiceNow: Service Unav" was cut."""
+    failing = HealthState(
+        level="degraded",
+        message="ServiceNow: Service Unavailable (HTTP 503)",
+        last_success=NOW,
+        last_failure=NOW,
+        next_poll=now_utc() + timedelta(seconds=4),
+    )
+
+    async def scenario() -> None:
+        window.resize(1280, 800)
+        await window.load()
+        window.show()
+        strip = window.status_strip
+        strip.set_health("servicenow", failing)
+        await wait_until(lambda: strip.width() > 1000)
+        line = strip.labels["servicenow"].text
+        assert line.text().count("ServiceNow") == 1  # the system named once
+        assert "Service Unavailable (HTTP 503)" in line.text()
+        await wait_until(lambda: line.width() >= line.sizeHint().width())  # laid out whole, not cut
+        for other in (strip.labels["autotask"].text,):
+            assert other.width() >= other.sizeHint().width()
+        budget = strip.budget  # gives way first, with an ellipsis rather than a cut
+        assert budget.text() == budget.full_text() or budget.text().endswith("…")
 
     loop.run_until_complete(scenario())
