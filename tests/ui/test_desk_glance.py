@@ -497,3 +497,19 @@ def test_an_outage_line_fits_the_status_bar_at_1280(
         assert budget.text() == budget.full_text() or budget.text().endswith("…")
 
     loop.run_until_complete(scenario())
+
+
+@pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+def test_problem_rows_read_at_4_5_to_1(dark: bool) -> None:
+    """A failed row's red text on its red tint read at 4.1:1 in the dark theme (seen in Activity)."""
+    from app.ui.theme import Tone, foreground, tint
+
+    pal = QPalette()
+    window, base = ("#323232", "#2d2d2d") if dark else ("#efefef", "#ffffff")
+    pal.setColor(QPalette.ColorRole.Window, QColor(window))
+    pal.setColor(QPalette.ColorRole.Base, QColor(base))
+    for tone in (Tone.ERROR, Tone.WARNING, Tone.OK, Tone.INFO):
+        text = foreground(tone, pal)
+        assert contrast_ratio(text, pal.color(QPalette.ColorRole.Base)) >= 4.5, tone
+        for strength in (0.1, 0.12):  # the queue's and the activity's problem rows
+            assert contrast_ratio(text, tint(tone, pal, strength=strength)) >= 4.5, (tone, strength)
