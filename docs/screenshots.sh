@@ -37,7 +37,11 @@ app=$!
 pids=("$app" "${pids[@]}")
 sleep 12
 export DISPLAY=$display
-xdotool search --name "Triage Sync" windowactivate --sync windowsize --sync 100% 100% >/dev/null 2>&1 || true
+width=${size%x*}
+height=${size#*x}
+for window in $(xdotool search --onlyvisible --name "Triage Sync"); do  # fill the screen (taskbar aside)
+    xdotool windowmove "$window" 0 22 windowsize "$window" "$width" $((height - 54)) || true
+done
 sleep 2
 
 # The two simulators listen on loopback; ServiceNow answers 401 on its Table API, Autotask does not.

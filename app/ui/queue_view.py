@@ -71,7 +71,9 @@ class QueueTab(QWidget):
         self.proxy.setSourceModel(self.model)
 
         self.search = QLineEdit()
-        self.search.setPlaceholderText("Filter by number, description, category or caller")
+        # Short enough for the narrowest field (it was cut in the dark theme's larger font at 1280 px).
+        self.search.setPlaceholderText("Filter the queue")
+        self.search.setToolTip("Filter by incident number, description, category or caller (Ctrl+F)")
         self.search.setClearButtonEnabled(True)
         self.search.setMinimumWidth(220)
         self.search.setAccessibleName("Filter the queue")
