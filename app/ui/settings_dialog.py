@@ -232,7 +232,9 @@ class SettingsDialog(QDialog):
         edit = QLineEdit()
         edit.setEchoMode(QLineEdit.EchoMode.Password)
         edit.setObjectName(key)
-        edit.setPlaceholderText(self._secret_placeholder(name, username))
+        edit.setPlaceholderText(
+            "•••• built into the demo" if self.demo else self._secret_placeholder(name, username)
+        )
         self.rows[key] = FieldRow(edit)
         edit.textChanged.connect(lambda _text, k=key: self._edited(k))
         return edit
@@ -247,6 +249,8 @@ class SettingsDialog(QDialog):
 
     def _refresh_secret_placeholders(self, *_args: object) -> None:
         """Secrets are keyed by user name: show whether the typed user has one stored."""
+        if self.demo:
+            return  # the demo's secrets are built in, whatever user is typed
         sn_user = self.sn_user.text().strip()
         at_user = self.at_user.text().strip() if hasattr(self, "at_user") else ""
         self.sn_password.setPlaceholderText(self._secret_placeholder("servicenow_password", sn_user))
@@ -401,7 +405,8 @@ class SettingsDialog(QDialog):
         """Say at once what is wrong with the typed URL; offer the password field for a server."""
         text = self.store_url_value()
         self.rows["store.url"].set_error(store_url_problem(text))
-        account = None if store_url_problem(text) else store_password_account(text)
+        # Also beside a URL refused for holding a password: the field the message points to.
+        account = store_password_account(text)
         self.store_password_label.setVisible(account is not None)
         self.rows["store.password"].setVisible(account is not None)
         if account is None:

@@ -48,7 +48,8 @@ def store_password_account(text: str) -> str | None:
     if _backend(text) != "postgresql":
         return None
     netloc = urlsplit(text).netloc
-    user, at, host_port = netloc.rpartition("@")
+    userinfo, at, host_port = netloc.rpartition("@")
+    user = userinfo.partition(":")[0]  # a password typed into the URL is not part of the account
     if not at or not user:
         return None
     if host_port.startswith("["):  # an IPv6 literal

@@ -40,6 +40,8 @@ def test_a_password_in_the_typed_url_is_refused_beside_the_field(
     message = dialog.error_for("store.url")
     assert "Leave the password out of the URL" in message and "hunter2" not in message
     assert not dialog.rows["store.url"].error.isHidden()  # said at once, not only on Save
+    assert not dialog.rows["store.password"].isHidden()  # the field the message points to
+    assert "triage@db.example" in dialog.rows["store.password"].hint.text()
     dialog.tabs.setCurrentIndex(0)
     dialog.save()
     assert dialog.result() != SettingsDialog.DialogCode.Accepted
@@ -74,6 +76,7 @@ def test_store_url_problems_in_words(typed: str, expected: str | None) -> None:
         "postgresql://tri%40ge@db.example:5433/t",
         "postgresql+psycopg://u@[::1]/t",
         "postgresql://u@/t",
+        "postgresql://triage:typed-by-mistake@db.example/triage",
     ],
 )
 def test_the_account_is_the_one_the_store_looks_up(url: str) -> None:
@@ -134,3 +137,12 @@ def test_without_a_keyring_the_database_password_is_kept_for_the_session(
     secret = get_secret("store_password", "triage@db.example")
     assert secret is not None and secret.reveal() == "db-pass-789"
     assert "db-pass-789" not in path.read_text(encoding="utf-8")
+
+
+def test_the_demo_does_not_claim_its_password_is_missing(qtbot: Any, tmp_path: Path) -> None:
+    """Demo Settings said "not stored yet" beside a password the demo was using."""
+    path = tmp_path / "config.toml"
+    dialog = SettingsDialog(parse_config({}, str(path)), path, demo=True)
+    qtbot.addWidget(dialog)
+    assert dialog.sn_password.placeholderText() == "•••• built into the demo"
+    assert dialog.at_secret.placeholderText() == "•••• built into the demo"
