@@ -29,7 +29,7 @@ KEYBOARD_MAP: tuple[tuple[str, str], ...] = (
     ("Up / Down", "Move through the list; the preview follows"),
     ("Escape", "Back from the preview to the list"),
     ("Ctrl+1 / Ctrl+2 / Ctrl+3 / Ctrl+4", "Queue, Activity, Links, Overview"),
-    ("Ctrl+I", "“Why not?”: explain any incident number"),
+    ("Ctrl+I", "“Why not?”: explain any incident number (Escape closes the answer)"),
     ("Menu key / Shift+F10", "Actions for the selected row (open, copy, why not, restore)"),
     ("Ctrl+,", "Settings"),
     ("F1", "This page"),

@@ -245,3 +245,21 @@ def test_rows_arriving_after_start_put_the_keyboard_on_the_first(
         await wait_until(lambda: ("approve", ["INC0000002"]) in engine.calls)
 
     loop.run_until_complete(scenario())
+
+
+def test_escape_closes_the_why_not_answer_and_returns_to_the_list(
+    window: MainWindow, engine: FakeEngine, loop: qasync.QEventLoop, qtbot: Any
+) -> None:
+    async def scenario() -> None:
+        await _ready(window, engine, qtbot)
+        QTest.keyClick(window.queue_tab.view, Qt.Key.Key_I, Qt.KeyboardModifier.ControlModifier)
+        assert QApplication.focusWidget() is window.why_not
+        QTest.keyClicks(window.why_not, "10002")
+        QTest.keyClick(window.why_not, Qt.Key.Key_Return)
+        await wait_until(lambda: ("explain", "INC0010002") in engine.calls)
+        await wait_until(window.explain_panel.isVisible)
+        QTest.keyClick(window.why_not, Qt.Key.Key_Escape)
+        assert not window.explain_panel.isVisible()
+        assert QApplication.focusWidget() is window.queue_tab.view
+
+    loop.run_until_complete(scenario())
