@@ -21,8 +21,8 @@ BadgeRole = Qt.ItemDataRole.UserRole + 5  # (kind, value): ("priority", 2) or ("
 _PRIORITY_LIGHT = {1: "#c62828", 2: "#e65100", 3: "#f9c74f", 4: "#1565c0", 5: "#9e9e9e"}
 _PRIORITY_DARK = {1: "#ef5350", 2: "#ff8a3d", 3: "#f9c74f", 4: "#64a8f0", 5: "#8d8d8d"}
 # States: the common, calm ones (waiting for a decision, rejected) are plain text, so the eye is
-# drawn only to what needs attention. Failed (red) and a suspected duplicate (purple) are the loud badges; approved and pushing are soft
-# tints (distinct, calm). Each pair is (background, text), both checked for 4.5:1.
+# drawn only to what needs attention: failed (red) and a suspected duplicate (purple) are the loud
+# badges; approved and pushing are soft tints (distinct, calm). Each (background, text) is 4.5:1.
 QUIET_STATES = frozenset({"pending", "rejected"})
 _STATE_LIGHT = {
     "failed": ("#b71c1c", "#ffffff"),
