@@ -28,6 +28,10 @@ TRACKED: tuple[str, ...] = ("status", "priority")
 _T = TypeVar("_T")
 
 
+# ServiceNow's impact and urgency choices (the same three for both), for sentences a person reads.
+IMPACT_URGENCY_LABELS: dict[int, str] = {1: "High", 2: "Medium", 3: "Low"}
+
+
 @dataclass(frozen=True)
 class FieldChange:
     """One incident field the update sets, and the ticket change that caused it."""
@@ -145,7 +149,12 @@ def _plan_priority(label: str, config: ReturnTripConfig, plan: _Plan) -> None:
         )
         return
     # Never send priority itself: ServiceNow derives it from impact and urgency.
-    reason = f"Autotask priority {show(label)} -> impact {rule.impact}, urgency {rule.urgency}"
+    impact = IMPACT_URGENCY_LABELS.get(rule.impact, str(rule.impact))
+    urgency = IMPACT_URGENCY_LABELS.get(rule.urgency, str(rule.urgency))
+    reason = (
+        f"Autotask priority {show(label)} -> impact {rule.impact} ({impact}), "
+        f"urgency {rule.urgency} ({urgency})"
+    )
     plan.fields["impact"] = (str(rule.impact), reason)
     plan.fields["urgency"] = (str(rule.urgency), reason)
 

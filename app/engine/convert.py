@@ -52,6 +52,7 @@ def link_row(link: Link) -> LinkRow:
         return_synced=dict(link.return_synced),
         adopted=link.adopted,
         note=link.note,
+        ticket_title=link.ticket_title,
     )
 
 

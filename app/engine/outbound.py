@@ -380,6 +380,7 @@ class OutboundPipeline:
                 ),
                 adopted=True,
                 writeback_done=names_it,
+                ticket_title=ticket.title,
             )
         except LinkConflict as error:
             return await self._refused(item, str(error), None)
@@ -508,6 +509,7 @@ class OutboundPipeline:
                 summary=summary,
                 request_body=None if recovered else to_json(draft.payload),
                 response_body=to_json({"itemId": ticket_id}),
+                ticket_title=str(draft.payload.get("title", "")),
             )
         except LinkConflict as error:
             return await self._refused(item, str(error), draft)

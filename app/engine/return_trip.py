@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from app.connectors.errors import ConnectorError, Rejected
 from app.domain.records import Incident, Ticket, TicketMetadata, format_iso_time
+from app.domain.return_sentence import return_sentence
 from app.domain.return_trip import (
     FINAL_STATES,
     TRACKED,
@@ -109,6 +110,7 @@ class ReturnPipeline:
             report.fetched += len(page)
             links = await ctx.db(ctx.store.links_for_ticket_ids, [ticket.id for ticket in page])
             ours = [(ticket, links[ticket.id]) for ticket in page if ticket.id in links]
+            await self._refresh_titles([ticket for ticket, _ in ours])
             metadata = await self._known(metadata, [ticket for ticket, _ in ours])
             config = ctx.config.return_trip
             changing = [
@@ -191,8 +193,18 @@ class ReturnPipeline:
     async def apply(self, ticket: Ticket, link: Link, metadata: TicketMetadata, report: ReturnReport) -> None:
         """Apply one linked ticket as a poll would, its incident read first (the reconciliation
         pass uses it for what it finds)."""
+        await self._refresh_titles([ticket])
         incidents = await self._read_incidents([link.sys_id])
         await self._apply(ticket, link, metadata, report, incidents.get(link.sys_id))
+
+    async def _refresh_titles(self, tickets: list[Ticket]) -> None:
+        """Keep each link's ticket title current (a technician may retitle the ticket); Links shows it."""
+        titles = {ticket.id: ticket.title for ticket in tickets if ticket.title}  # blank: not read
+        if not titles:
+            return
+        changed = await self.ctx.db(self.ctx.store.refresh_ticket_titles, titles)
+        for link in changed:
+            self.ctx.bus.publish(LinkChanged(link_row(link)))
 
     async def _apply(
         self,
@@ -240,8 +252,11 @@ class ReturnPipeline:
         ctx.succeeded("servicenow")
         kept = kept_fields(update.patch, answer)
         held = {name: answer.field_text(name) for name in update.patch if name not in JOURNAL}
-        summary = f"{link.incident_number} updated from ticket {link.ticket_number}: " + ", ".join(
-            f"{change.field} {held.get(change.field, change.new)}" for change in update.changes
+        # The sentence the desk shows live ("T… moved to In Progress → incident In Progress"), so the
+        # Activity tab and the Links history read the same after a restart.
+        summary = return_sentence(
+            link.ticket_number or f"ticket {ticket.id}",
+            [replace(change, new=held.get(change.field, change.new)) for change in update.changes],
         )
         warning = None
         if kept:

@@ -53,6 +53,7 @@ class LinkRow:
     return_synced: dict[str, str] = field(default_factory=dict)
     adopted: bool = False  # found in Autotask (lost database, second desk), not created here
     note: str | None = None  # the latest remark (closed incident skipped, value the instance kept)
+    ticket_title: str = ""  # as created/adopted, refreshed by the return trip's reads
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,8 @@ class Link(SQLModel, table=True):
     # The latest thing worth saying about the link (a skipped closed incident, a correlation id
     # owned by another integration, a field the instance kept), shown in Links (revision 0004).
     note: str | None = Field(default=None, sa_type=Text)
+    # The ticket's title as created, adopted or last read by the return trip (revision 0011).
+    ticket_title: str = Field(default="", sa_type=Text)
 
 
 class AuditEvent(SQLModel, table=True):

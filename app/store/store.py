@@ -28,6 +28,7 @@ from app.store.db import IMMEDIATE, create_store_engine, migrate, require_curren
 from app.store.duplicates import DuplicateStore
 from app.store.errors import StoreError
 from app.store.lease import DEFAULT_LEASE_TIMEOUT, Lease
+from app.store.link_titles import LinkTitleStore
 from app.store.models import (
     AuditDirection,
     AuditEvent,
@@ -124,7 +125,7 @@ def _due(column: Any, now: datetime) -> ColumnElement[bool]:
     return or_(col(column).is_(None), col(column) <= now)
 
 
-class Store(StateStore, OverviewStore, DuplicateStore, OverrideStore):
+class Store(StateStore, OverviewStore, DuplicateStore, OverrideStore, LinkTitleStore):
     """The app's persistent state. Open with :meth:`open`; close with :meth:`close`."""
 
     def __init__(self, engine: Engine, *, backup_path: Path | None = None) -> None:
@@ -723,6 +724,7 @@ class Store(StateStore, OverviewStore, DuplicateStore, OverrideStore):
         adopted: bool = False,
         writeback_done: bool = False,
         note: str | None = None,
+        ticket_title: str = "",
     ) -> Link:
         """Step 4: link + state pushed + audit event, in ONE transaction; write-back pending (done
         when ``writeback_done``: the incident already names the ticket). ``adopted``: the ticket was
@@ -763,6 +765,7 @@ class Store(StateStore, OverviewStore, DuplicateStore, OverrideStore):
                 last_outbound_at=now,
                 adopted=adopted,
                 note=note,
+                ticket_title=ticket_title,
             )
             session.add(link)
             item.state = QueueState.PUSHED

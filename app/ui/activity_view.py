@@ -7,7 +7,6 @@ retried from the detail strip, a failed push too.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -30,10 +29,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.domain.return_sentence import return_sentence
 from app.engine.events import (
     AuditRecorded,
     EngineEvent,
-    FieldChangeView,
     PushFailed,
     PushSucceeded,
     ReturnApplied,
@@ -73,48 +72,6 @@ class ActivityEntry:
     ticket_id: int | None = None
     retry: str | None = None  # "return" or "push" when the user may retry
     detail: str = ""
-
-
-def change_text(change: FieldChangeView) -> str:
-    reason = f" ({change.reason})" if change.reason else ""
-    if change.old is None:  # the engine did not read the incident first: the old value is unknown
-        # The reason already names the new value ("Autotask status 'X' -> state 2 (In Progress)").
-        return f"{change.field}: {change.reason}" if change.reason else f"{change.field} set to {change.new}"
-    old = change.old or "(empty)"
-    return f"{change.field}: {old} -> {change.new}{reason}"
-
-
-_STATUS = re.compile(r"^Autotask status '(?P<status>.*)' -> state \d+ \((?P<state>[^)]*)\)$")
-_PRIORITY = re.compile(r"^Autotask priority '(?P<priority>.*)' -> (?P<target>impact .*)$")
-
-
-def return_sentence(ticket: str, changes: Sequence[FieldChangeView]) -> str:
-    """A return trip as a person says it, once per cause, with labels, not codes:
-    "T20261202.0032 moved to In Progress → incident In Progress"."""
-    parts: list[str] = []
-    seen: set[str] = set()
-    tails: list[str] = []  # said with the status change, not as changes of their own
-    for change in changes:
-        if change.field == "close_code":
-            tails.append(f", closed with code '{change.new}'")
-            continue
-        if change.field == "hold_reason":
-            tails.append(f", hold reason {change.new}")
-            continue
-        if change.reason in seen:
-            continue
-        seen.add(change.reason)
-        status = _STATUS.match(change.reason)
-        priority = _PRIORITY.match(change.reason)
-        if status:
-            parts.append(f"{ticket} moved to {status['status']} → incident {status['state']}")
-        elif priority:
-            parts.append(f"{ticket} priority {priority['priority']} → incident {priority['target']}")
-        elif change.field != "close_notes":
-            parts.append(change_text(change))
-    if not parts:
-        return "no field changed"
-    return "; ".join(parts) + "".join(tails)
 
 
 def entry_for_event(event: EngineEvent, now: datetime | None = None) -> ActivityEntry | None:

@@ -132,7 +132,11 @@ class ExplainPanel(QFrame):
         tone = Tone.INFO if explanation.found else Tone.WARNING
         size = self.style().pixelMetric(self.style().PixelMetric.PM_SmallIconSize)
         self.icon.setPixmap(tone_icon(tone, self).pixmap(size, size))
-        lines = [f"<b>{html.escape(explanation.key)}</b>: {html.escape(explanation.summary)}"]
+        key, summary = explanation.key, explanation.summary
+        if summary.startswith(key):  # "INC0010002 does not match…": the number once, not twice
+            lines = [f"<b>{html.escape(key)}</b>{html.escape(summary.removeprefix(key))}"]
+        else:
+            lines = [f"<b>{html.escape(key)}</b>: {html.escape(summary)}"]
         if explanation.reasons:
             items = "".join(f"<li>{html.escape(reason)}</li>" for reason in explanation.reasons)
             lines.append(f"<ul style='margin-top:4px'>{items}</ul>")

@@ -49,15 +49,17 @@ if TYPE_CHECKING:
 
 COL_INCIDENT = 0
 COL_TICKET = 1
-COL_LINKED = 2
-COL_OUTBOUND = 3
-COL_RETURN = 4
-COL_WRITEBACK = 5
-COL_NOTE = 6
-COL_TICKET_NOW = 7
+COL_TITLE = 2
+COL_LINKED = 3
+COL_OUTBOUND = 4
+COL_RETURN = 5
+COL_WRITEBACK = 6
+COL_NOTE = 7
+COL_TICKET_NOW = 8
 _HEADERS = (
     "Incident",
     "Ticket",
+    "Title",
     "Linked at",
     "Last outbound",
     "Last return",
@@ -71,7 +73,8 @@ WRITEBACK_LABELS = {"pending": "Pending", "done": "Done", "failed": "Failed"}
 
 
 def ticket_now_text(row: LinkRow) -> str:
-    """The ticket's status and priority as last read from Autotask (labels, not ids)."""
+    """The ticket's status and priority as last read from Autotask (labels, not ids); its title has
+    a column of its own."""
     parts = [row.return_synced.get("status", ""), row.return_synced.get("priority", "")]
     return " · ".join(part for part in parts if part) or "not read yet"
 
@@ -109,6 +112,7 @@ class LinksModel(RowTableModel):
             return (
                 row.incident_number,
                 row.ticket_number,
+                row.ticket_title or "not read yet",
                 local_time(row.linked_at, with_date=True),
                 local_time(row.last_outbound_at),
                 local_time(row.last_return_at),
@@ -126,6 +130,8 @@ class LinksModel(RowTableModel):
             if column == COL_RETURN:
                 return row.last_return_at.timestamp() if row.last_return_at else 0.0
             return str(self.data(index, Qt.ItemDataRole.DisplayRole))
+        if column == COL_TITLE and role == Qt.ItemDataRole.ToolTipRole:
+            return tooltip_text(row.ticket_title or None)
         if column == COL_NOTE and role == Qt.ItemDataRole.ToolTipRole:
             return note_text(row) or None
         if column == COL_TICKET_NOW and role == Qt.ItemDataRole.ToolTipRole:
@@ -238,8 +244,17 @@ class LinksTab(QWidget):
         self.view.verticalHeader().hide()
         self.view.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 10)
         header = self.view.horizontalHeader()
-        header.setStretchLastSection(True)
-        for column, width in ((COL_INCIDENT, 110), (COL_TICKET, 130), (COL_LINKED, 150), (COL_OUTBOUND, 110)):
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(COL_TITLE, QHeaderView.ResizeMode.Stretch)  # the title gets the room
+        header.resizeSection(COL_TICKET_NOW, 170)
+        widths = (
+            (COL_INCIDENT, 110),
+            (COL_TICKET, 130),
+            (COL_TITLE, 220),
+            (COL_LINKED, 150),
+            (COL_OUTBOUND, 110),
+        )
+        for column, width in widths:
             header.resizeSection(column, width)
         self.held: HeldRows[LinkRow] = HeldRows(self.view, self.new_rows, self.model.upsert)
         self.view.setTabKeyNavigation(False)
@@ -267,11 +282,15 @@ class LinksTab(QWidget):
         self.history.horizontalHeader().setStretchLastSection(True)
         self.history.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.history.currentCellChanged.connect(lambda row, *_: self._show_body(row))
+        self.history.setAccessibleName("Link history")
+        self.history.setTabKeyNavigation(False)
+        add_focus_ring(self.history)
         self.body = QPlainTextEdit()
         self.body.setReadOnly(True)
         self.body.setFont(monospace_font())
         self.body.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.body.setPlaceholderText("Request body exactly as sent, and the outcome")
+        self.body.setAccessibleName("Request and response bodies")
 
         detail = QWidget()
         detail_layout = QVBoxLayout(detail)

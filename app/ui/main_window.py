@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
     QHeaderView,
@@ -155,6 +155,11 @@ class MainWindow(QMainWindow):
         self.explain_panel.openInQueue.connect(self._show_in_queue)
         self.explain_panel.openInLinks.connect(self._show_in_links)
         self.explain_panel.pushAnyway.connect(self.ask_push_anyway)
+        # Escape in "Why not?" (or in its answer) closes the answer and goes back to the list.
+        for scope in (self.why_not, self.explain_panel):
+            escape = QShortcut(QKeySequence(Qt.Key.Key_Escape), scope)
+            escape.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            escape.activated.connect(self._close_why_not)
 
         trigger_lines = describe(engine.config.trigger)
         self.queue_tab = QueueTab(engine, trigger_lines)
@@ -541,6 +546,13 @@ class MainWindow(QMainWindow):
     def explain_number(self, number: str) -> None:
         self.why_not.setText(number)
         self._why_not()
+
+    def _close_why_not(self) -> None:
+        self.explain_panel.hide()
+        current = self.tabs.currentWidget()
+        view = getattr(current, "view", None)
+        if isinstance(view, QWidget):
+            view.setFocus()
 
     def _why_not(self) -> None:
         key = incident_key(self.why_not.text())

@@ -64,6 +64,9 @@ def confirm_bulk_text(count: int) -> str:
     return f"Create {count} Autotask ticket{'s' if count != 1 else ''}?"
 
 
+NOTHING_SELECTED = "Select an incident first: Up and Down move through the queue."
+
+
 class PreviewPane(QWidget):
     """Right-hand side of the Queue tab."""
 
@@ -170,6 +173,7 @@ class PreviewPane(QWidget):
         self.raw.setReadOnly(True)
         self.raw.setFont(monospace_font())
         self.raw.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.raw.setAccessibleName("Ticket as JSON")
 
         self.placeholder = EmptyState("Select an incident", "Its Autotask ticket preview appears here.")
         self.multi = EmptyState("", "")
@@ -452,6 +456,9 @@ class PreviewPane(QWidget):
 
     # ---- actions ------------------------------------------------------------------------------
     def approve_selected(self) -> None:
+        if not self._rows:  # a key pressed with nothing selected says so instead of doing nothing
+            self.message.emit(NOTHING_SELECTED)
+            return
         if not self.approve_button.isEnabled() or self._busy:
             return
         rows = [row for row in self._rows if row.state in APPROVABLE]
@@ -473,6 +480,9 @@ class PreviewPane(QWidget):
         self._run("approve", [row.number for row in rows])
 
     def reject_selected(self) -> None:
+        if not self._rows:
+            self.message.emit(NOTHING_SELECTED)
+            return
         if not self.reject_button.isEnabled() or self._busy:
             return
         rows = [row for row in self._rows if row.state != "rejected"]

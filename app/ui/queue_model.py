@@ -19,14 +19,14 @@ from PySide6.QtCore import (
     QSortFilterProxyModel,
     Qt,
 )
-from PySide6.QtGui import QBrush, QIcon
+from PySide6.QtGui import QBrush
 
 from app.engine.events import ItemQueued, ItemRemoved, ItemUpdated
 from app.engine.views import QueueRow
 from app.ui.badges import BadgeRole, badge_brushes
 from app.ui.format import humanize_age, local_time, now_utc, priority_label, tooltip_text
 from app.ui.table_model import ModelIndex, RowTableModel
-from app.ui.theme import Tone, foreground, is_dark, tint, tone_icon
+from app.ui.theme import Tone, foreground, is_dark, tint
 
 COL_NUMBER = 0
 COL_DESCRIPTION = 1
@@ -103,7 +103,6 @@ class QueueModel(RowTableModel):
         self._rows: list[QueueRow] = []
         self._index: dict[str, int] = {}
         self._now: datetime = now_utc()
-        self._icons: dict[Tone, QIcon] = {}
         self._dark = is_dark()  # badge colours: read once, not per painted cell
         self._sort_column = -1
         self._sort_order = Qt.SortOrder.AscendingOrder
@@ -155,8 +154,10 @@ class QueueModel(RowTableModel):
                 kind, value = (
                     ("priority", row.priority) if column == COL_PRIORITY else ("state", badge_state(row))
                 )
-                background, text = badge_brushes(kind, value, self._dark)
-                return background if role == Qt.ItemDataRole.BackgroundRole else text
+                brushes = badge_brushes(kind, value, self._dark)
+                if brushes is None:  # a quiet state: plain text
+                    return None
+                return brushes[0] if role == Qt.ItemDataRole.BackgroundRole else brushes[1]
             if role == Qt.ItemDataRole.ForegroundRole:
                 return (
                     QBrush(foreground(Tone.ERROR))
@@ -164,23 +165,11 @@ class QueueModel(RowTableModel):
                     else None
                 )
             return QBrush(tint(Tone.ERROR, strength=0.1)) if row.state == "failed" else None
-        if role == Qt.ItemDataRole.DecorationRole and column == COL_STATE:
-            if row.state == "failed":
-                return self._icon(Tone.ERROR)
-            if row.state == "rejected":
-                return self._icon(Tone.WARNING)
-            return None
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (COL_PRIORITY, COL_STATE):
             return int(Qt.AlignmentFlag.AlignCenter)
         if role == Qt.ItemDataRole.TextAlignmentRole and column == COL_AGE:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
-
-    def _icon(self, tone: Tone) -> QIcon:
-        icon = self._icons.get(tone)
-        if icon is None:
-            icon = self._icons[tone] = tone_icon(tone)
-        return icon
 
     def _display(self, row: QueueRow, column: int) -> str:
         if column == COL_NUMBER:

@@ -6,10 +6,11 @@ import html
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QItemSelection, QModelIndex, QPoint, Qt, QTimer, Signal
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QComboBox,
     QHBoxLayout,
     QHeaderView,
@@ -70,11 +71,14 @@ class QueueTab(QWidget):
         self.proxy.setSourceModel(self.model)
 
         self.search = QLineEdit()
-        self.search.setPlaceholderText("Filter by number, description, category or caller")
+        # Short enough for the narrowest field (it was cut in the dark theme's larger font at 1280 px).
+        self.search.setPlaceholderText("Filter the queue")
+        self.search.setToolTip("Filter by incident number, description, category or caller (Ctrl+F)")
         self.search.setClearButtonEnabled(True)
         self.search.setMinimumWidth(220)
         self.search.setAccessibleName("Filter the queue")
         self.state_filter = QComboBox()
+        self.state_filter.setAccessibleName("Show states")
         self.state_filter.setToolTip("Active = waiting for approval, approved, pushing or failed")
         for label, states in STATE_FILTERS:
             self.state_filter.addItem(label, list(states))
@@ -172,6 +176,8 @@ class QueueTab(QWidget):
         for signal in (self.proxy.rowsInserted, self.proxy.rowsRemoved, self.proxy.modelReset):
             signal.connect(self._schedule_counts)
         self.proxy.layoutChanged.connect(self._schedule_counts)
+        self._held_back: frozenset[str] = frozenset()  # rejects waiting for their Undo window
+        self._focus_on_arrival = False  # see focus_first
         self._counts_timer = QTimer(self)
         self._counts_timer.setSingleShot(True)
         self._counts_timer.setInterval(50)
@@ -221,10 +227,12 @@ class QueueTab(QWidget):
     def hold_back(self, numbers: list[str]) -> None:
         """Hide incidents whose reject waits for its Undo window."""
         self.proxy.set_held(numbers)
+        self._held_back = frozenset(numbers)
         self._schedule_counts()
 
     def release(self, numbers: list[str], *, select: bool = False) -> None:
         self.proxy.set_held([])
+        self._held_back = frozenset()
         self._schedule_counts()
         if select and numbers:
             self.select_number(numbers[0])
@@ -239,7 +247,9 @@ class QueueTab(QWidget):
         self.preview.focus_content()
 
     def focus_first(self) -> None:
-        """Start-up: the keyboard is in the queue, on its first row."""
+        """Start-up: the keyboard is in the queue, on its first row (on the first to arrive when
+        the queue starts empty)."""
+        self._focus_on_arrival = self.proxy.rowCount() == 0
         self.view.setFocus()
         if self.proxy.rowCount() and not self.selected_rows():
             self._select_position(0)
@@ -326,11 +336,16 @@ class QueueTab(QWidget):
         self.message.emit("; ".join(failed) if failed else f"Retrying {', '.join(numbers)}")
 
     def _select_position(self, position: int) -> None:
-        index = self.proxy.index(position, COL_NUMBER)
-        self.view.setCurrentIndex(index)
-        self.view.selectRow(position)
-        self.view.scrollTo(index)
+        self._select_only(self.proxy.index(position, COL_NUMBER))
         self._refresh_preview()
+
+    def _select_only(self, index: QModelIndex) -> None:
+        """Make ``index``'s row the one selected row. Not selectRow(): it follows the modifiers
+        held at the time, so after Ctrl+Return or Ctrl+Z the next row was added to the selection
+        (two selected, no preview) instead of replacing it."""
+        flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+        self.view.selectionModel().setCurrentIndex(index, flags)
+        self.view.scrollTo(index)
 
     @staticmethod
     def _key(event: ItemQueued | ItemUpdated | ItemRemoved) -> str:
@@ -351,8 +366,7 @@ class QueueTab(QWidget):
         for position in range(self.proxy.rowCount()):
             index = self.proxy.index(position, COL_NUMBER)
             if index.data() == number:
-                self.view.selectRow(position)
-                self.view.scrollTo(index)
+                self._select_only(index)
                 return True
         return False
 
@@ -383,7 +397,8 @@ class QueueTab(QWidget):
     def state_counts(self) -> dict[str, int]:
         counts = dict.fromkeys(VISIBLE_STATES, 0)
         for row in self.model.rows():
-            counts[row.state] = counts.get(row.state, 0) + 1
+            state = "rejected" if row.number in self._held_back else row.state  # as the list shows it
+            counts[state] = counts.get(state, 0) + 1
         return counts
 
     def _update_counts(self) -> None:
@@ -404,7 +419,19 @@ class QueueTab(QWidget):
             number = sum(counts.get(state, 0) for state in states)
             self.state_filter.setItemText(position, f"{label} ({number:,})")
         if shown:
+            arrived = self.stack.currentWidget() is not self.view
             self.stack.setCurrentWidget(self.view)
+            focus = QApplication.focusWidget()
+            untouched = focus is None or (isinstance(focus, QLineEdit) and not focus.text())
+            if arrived and self._focus_on_arrival and self.isVisible() and untouched:
+                # Started on an empty queue (the demo, a quiet morning): the keyboard goes to the
+                # first incidents when they arrive, unless the person has begun typing somewhere.
+                self.view.setFocus()
+            self._focus_on_arrival = False
+            if self.view.hasFocus() and not self.view.selectionModel().hasSelection():
+                # The demo's (or an empty morning's) first rows arrive after the window opened:
+                # the keyboard lands on the first of them, not on nothing.
+                self._select_position(0)
         else:
             if total:
                 self.empty.set_text(

@@ -65,6 +65,7 @@ from app.secrets import (
     set_secret,
     set_session_secret,
 )
+from app.ui.store_url import store_password_account, store_url_problem
 from app.ui.tasks import spawn
 from app.ui.theme import Tone, css_color, foreground, hint_palette
 from app.ui.toml_writer import dumps
@@ -169,7 +170,8 @@ class SettingsDialog(QDialog):
         self.tabs = QTabWidget()
         self.tabs.addTab(self._servicenow_tab(), "ServiceNow")
         self.tabs.addTab(self._autotask_tab(), "Autotask")
-        self.tabs.addTab(self._sync_tab(), "Sync")
+        self.sync_page = self._sync_tab()
+        self.tabs.addTab(self.sync_page, "Sync")
         self.tabs.addTab(self._rules_tab(), "Rules")
 
         self.notice = QLabel()
@@ -230,7 +232,9 @@ class SettingsDialog(QDialog):
         edit = QLineEdit()
         edit.setEchoMode(QLineEdit.EchoMode.Password)
         edit.setObjectName(key)
-        edit.setPlaceholderText(self._secret_placeholder(name, username))
+        edit.setPlaceholderText(
+            "•••• built into the demo" if self.demo else self._secret_placeholder(name, username)
+        )
         self.rows[key] = FieldRow(edit)
         edit.textChanged.connect(lambda _text, k=key: self._edited(k))
         return edit
@@ -245,6 +249,8 @@ class SettingsDialog(QDialog):
 
     def _refresh_secret_placeholders(self, *_args: object) -> None:
         """Secrets are keyed by user name: show whether the typed user has one stored."""
+        if self.demo:
+            return  # the demo's secrets are built in, whatever user is typed
         sn_user = self.sn_user.text().strip()
         at_user = self.at_user.text().strip() if hasattr(self, "at_user") else ""
         self.sn_password.setPlaceholderText(self._secret_placeholder("servicenow_password", sn_user))
@@ -371,6 +377,13 @@ class SettingsDialog(QDialog):
             "Empty: a SQLite file in your user data folder. A SQLAlchemy URL lets a team share a database.",
         )
         # A read-only line shows the whole path (a wrapping label broke it after "/tmp/").
+        self.store_url.setAccessibleName("Store URL")
+        self.store_url.textChanged.connect(self._store_url_changed)  # after _edited: it sets the error
+        # A team server's password: to the keyring (store_password, user@host), never to the file.
+        self.store_password = self._secret("store.password", "store_password", "")
+        self.store_password.setAccessibleName("Database password")
+        self.store_password_label = QLabel("Database &password")
+        self.store_password_label.setBuddy(self.store_password)
         path = QLineEdit(str(self.config_path))
         path.setReadOnly(True)
         path.setObjectName("config-path")
@@ -381,10 +394,35 @@ class SettingsDialog(QDialog):
         form = self._form()
         form.addRow("Auto-push", self.rows["outbound.auto_push"])
         form.addRow("Store", self.rows["store.url"])
+        form.addRow(self.store_password_label, self.rows["store.password"])
         form.addRow("Config file", path)
+        self._store_url_changed()
         page = QWidget()
         page.setLayout(form)
         return page
+
+    def _store_url_changed(self, *_args: object) -> None:
+        """Say at once what is wrong with the typed URL; offer the password field for a server."""
+        text = self.store_url_value()
+        self.rows["store.url"].set_error(store_url_problem(text))
+        # Also beside a URL refused for holding a password: the field the message points to.
+        account = store_password_account(text)
+        self.store_password_label.setVisible(account is not None)
+        self.rows["store.password"].setVisible(account is not None)
+        if account is None:
+            return
+        self.store_password.setPlaceholderText(self._secret_placeholder("store_password", account))
+        where = (
+            "kept for this session only while the box at the top is ticked"
+            if self.keyring_problem
+            else "saved in the OS keyring"
+        )
+        hint = self.rows["store.password"].hint
+        hint.setText(
+            f"The password of {account}: {where}, never in the file. "
+            f"Or set {ENV_VARS['store_password']} before starting Triage Sync."
+        )
+        hint.show()
 
     def _rules_tab(self) -> QWidget:
         from app.domain.triggers import describe
@@ -597,6 +635,12 @@ class SettingsDialog(QDialog):
             self.tabs.setCurrentIndex(0 if sn is None else 1)
             return
         store_url = self.store_url_value()
+        problem = store_url_problem(store_url)
+        if problem:
+            self.rows["store.url"].set_error(problem)
+            self.tabs.setCurrentIndex(self.tabs.indexOf(self.sync_page))
+            self.store_url.setFocus()
+            return
         if self.first_run:
             untested = [SYSTEM_TITLES[s] for s in ("servicenow", "autotask") if not self.tested_ok(s)]
             if untested:
@@ -625,7 +669,10 @@ class SettingsDialog(QDialog):
             store("servicenow_client_secret", sn.username, self.sn_client_secret.text())
         if self.at_secret.text():
             store("autotask_secret", at.username, self.at_secret.text())
-        for edit in (self.sn_password, self.sn_client_secret, self.at_secret):
+        account = store_password_account(self.store_url_value())
+        if self.store_password.text() and account is not None:
+            store("store_password", account, self.store_password.text())
+        for edit in (self.sn_password, self.sn_client_secret, self.at_secret, self.store_password):
             if edit.text():
                 edit.clear()
                 edit.setPlaceholderText("•••• kept for this session" if session else STORED_PLACEHOLDER)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QStyle, QWidget
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QResizeEvent
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QStyle, QWidget
 
 from app.engine.views import BudgetState, HealthState
 from app.ui.format import SYSTEM_LABELS, humanize_until, local_time, tooltip_text
@@ -35,15 +36,19 @@ LEVEL_TONE = {
 
 
 def health_text(system: str, health: HealthState) -> str:
+    """One line: "ServiceNow: OK · last poll 09:14:05 · next in 4 s"; when something is wrong, what
+    is wrong instead of the last poll time (the banner and the tooltip say since when), without
+    naming the system twice ("ServiceNow: degraded · next in 4 s · Service Unavailable (HTTP 503)")."""
     name = SYSTEM_LABELS.get(system, system)
     parts = [f"{name}: {LEVEL_TEXT.get(health.level, health.level)}"]
-    if health.last_success is not None:
+    troubled = bool(health.message) and health.level != "ok"
+    if health.last_success is not None and not troubled:
         parts.append(f"last poll {local_time(health.last_success)}")
     if health.next_poll is not None and health.level not in ("auth_failed", "paused"):
         parts.append(f"next {humanize_until(health.next_poll)}")
-    if health.message and health.level != "ok":
-        message = health.message if len(health.message) <= 48 else health.message[:47] + "…"
-        parts.append(message)
+    if troubled:
+        message = health.message.removeprefix(f"{name}: ")
+        parts.append(message if len(message) <= 48 else message[:47] + "…")
     return " · ".join(parts)
 
 
@@ -63,6 +68,36 @@ def reconcile_text(health: HealthState) -> str:
 def budget_text(budget: BudgetState) -> str:
     """Plain words: the tenant's reading, ours, any pacing delay, and every Retry-After hold."""
     return budget.describe(datetime.now(UTC))
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that gives way first when the status bar is narrow: it ends in "…" instead
+    of being cut mid-word (or squeezing the health lines until they are cut)."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self._full = ""
+        self.set_full_text(text)
+
+    def set_full_text(self, text: str) -> None:
+        self._full = text
+        self.setAccessibleDescription(text)
+        self._elide()
+
+    def full_text(self) -> str:
+        return self._full
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(self.fontMetrics().horizontalAdvance(self._full) + 4, super().sizeHint().height())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        self.setText(self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, self.width()))
 
 
 class HealthLabel(QWidget):
@@ -92,6 +127,8 @@ class HealthLabel(QWidget):
         """Re-render relative times ("next in 40 s")."""
         self.text.setText(health_text(self.system, self.health))
         tip = [health_text(self.system, self.health)]
+        if self.health.last_success is not None:
+            tip.append(f"last successful poll {local_time(self.health.last_success, with_date=True)}")
         if self.health.message:
             tip.append(self.health.message)
         if self.health.last_failure is not None:
@@ -112,7 +149,7 @@ class StatusStrip(QWidget):
         super().__init__(parent)
         self.setAccessibleName("Connection status")
         self.labels = {system: HealthLabel(system) for system in ("servicenow", "autotask")}
-        self.budget = QLabel("budget: —")
+        self.budget = ElidedLabel("budget: —")
         self.budget.setToolTip(BUDGET_TIP)
         self.budget.setAccessibleName("Autotask request budget")
         self._budget: BudgetState | None = None
@@ -126,8 +163,7 @@ class StatusStrip(QWidget):
         layout.addWidget(_separator())
         layout.addWidget(self.labels["autotask"])
         layout.addWidget(_separator())
-        layout.addWidget(self.budget)
-        layout.addStretch(1)
+        layout.addWidget(self.budget, 1)
         layout.addWidget(self.poll_button, 0, Qt.AlignmentFlag.AlignRight)
 
     def set_health(self, system: str, health: HealthState) -> None:
@@ -137,7 +173,7 @@ class StatusStrip(QWidget):
 
     def set_budget(self, budget: BudgetState) -> None:
         self._budget = budget
-        self.budget.setText(budget_text(budget))
+        self.budget.set_full_text(budget_text(budget))
         tip = [
             BUDGET_TIP,
             f"Triage Sync: {budget.remaining:,} of its {budget.limit:,} requests left this hour",
@@ -151,7 +187,7 @@ class StatusStrip(QWidget):
         for label in self.labels.values():
             label.refresh()
         if self._budget is not None:
-            self.budget.setText(budget_text(self._budget))
+            self.budget.set_full_text(budget_text(self._budget))
 
 
 def _separator() -> QLabel:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QApplication, QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from app.ui.theme import Tone, banner_background, css_color, foreground, text_color, tone_icon
@@ -56,6 +57,9 @@ class Toast(QFrame):
         self._on_action: Callable[[], None] | None = None
         self._on_expire: Callable[[], None] | None = None
         self.tone = Tone.INFO
+        # Ctrl+Z reaches an "Undo" from anywhere in the window (a text field keeps its own Ctrl+Z).
+        self.undo_shortcut = QShortcut(QKeySequence(QKeySequence.StandardKey.Undo), parent)
+        self.undo_shortcut.activated.connect(self._undo_key)
         parent.installEventFilter(self)
         self.hide()
 
@@ -115,6 +119,10 @@ class Toast(QFrame):
         if callback is not None:
             callback()
         self.actionTriggered.emit()
+
+    def _undo_key(self) -> None:
+        if self.isVisible() and self.button.isVisible() and "Undo" in self.button.text().replace("&", ""):
+            self._action()
 
     def _restyle(self) -> None:
         pal = QApplication.palette()

@@ -154,6 +154,7 @@ class BannerArea(QWidget):
         self.quiet = QLabel()
         self.quiet.setTextFormat(Qt.TextFormat.PlainText)
         self.quiet.setAccessibleName("Status summary")
+        self.setAccessibleName("Banners")
         self.quiet.setContentsMargins(10, 0, 0, 0)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

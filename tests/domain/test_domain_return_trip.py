@@ -112,7 +112,11 @@ def test_priority_rows_set_impact_and_urgency_never_priority(
     update = plan_update(ticket(priority=priority), metadata, {"status": "New", "priority": "unknown"}, trip)
     assert "priority" not in update.patch
     assert (update.patch["impact"], update.patch["urgency"]) == (impact, urgency)
-    assert update.changes[0].reason == f"Autotask priority '{priority}' -> impact {impact}, urgency {urgency}"
+    labels = {"1": "High", "2": "Medium", "3": "Low"}
+    assert update.changes[0].reason == (
+        f"Autotask priority '{priority}' -> impact {impact} ({labels[impact]}), "
+        f"urgency {urgency} ({labels[urgency]})"
+    )
 
 
 def test_unchanged_values_produce_nothing(metadata: TicketMetadata, trip: ReturnTripConfig) -> None:
@@ -160,7 +164,7 @@ def test_values_already_on_the_incident_are_not_sent(
         "work_notes": f"Autotask ticket {NUMBER} changed: priority 'Medium' -> 'High' (Triage Sync).",
     }
     assert update.changes == (
-        FieldChange("urgency", "3", "2", "Autotask priority 'High' -> impact 1, urgency 2"),
+        FieldChange("urgency", "3", "2", "Autotask priority 'High' -> impact 1 (High), urgency 2 (Medium)"),
     )
 
 

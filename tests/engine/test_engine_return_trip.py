@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from engine_harness import Harness, pushed, ticket_id
 
-from app.engine.events import EngineEvent, ReturnApplied, ReturnFailed
+from app.engine.events import EngineEvent, LinkChanged, ReturnApplied, ReturnFailed
 
 
 def api_patches(harness: Harness, sys_id: str) -> list[dict[str, str]]:
@@ -116,3 +116,50 @@ async def test_unlinked_tickets_are_ignored(harness: Harness) -> None:
     harness.at.technician_update(other, status="Complete")
     report = await engine.run_once()
     assert report.ok and report.applied == 0
+
+
+async def test_links_carry_the_tickets_title_created_adopted_and_retitled(harness: Harness) -> None:
+    """Links show the ticket's title: stored at create/adopt, refreshed from the return trip's reads."""
+    engine, [incident] = await pushed(harness, short_description="Printer on floor 3 jams")
+    tid = ticket_id(harness, incident["sys_id"])
+    created_title = (harness.at.ticket(tid) or {})["title"]
+    assert created_title
+    link = engine.store.get_link(sys_id=incident["sys_id"])
+    assert link is not None and link.ticket_title == created_title
+
+    events: list[EngineEvent] = []
+    engine.bus.subscribe(events.append)
+    harness.at.technician_update(tid, title="Floor 3 printer: fuser replaced")  # no mapped value moves
+    report = await engine.run_once()
+    assert report.ok and report.applied == 0, report.failures
+    link = engine.store.get_link(sys_id=incident["sys_id"])
+    assert link is not None and link.ticket_title == "Floor 3 printer: fuser replaced"
+    changed = [e for e in events if isinstance(e, LinkChanged)]
+    assert [e.row.ticket_title for e in changed] == ["Floor 3 printer: fuser replaced"]
+    await engine.close()
+
+    # A new store (lost database, second desk) adopts the ticket with its current title.
+    second_db = harness.tmp / "second-desk.sqlite3"
+    second = harness.engine(
+        harness.config(outbound={"auto_push": True}, store={"url": f"sqlite:///{second_db}"}),
+        holder="second desk",
+    )
+    assert (await second.run_once()).ok
+    adopted = second.store.get_link(sys_id=incident["sys_id"])
+    assert adopted is not None and adopted.adopted
+    assert adopted.ticket_title == "Floor 3 printer: fuser replaced"
+
+
+async def test_the_stored_return_trip_reads_as_the_sentence_the_desk_shows(harness: Harness) -> None:
+    """After a restart the Activity tab shows the audit summary: it said "state 6, close_code …"."""
+    engine, [incident] = await pushed(harness)
+    tid = ticket_id(harness, incident["sys_id"])
+    number = (harness.at.ticket(tid) or {})["ticketNumber"]
+    harness.at.technician_update(tid, status="In Progress", priority="High")
+    report = await engine.run_once()
+    assert report.ok and report.applied == 1, report.failures
+    [row] = [r for r in engine.store.list_audit(sys_id=incident["sys_id"]) if r.direction == "return"]
+    assert row.summary == (
+        f"{number} moved to In Progress → incident In Progress; "
+        f"{number} priority High → incident impact High, urgency Medium"
+    )

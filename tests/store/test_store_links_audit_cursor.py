@@ -136,3 +136,27 @@ def test_cursor_success_and_failure(store: Store) -> None:
     store.save_cursor("servicenow", later, {}, now=later)
     assert store.get_cursor("servicenow").seen == {}
     assert store.get_cursor("autotask").watermark is None
+
+
+def test_ticket_titles_are_stored_and_refreshed_only_when_they_differ(
+    store: Store, make_incident: IncidentFactory
+) -> None:
+    store.upsert_from_incident(make_incident(1), now=T0)
+    store.mark_pushing(sys_id(1), now=T0)
+    store.record_pushed(
+        sys_id(1),
+        ticket_id=1001,
+        ticket_number="T2025.0001",
+        outbound_values={},
+        return_synced={},
+        now=T0,
+        ticket_title="Printer 1 on fire",
+    )
+    _link(store, make_incident, 2)  # created without a title (an old caller)
+    link = store.get_link(ticket_id=1001)
+    assert link is not None and link.ticket_title == "Printer 1 on fire"
+    changed = store.refresh_ticket_titles({1001: "Printer 1 on fire", 1002: "Retitled", 9999: "not ours"})
+    assert [(link.ticket_id, link.ticket_title) for link in changed] == [(1002, "Retitled")]
+    again = store.get_link(ticket_id=1002)
+    assert again is not None and again.ticket_title == "Retitled"
+    assert store.refresh_ticket_titles({}) == []

@@ -65,6 +65,7 @@ def test_upgrade_from_0001_keeps_data_and_backs_up(sqlite_url: str) -> None:
         assert item.queued_at == T0 and item.incident() == make_incident(1)
         link = store.get_link(ticket_id=77)
         assert link is not None and link.return_synced == {"status": "New"} and link.linked_at.tzinfo
+        assert link.ticket_title == ""  # revision 0011: filled in by the next return-trip read
         assert store.list_audit(ticket_id=77)[0].summary == "made"
         assert store.get_cursor("servicenow").seen == {"a": "1"}
         with store.engine.connect() as conn:

@@ -295,6 +295,26 @@ def test_why_not_panel_does_not_darken_with_each_lookup(window: MainWindow) -> N
     assert window.explain_panel.styleSheet() == first
 
 
+def test_why_not_names_the_incident_once(window: MainWindow) -> None:
+    """It read "INC0010002: INC0010002 does not match the trigger"."""
+    window.explain_panel.show_explanation(
+        Explanation(
+            key="INC0010002",
+            found=True,
+            in_queue=False,
+            state=None,
+            summary="INC0010002 does not match the trigger",
+            reasons=("category is 'hr', not one of hardware, software",),
+        )
+    )
+    assert window.explain_panel.text().count("INC0010002") == 1
+    assert window.explain_panel.text().startswith("<b>INC0010002</b> does not match the trigger")
+    window.explain_panel.show_explanation(
+        Explanation(key="INC0010003", found=False, in_queue=False, state=None, summary="Not found")
+    )
+    assert window.explain_panel.text().startswith("<b>INC0010003</b>: Not found")
+
+
 def test_config_path_is_shown_whole(qtbot: Any, tmp_path: Path) -> None:
     path = tmp_path / "deep" / "folder" / "triage-sync" / "config.toml"
     dialog = SettingsDialog(parse_config({}, str(path)), path)

@@ -16,7 +16,7 @@ from app.engine.views import Explanation, HealthState, LinkRow
 from app.ui.badges import badge_colors
 from app.ui.format import incident_key, now_utc
 from app.ui.main_window import MainWindow
-from app.ui.queue_model import COL_NUMBER
+from app.ui.queue_model import COL_NUMBER, RowRole
 from app.ui.theme import contrast_ratio
 from app.ui.tray import TrayIcon
 
@@ -52,13 +52,62 @@ def test_badges_read_at_4_5_to_1_in_light_and_dark(dark: bool) -> None:
     pal = QPalette()
     pal.setColor(QPalette.ColorRole.Window, QColor("#2b2b2b" if dark else "#efefef"))
     values: list[tuple[str, object]] = [("priority", p) for p in range(1, 6)]
-    values += [("state", s) for s in ("failed", "pending", "approved", "pushing", "rejected")]
+    values += [("state", s) for s in ("failed", "approved", "pushing")]
     seen = set()
     for kind, value in values:
-        background, text = badge_colors(kind, value, pal)
+        colors = badge_colors(kind, value, pal)
+        assert colors is not None, (kind, value)
+        background, text = colors
         assert contrast_ratio(text, background) >= 4.5, (kind, value)
         seen.add(background.name())
-    assert len(seen) >= 7  # the badges differ: colour carries meaning
+    assert len(seen) == len(values)  # the badges differ: colour carries meaning
+
+
+@pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+def test_state_colour_is_kept_for_what_needs_attention(dark: bool, loop: qasync.QEventLoop) -> None:
+    """The common, calm states are plain text; failed is the one loud (red) badge; approved and
+    pushing are soft tints, distinct from each other and from the row, readable at 4.5:1."""
+    from app.ui.queue_model import COL_STATE, QueueModel
+    from app.ui.theme import relative_luminance
+
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    saved = app.palette()
+    pal = QPalette(saved)
+    window, base, text = ("#2b2b2b", "#1e1e1e", "#e8e8e8") if dark else ("#efefef", "#ffffff", "#1a1a1a")
+    pal.setColor(QPalette.ColorRole.Window, QColor(window))
+    pal.setColor(QPalette.ColorRole.Base, QColor(base))
+    pal.setColor(QPalette.ColorRole.Text, QColor(text))
+    app.setPalette(pal)
+    try:
+        model = QueueModel()
+        states = ["pending", "failed", "approved", "pushing", "rejected"]
+        model.set_rows([make_row(n, state=s) for n, s in enumerate(states, start=1)])
+        cells = {}
+        for position in range(model.rowCount()):
+            index = model.index(position, COL_STATE)
+            row = index.data(RowRole)
+            cells[row.state] = (
+                index.data(Qt.ItemDataRole.BackgroundRole),
+                index.data(Qt.ItemDataRole.ForegroundRole),
+                index.data(Qt.ItemDataRole.DecorationRole),
+            )
+        for quiet in ("pending", "rejected"):
+            assert cells[quiet] == (None, None, None), quiet  # plain text on the row's own colours
+        failed_bg = cells["failed"][0].color()
+        assert failed_bg.red() > 150 and failed_bg.green() < 80 and failed_bg.blue() < 80  # red
+        # no icon: a red one vanished on the red badge; the word "Failed" says it without colour
+        assert model.data(model.index(1, COL_STATE)) == "Failed"
+        for calm in ("approved", "pushing"):
+            background, foreground = cells[calm][0].color(), cells[calm][1].color()
+            assert contrast_ratio(foreground.toRgb(), background) >= 4.5, calm
+            # calm: a tint close to the row's brightness, not a saturated block like "failed"
+            assert abs(relative_luminance(background) - relative_luminance(QColor(base))) < 0.2, calm
+            rgb = (background.red(), background.green(), background.blue())
+            assert max(rgb) - min(rgb) < 60, calm  # low chroma (failed's red is about 150)
+        assert cells["approved"][0].color() != cells["pushing"][0].color()
+    finally:
+        app.setPalette(saved)
 
 
 def test_nothing_essential_scrolls_sideways_at_1280x800(
@@ -209,18 +258,18 @@ def test_why_not_accepts_bare_digits_and_offers_links(
         assert window.explain_panel.links_button.isVisible()
         window.explain_panel.links_button.click()
         assert window.tabs.currentWidget() is window.links_tab
-        assert window.links_tab.selected_link() is not None
-        assert window.links_tab.selected_link().incident_number == "INC0010002"
+        selected = window.links_tab.selected_link()
+        assert selected is not None and selected.incident_number == "INC0010002"
 
     loop.run_until_complete(scenario())
 
 
 def test_return_trip_reads_as_one_sentence() -> None:
+    from app.domain.return_sentence import return_sentence
     from app.engine.events import FieldChangeView
-    from app.ui.activity_view import return_sentence
 
     status = "Autotask status 'Complete' -> state 6 (Resolved)"
-    priority = "Autotask priority 'High' -> impact 2, urgency 2"
+    priority = "Autotask priority 'High' -> impact 2 (Medium), urgency 2 (Medium)"
     changes = [
         FieldChangeView("state", "2", "6", status),
         FieldChangeView(
@@ -232,7 +281,8 @@ def test_return_trip_reads_as_one_sentence() -> None:
     ]
     assert return_sentence("T20261202.0032", changes) == (
         "T20261202.0032 moved to Complete → incident Resolved; "
-        "T20261202.0032 priority High → incident impact 2, urgency 2, closed with code 'Solved (Permanently)'"
+        "T20261202.0032 priority High → incident impact Medium, urgency Medium, "
+        "closed with code 'Solved (Permanently)'"
     )
     waiting = "Autotask status 'Waiting Customer' -> state 3 (On Hold)"
     on_hold = [
@@ -379,3 +429,87 @@ def test_push_anyway_asks_why_and_records_who(
         await wait_until(lambda: "pushed anyway" in window.toast.text())
 
     loop.run_until_complete(scenario())
+
+
+def test_links_show_the_tickets_title(
+    window: MainWindow, engine: FakeEngine, loop: qasync.QEventLoop
+) -> None:
+    from app.ui.links_view import COL_TITLE
+
+    engine.links = [
+        LinkRow(
+            1,
+            "sys1",
+            "INC0000001",
+            7001,
+            "T1",
+            NOW,
+            "done",
+            None,
+            NOW,
+            NOW,
+            ticket_title="Printer <b>jams</b>",
+        ),
+        LinkRow(2, "sys2", "INC0000002", 7002, "T2", NOW, "pending", None, NOW, None),
+    ]
+
+    async def scenario() -> None:
+        await window.load()
+        model = window.links_tab.model
+        assert model.headerData(COL_TITLE, Qt.Orientation.Horizontal) == "Title"
+        proxy = window.links_tab.proxy
+        titles = {proxy.index(r, 0).data(): proxy.index(r, COL_TITLE).data() for r in range(2)}
+        assert titles == {"INC0000001": "Printer <b>jams</b>", "INC0000002": "not read yet"}
+        tip = proxy.index(
+            next(r for r in range(2) if proxy.index(r, 0).data() == "INC0000001"), COL_TITLE
+        ).data(Qt.ItemDataRole.ToolTipRole)
+        assert "&lt;b&gt;" in tip  # remote text shown literally
+
+    loop.run_until_complete(scenario())
+
+
+def test_an_outage_line_fits_the_status_bar_at_1280(
+    window: MainWindow, engine: FakeEngine, loop: qasync.QEventLoop
+) -> None:
+    """Seen under Xvfb: "ServiceNow: degraded · last poll … · ServiceNow: Service Unav" was cut."""
+    failing = HealthState(
+        level="degraded",
+        message="ServiceNow: Service Unavailable (HTTP 503)",
+        last_success=NOW,
+        last_failure=NOW,
+        next_poll=now_utc() + timedelta(seconds=4),
+    )
+
+    async def scenario() -> None:
+        window.resize(1280, 800)
+        await window.load()
+        window.show()
+        strip = window.status_strip
+        strip.set_health("servicenow", failing)
+        await wait_until(lambda: strip.width() > 1000)
+        line = strip.labels["servicenow"].text
+        assert line.text().count("ServiceNow") == 1  # the system named once
+        assert "Service Unavailable (HTTP 503)" in line.text()
+        await wait_until(lambda: line.width() >= line.sizeHint().width())  # laid out whole, not cut
+        for other in (strip.labels["autotask"].text,):
+            assert other.width() >= other.sizeHint().width()
+        budget = strip.budget  # gives way first, with an ellipsis rather than a cut
+        assert budget.text() == budget.full_text() or budget.text().endswith("…")
+
+    loop.run_until_complete(scenario())
+
+
+@pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+def test_problem_rows_read_at_4_5_to_1(dark: bool) -> None:
+    """A failed row's red text on its red tint read at 4.1:1 in the dark theme (seen in Activity)."""
+    from app.ui.theme import Tone, foreground, tint
+
+    pal = QPalette()
+    window, base = ("#323232", "#2d2d2d") if dark else ("#efefef", "#ffffff")
+    pal.setColor(QPalette.ColorRole.Window, QColor(window))
+    pal.setColor(QPalette.ColorRole.Base, QColor(base))
+    for tone in (Tone.ERROR, Tone.WARNING, Tone.OK, Tone.INFO):
+        text = foreground(tone, pal)
+        assert contrast_ratio(text, pal.color(QPalette.ColorRole.Base)) >= 4.5, tone
+        for strength in (0.1, 0.12):  # the queue's and the activity's problem rows
+            assert contrast_ratio(text, tint(tone, pal, strength=strength)) >= 4.5, (tone, strength)

@@ -8,9 +8,19 @@ from typing import Any
 
 import qasync
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QGuiApplication, QPalette
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QAbstractItemView,
+    QAbstractScrollArea,
+    QApplication,
+    QComboBox,
+    QHeaderView,
+    QLineEdit,
+    QListView,
+    QWidget,
+)
 from ui_fakes import FakeEngine, make_row, wait_until
 
 from app.engine.events import PushSucceeded
@@ -156,3 +166,100 @@ def test_custom_widgets_have_accessible_names(window: MainWindow) -> None:
     assert window.explain_panel.accessibleName() == "Why not? answer"
     assert window.why_not.accessibleName() == "Why not? Incident number"
     assert window.banner_area.quiet.accessibleName() == "Status summary"
+
+
+def _ring_pixels(view: QWidget) -> tuple[str, str]:
+    """The colours of the view's two outermost pixel columns, half-way down."""
+    image = view.grab().toImage()
+    middle = image.height() // 2
+    return image.pixelColor(0, middle).name(), image.pixelColor(1, middle).name()
+
+
+def test_a_focused_list_shows_a_two_pixel_ring_in_the_highlight_colour(
+    window: MainWindow, engine: FakeEngine, loop: qasync.QEventLoop, qtbot: Any
+) -> None:
+    """Fusion's own 1 px frame was all that showed: the ring must be seen, not only declared."""
+
+    async def scenario() -> None:
+        await _ready(window, engine, qtbot)
+        highlight = window.palette().color(QPalette.ColorRole.Highlight).name()
+        view = window.queue_tab.view
+        view.setFocus()
+        await wait_until(view.hasFocus)
+        assert _ring_pixels(view) == (highlight, highlight)
+        window.queue_tab.search.setFocus()
+        await wait_until(lambda: not view.hasFocus())
+        assert highlight not in _ring_pixels(view)
+
+    loop.run_until_complete(scenario())
+
+
+def test_every_control_has_a_name_for_screen_readers(
+    window: MainWindow, engine: FakeEngine, loop: qasync.QEventLoop, qtbot: Any
+) -> None:
+    """Buttons are named by their text; everything else a person can reach needs a name."""
+
+    async def scenario() -> None:
+        await _ready(window, engine, qtbot)
+        window.tabs.setCurrentWidget(window.links_tab)
+        unnamed = []
+        reachable = (QAbstractButton, QLineEdit, QAbstractItemView, QComboBox, QAbstractScrollArea)
+        for widget in window.findChildren(QWidget):
+            if not isinstance(widget, reachable) or isinstance(widget, QHeaderView | QListView):
+                continue  # headers and a combo's popup list are named by their owners
+            if widget.objectName().startswith("qt_") or isinstance(widget.parent(), QLineEdit):
+                continue  # Qt's own corner/extension/clear buttons
+            if isinstance(widget, QAbstractButton) and not widget.isVisibleTo(window):
+                continue  # e.g. the notification's action button: given its text when it shows
+            text = widget.text() if isinstance(widget, QAbstractButton) else ""
+            if not (widget.accessibleName() or text.replace("&", "").strip()):
+                unnamed.append(f"{type(widget).__name__} in {type(widget.parent()).__name__}")
+        assert unnamed == []
+
+    loop.run_until_complete(scenario())
+
+
+def test_rows_arriving_after_start_put_the_keyboard_on_the_first(
+    window: MainWindow, engine: FakeEngine, loop: qasync.QEventLoop, qtbot: Any
+) -> None:
+    """The demo opens on an empty queue; its first incidents arrived with nothing selected, so
+    Ctrl+Return and Delete silently did nothing."""
+    from app.engine.events import ItemQueued
+    from app.ui.preview_pane import NOTHING_SELECTED
+
+    async def scenario() -> None:
+        await window.load()
+        window.show()
+        window.activateWindow()
+        qtbot.waitActive(window)
+        view = window.queue_tab.view
+        window.queue_tab.preview.approve_selected()  # Ctrl+Return with nothing to approve
+        assert window.toast.text() == NOTHING_SELECTED  # said, not silently ignored
+        engine.publish(ItemQueued(make_row(1)))
+        engine.publish(ItemQueued(make_row(2, priority=1)))
+        await wait_until(lambda: len(window.queue_tab.selected_rows()) == 1)
+        assert window.queue_tab.selected_rows()[0].number == "INC0000002"  # the top row
+        assert QApplication.focusWidget() is view
+        await wait_until(lambda: window.queue_tab.preview.preview is not None)
+        QTest.keyClick(view, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+        await wait_until(lambda: ("approve", ["INC0000002"]) in engine.calls)
+
+    loop.run_until_complete(scenario())
+
+
+def test_escape_closes_the_why_not_answer_and_returns_to_the_list(
+    window: MainWindow, engine: FakeEngine, loop: qasync.QEventLoop, qtbot: Any
+) -> None:
+    async def scenario() -> None:
+        await _ready(window, engine, qtbot)
+        QTest.keyClick(window.queue_tab.view, Qt.Key.Key_I, Qt.KeyboardModifier.ControlModifier)
+        assert QApplication.focusWidget() is window.why_not
+        QTest.keyClicks(window.why_not, "10002")
+        QTest.keyClick(window.why_not, Qt.Key.Key_Return)
+        await wait_until(lambda: ("explain", "INC0010002") in engine.calls)
+        await wait_until(window.explain_panel.isVisible)
+        QTest.keyClick(window.why_not, Qt.Key.Key_Escape)
+        assert not window.explain_panel.isVisible()
+        assert QApplication.focusWidget() is window.queue_tab.view
+
+    loop.run_until_complete(scenario())

@@ -187,3 +187,34 @@ def test_stale_preview_result_is_ignored(
         assert pane.title.text().startswith("INC0000002")
 
     loop.run_until_complete(scenario())
+
+
+def test_a_reject_waiting_for_undo_counts_as_rejected_and_ctrl_z_undoes_it(
+    window: MainWindow, engine: FakeEngine, loop: qasync.QEventLoop
+) -> None:
+    """The filter said "Active (3) · Waiting 3" over two visible rows while the Undo window ran; and
+    the keyboard had no way to the Undo button."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    async def scenario() -> None:
+        await _loaded(window, engine)
+        tab = window.queue_tab
+        assert tab.count_label.text().startswith("Waiting 3")
+        tab.select_number("INC0000001")
+        await wait_until(lambda: tab.preview.preview is not None)
+        tab.view.setFocus()
+        QTest.keyClick(tab.view, Qt.Key.Key_Delete)
+        await wait_until(lambda: tab.count_label.text().startswith("Waiting 2"))
+        assert tab.state_filter.currentText() == f"Active ({tab.proxy.rowCount()})"
+        QTest.keyClick(tab.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+        assert window.toast.text() == "Kept INC0000001 in the queue"
+        assert tab.select_number("INC0000001")
+        await wait_until(lambda: tab.count_label.text().startswith("Waiting 3"))
+        assert not any(call[0] == "reject" for call in engine.calls)
+        assert [row.number for row in tab.selected_rows()] == ["INC0000001"]  # that one, not added
+        await wait_until(
+            lambda: tab.preview.preview is not None and tab.preview.preview.number == "INC0000001"
+        )
+
+    loop.run_until_complete(scenario())

@@ -198,9 +198,9 @@ def test_status_tooltip_says_when_reconciliation_ran_and_what_it_found(
 def test_budget_label(window: MainWindow, engine: FakeEngine, loop: qasync.QEventLoop) -> None:
     async def scenario() -> None:
         await window.load()
-        assert window.status_strip.budget.text() == "budget: 9,870 / 10,000 left this hour"
+        assert window.status_strip.budget.full_text() == "budget: 9,870 / 10,000 left this hour"
         engine.publish(BudgetChanged(used=200, limit=10_000, remaining=9_800))
-        await wait_until(lambda: "9,800" in window.status_strip.budget.text())
+        await wait_until(lambda: "9,800" in window.status_strip.budget.full_text())
         window.status_strip.poll_button.click()
         await wait_until(lambda: ("poll_now", None) in engine.calls)
 
@@ -225,8 +225,8 @@ def test_budget_label_speaks_plainly_on_a_busy_tenant(
             as_of=now,
         )
         engine.publish(BudgetChanged(used=120, limit=10_000, remaining=9_880, state=state))
-        await wait_until(lambda: "busy" in window.status_strip.budget.text())
-        text = window.status_strip.budget.text()
+        await wait_until(lambda: "busy" in window.status_strip.budget.full_text())
+        text = window.status_strip.budget.full_text()
         assert text.startswith(
             "Autotask is 97 % busy this hour (others 9,600, us 120): pushes are paced, next in "
         )
