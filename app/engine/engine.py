@@ -24,6 +24,7 @@ from app.connectors.autotask import AutotaskClient
 from app.connectors.budget import BudgetState as ConnectorBudget
 from app.connectors.errors import ConnectorError, NotFound
 from app.connectors.servicenow import ServiceNowClient
+from app.domain.impact import ImpactReport
 from app.domain.outbound import Preview, preview
 from app.domain.overrides import overrides_from_json
 from app.domain.overview import Overview
@@ -47,6 +48,7 @@ from app.engine.pacing import HoldKind
 from app.engine.published import STATUS_KEY, PublishedStatus, StatusPublisher
 from app.engine.reconcile import Reconciler
 from app.engine.return_trip import ReturnPipeline
+from app.engine.rules import RuleChanges
 from app.engine.store_views import StoreBacked, dry_run_report, explain_stored
 from app.engine.views import (
     ActionResult,
@@ -101,6 +103,7 @@ class SyncEngine(StoreBacked):
         self.returns = ReturnPipeline(self.ctx)
         self.reconciler = Reconciler(self.ctx, self.outbound, self.returns)
         self.sampler = OverviewSampler(self.ctx)
+        self.rule_changes = RuleChanges(self.ctx, self.outbound)
         self._lease: Lease | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._push_wake = asyncio.Event()
@@ -480,6 +483,30 @@ class SyncEngine(StoreBacked):
 
     def _now(self) -> datetime:
         return self.ctx.clock()
+
+    # ---- rules -------------------------------------------------------------------------------------
+
+    async def picklists(self) -> TicketMetadata | None:
+        """The tenant's picklists (from the store while fresh); None when Autotask cannot be read."""
+        return await self._metadata()
+
+    async def sample_incident(self, key: str, *, fresh: bool) -> Incident | None:
+        """An incident to preview rules on: the queued snapshot, or read fresh from ServiceNow."""
+        if not fresh:
+            item = await self.ctx.db(self.store.get_item, key.strip())
+            return item.incident() if item is not None else None
+        return await self._find_remote(key.strip())
+
+    async def rules_impact(self, new: AppConfig) -> ImpactReport:
+        """What ``new``'s rules would change in the queue, the trigger verdicts and the return trip."""
+        return await self.rule_changes.impact(new)
+
+    async def apply_rules(self, new: AppConfig, by: str) -> tuple[str, ...]:
+        """Take ``new``'s rules up now, without a restart; the audit trail says who changed what."""
+        changed = await self.rule_changes.apply(new, by)
+        self.config = self.ctx.config
+        self._push_wake.set()
+        return changed
 
     def _after_decisions(self) -> None:
         self._push_wake.set()  # an approval in this process: push now

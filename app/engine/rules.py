@@ -1,0 +1,106 @@
+"""Rule changes against what the store holds: the impact report's inputs, and new rules taken up by
+a running engine without a restart.
+
+:func:`impact_inputs` reads the store only (no API call, no credentials), so ``triage-sync config
+diff`` works beside a running engine and on a desk without credentials; the desktop's Rules window
+gets the same report through :meth:`RuleChanges.impact`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from app.config import AppConfig
+from app.domain.impact import HeldIncident, ImpactReport, LinkedValues, changed_rules, compute_impact
+from app.domain.records import TicketMetadata
+from app.domain.triggers import to_encoded_query
+from app.engine.picklists import PICKLISTS_KEY
+from app.store import AuditOutcome, QueueState, Store
+
+if TYPE_CHECKING:
+    from app.engine.context import EngineContext
+    from app.engine.outbound import OutboundPipeline
+
+# Items whose ticket is still to be built: the new rules apply to them on their push.
+QUEUED_STATES = (QueueState.PENDING, QueueState.APPROVED, QueueState.FAILED)
+# Items set aside because they stopped matching: a wider trigger brings them back.
+SET_ASIDE_STATES = (QueueState.DROPPED,)
+
+
+@dataclass(frozen=True)
+class ImpactInputs:
+    held: tuple[HeldIncident, ...]
+    links: tuple[LinkedValues, ...]
+    metadata: TicketMetadata | None
+
+
+def stored_picklists(store: Store) -> TicketMetadata | None:
+    """The tenant's picklists the engine keeps in the store (None: not read yet, or unreadable)."""
+    row = store.get_state(PICKLISTS_KEY)
+    if row is None:
+        return None
+    try:
+        return TicketMetadata.model_validate(row.value.get("metadata"))
+    except ValidationError:
+        return None
+
+
+def impact_inputs(store: Store) -> ImpactInputs:
+    """Queued and set-aside snapshots, linked tickets' current labels, and the stored picklists."""
+    held = [HeldIncident(item.incident(), queued=True) for item in store.list_items(QUEUED_STATES)]
+    held += [HeldIncident(item.incident(), queued=False) for item in store.list_items(SET_ASIDE_STATES)]
+    links = tuple(
+        LinkedValues(link.incident_number, link.ticket_number, dict(link.return_synced))
+        for link in store.list_links()
+        if link.return_synced
+    )
+    return ImpactInputs(tuple(held), links, stored_picklists(store))
+
+
+def with_rules(base: AppConfig, rules: AppConfig) -> AppConfig:
+    """``base`` with the rule sections (trigger, outbound, return_trip) of ``rules``."""
+    return base.model_copy(
+        update={"trigger": rules.trigger, "outbound": rules.outbound, "return_trip": rules.return_trip}
+    )
+
+
+class RuleChanges:
+    """The engine's side of a rule edit: what it would change, and taking the new rules up."""
+
+    def __init__(self, ctx: EngineContext, outbound: OutboundPipeline) -> None:
+        self.ctx = ctx
+        self.outbound = outbound
+
+    async def impact(self, new: AppConfig) -> ImpactReport:
+        inputs = await self.ctx.db(impact_inputs, self.ctx.store)
+        metadata = inputs.metadata
+        if metadata is None:
+            metadata = await self._live_picklists()
+        return compute_impact(self.ctx.config, new, inputs.held, inputs.links, metadata, now=self.ctx.clock())
+
+    async def _live_picklists(self) -> TicketMetadata | None:
+        from app.connectors.errors import ConnectorError
+
+        try:
+            return await self.ctx.picklists.get()
+        except ConnectorError:
+            return None
+
+    async def apply(self, new: AppConfig, by: str) -> tuple[str, ...]:
+        """Use ``new``'s rules from now on (the next poll, push and return trip), and record who
+        changed which rule. Returns the changed rule keys (empty: nothing to do)."""
+        ctx = self.ctx
+        updated = with_rules(ctx.config, new)
+        changed = changed_rules(ctx.config, updated)
+        if not changed:
+            return ()
+        ctx.config = updated
+        # The poll's server-side narrowing follows the new trigger (evaluate() stays authoritative).
+        self.outbound.trigger_query = to_encoded_query(updated.trigger).query
+        await ctx.audit_system(
+            f"rules changed by {by}: {', '.join(changed)}", outcome=AuditOutcome.OK, kind="rules"
+        )
+        return changed
