@@ -139,6 +139,7 @@ def _errors_by_field(exc: ValidationError) -> dict[str, str]:
 
 class SettingsDialog(QDialog):
     saved = Signal(object)  # Path of the written config file
+    rulesRequested = Signal()  # "Edit rules…": the main window opens the Rules window
     tested = Signal(str, bool, str)  # system, ok, message
 
     def __init__(
@@ -466,9 +467,12 @@ class SettingsDialog(QDialog):
             f"status {statuses or '(none)'}; priority {priorities or '(none)'}."
         )
         back.setWordWrap(True)
-        where = QLabel(f"Edit these rules in <code>{self.config_path}</code> (read-only here).")
+        where = plain_label(f"Read-only here. Edit them in the Rules window, or in {self.config_path}.")
         where.setWordWrap(True)
         where.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.edit_rules = QPushButton("&Edit rules…")
+        self.edit_rules.setToolTip("Open the Rules window: live preview and impact before saving")
+        self.edit_rules.clicked.connect(self.rulesRequested.emit)
         page = QWidget()
         layout = QVBoxLayout(page)
         layout.setSpacing(8)
@@ -477,6 +481,7 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.rules_table, 1)
         layout.addWidget(back)
         layout.addWidget(where)
+        layout.addWidget(self.edit_rules, 0, Qt.AlignmentFlag.AlignLeft)
         return page
 
     # ---- validation ---------------------------------------------------------------------------
