@@ -205,7 +205,7 @@ class CopyEditor(RuleEditor):
         super().__init__(target, rule, context)
         self.source = self._source_combo(str(rule.get("source", "")))
         self.max_length = self._max_length(rule.get("max_length"))
-        self.form.addRow("&Incident field", self.source)
+        self.form.addRow("Incident fiel&d", self.source)
         self.form.addRow("&Max length", self.max_length)
 
     def data(self) -> dict[str, Any]:
@@ -223,7 +223,7 @@ class TemplateEditor(RuleEditor):
         self.template = TemplateEdit(str(rule.get("template", "")))
         self.template.textChanged.connect(self.changed.emit)
         self.max_length = self._max_length(rule.get("max_length"))
-        self.form.addRow("&Template", self.template)
+        self.form.addRow("Tem&plate", self.template)
         self.form.addRow("&Max length", self.max_length)
 
     def data(self) -> dict[str, Any]:
@@ -255,9 +255,9 @@ class ValueMapEditor(RuleEditor):
         default = rule.get("default")
         self.default.set_value("(not sent)" if default is None else str(default))
         self.default.editTextChanged.connect(lambda _text: self.changed.emit())
-        self.form.addRow("&Incident field", self.source)
+        self.form.addRow("Incident fiel&d", self.source)
         self.form.addRow(self.table)
-        self.form.addRow("&Otherwise", self.default)
+        self.form.addRow("Other&wise", self.default)
         self.source.currentTextChanged.connect(self._fill)
         self._fill()
 
@@ -328,11 +328,11 @@ class ConstantEditor(RuleEditor):
             self.label = LabelCombo(context.metadata, target)
             self.label.set_value(str(value))
             self.label.editTextChanged.connect(lambda _text: self.changed.emit())
-            self.form.addRow("&Value", self.label)
+            self.form.addRow("Val&ue", self.label)
         else:
             self.text = QLineEdit(str(value))
             self.text.textChanged.connect(lambda _text: self.changed.emit())
-            self.form.addRow("&Value", self.text)
+            self.form.addRow("Val&ue", self.text)
 
     def data(self) -> dict[str, Any]:
         text = self.label.value() if self.picklist else self.text.text()
@@ -363,7 +363,7 @@ class DueEditor(RuleEditor):
         self.default_hours.valueChanged.connect(lambda _v: self.changed.emit())
         self.form.addRow("Picked &by", self.by)
         self.form.addRow(self.table)
-        self.form.addRow("&Otherwise (hours)", self.default_hours)
+        self.form.addRow("Other&wise (hours)", self.default_hours)
         self.by.currentTextChanged.connect(self._fill)
         self._fill()
 

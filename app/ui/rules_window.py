@@ -81,6 +81,10 @@ class RulesWindow(QDialog):
         self.setWindowTitle("Rules — Triage Sync")
         self.setWindowFlag(Qt.WindowType.WindowMaximizeButtonHint, True)
         self.resize(1240, 760)
+        screen = self.screen()
+        if screen is not None:  # never larger than the desktop (its title bar must stay reachable)
+            room = screen.availableGeometry()
+            self.resize(min(1240, room.width() - 40), min(760, room.height() - 60))
         self.engine = engine
         self.config_path = config_path or resolve_config_path(None)
         self.demo = demo
@@ -154,6 +158,7 @@ class RulesWindow(QDialog):
         body.addWidget(right)
         body.setStretchFactor(0, 5)
         body.setStretchFactor(1, 4)
+        body.setSizes([640, 600])
 
         # ---- status and buttons -----------------------------------------------------------------
         self.status = plain_label()
@@ -162,7 +167,7 @@ class RulesWindow(QDialog):
         self.problems.setWordWrap(True)
         self.problems.setStyleSheet(f"color: {css_color(foreground(Tone.ERROR, self.palette()))};")
         self.problems.hide()
-        self.save_button = QPushButton("&Save" if not demo else "&Apply to this session")
+        self.save_button = QPushButton("&Save" if not demo else "Apply to this &session")
         self.save_button.setToolTip(
             "Validate, save (the previous file is kept as .bak) and use the new rules now"
         )
@@ -224,6 +229,7 @@ class RulesWindow(QDialog):
             if page is not None:
                 page.deleteLater()
         self.trigger = TriggerSection(self.baseline, self.context)
+        self.trigger.description.setCursorPosition(0)
         self.outbound = OutboundSection(self.baseline, self.context)
         self.returns = ReturnSection(self.baseline, self.context)
         self.tabs.addTab(self.trigger, "&Trigger")

@@ -1,0 +1,173 @@
+"""The Rules window at the desk (fake engine): opened from the menu and Settings, every part reached
+from the keyboard with no clashing Alt letters, live labels (children under their parent) and
+remote text shown as plain text."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import qasync
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QAbstractButton, QApplication, QLabel, QTabWidget, QWidget
+from ui_fakes import FakeEngine, make_row, wait_until
+
+from app.domain.metadata import FieldInfo, PicklistValue
+from app.domain.records import Incident, TicketMetadata
+from app.ui.main_window import MainWindow
+from app.ui.rules_editors import LabelCombo, label_choices
+from app.ui.rules_window import RulesWindow
+from app.ui.settings_dialog import SettingsDialog
+
+HOSTILE = "<b>Urgent</b><img src=x>"
+
+
+def values(labels: dict[str, int], parent: int | None = None) -> tuple[PicklistValue, ...]:
+    return tuple(PicklistValue(value=v, label=label, parent_value=parent) for label, v in labels.items())
+
+
+def tenant() -> TicketMetadata:
+    return TicketMetadata(
+        fields={
+            "priority": FieldInfo(
+                name="priority", is_picklist=True, picklist=values({"Critical": 4, "High": 1, HOSTILE: 9})
+            ),
+            "status": FieldInfo(name="status", is_picklist=True, picklist=values({"New": 1, "Complete": 5})),
+            "queueID": FieldInfo(name="queueID", is_picklist=True, picklist=values({"Level I Support": 3})),
+            "issueType": FieldInfo(
+                name="issueType", is_picklist=True, picklist=values({"Hardware": 1, "Software": 2})
+            ),
+            "subIssueType": FieldInfo(
+                name="subIssueType",
+                is_picklist=True,
+                parent_field="issueType",
+                picklist=values({"Other": 11, "Laptop": 12}, parent=1) + values({"Other": 21}, parent=2),
+            ),
+        }
+    )
+
+
+@pytest.fixture
+def desk(engine: FakeEngine) -> FakeEngine:
+    engine.metadata = tenant()
+    row = make_row(1, short_description="Printer <script>alert(1)</script>")
+    engine.add_rows([row])
+    engine.incidents[row.number] = Incident(
+        sys_id="a" * 32,
+        number=row.number,
+        short_description=row.short_description,
+        category="hardware",
+        priority=2,
+        sys_updated_on=datetime(2026, 5, 4, 9, 0, tzinfo=UTC),
+    )
+    return engine
+
+
+@pytest.fixture(autouse=True)
+def _no_quit_on_close(qapp: QApplication) -> Iterator[None]:
+    before = qapp.quitOnLastWindowClosed()
+    qapp.setQuitOnLastWindowClosed(False)
+    yield
+    qapp.setQuitOnLastWindowClosed(before)
+
+
+def test_children_are_listed_under_their_parent() -> None:
+    assert label_choices(tenant(), "subIssueType") == [
+        ("Hardware", "", False),
+        ("    Other", "Other", True),
+        ("    Laptop", "Laptop", True),
+        ("Software", "", False),
+        ("    Other", "Other", True),
+    ]
+    combo = LabelCombo(tenant(), "subIssueType")
+    assert not combo.model().flags(combo.model().index(0, 0)) & Qt.ItemFlag.ItemIsEnabled  # a heading
+    combo.activated.emit(1)
+    assert combo.value() == "Other"  # the label itself, not the indented display
+
+
+def _mnemonics(root: QWidget) -> list[str]:
+    """The Alt letters of every visible button and label buddy (tab titles included)."""
+    letters: list[str] = []
+    texts = [w.text() for w in root.findChildren(QAbstractButton) if w.isVisible()]
+    texts += [w.text() for w in root.findChildren(QLabel) if w.isVisible() and w.buddy() is not None]
+    for tabs in root.findChildren(QTabWidget):
+        texts += [tabs.tabText(i) for i in range(tabs.count())]
+    for text in texts:
+        index = text.replace("&&", "").find("&")
+        if index >= 0:
+            letters.append(text.replace("&&", "")[index + 1].lower())
+    return letters
+
+
+def test_menu_opens_the_window_and_every_part_is_reachable_by_keyboard(
+    window: MainWindow, desk: FakeEngine, loop: qasync.QEventLoop, qtbot: Any
+) -> None:
+    async def scenario() -> None:
+        await window.load()
+        window.show()
+        assert window.rules_action.shortcut().toString() == "Ctrl+E"
+        window.rules_action.trigger()
+        rules = window.rules_window
+        assert isinstance(rules, RulesWindow)
+        await wait_until(lambda: hasattr(rules, "outbound") and rules.incident is not None)
+        for index in range(rules.tabs.count()):
+            rules.tabs.setCurrentIndex(index)
+            rules.outbound.select("priority")
+            QApplication.processEvents()
+            letters = _mnemonics(rules)
+            assert len(letters) == len(set(letters)), (
+                f"clashing Alt letters on tab {index}: {sorted(letters)}"
+            )
+        rules.activateWindow()
+        qtbot.waitActive(rules)
+        QTest.keyClick(rules, Qt.Key.Key_O, Qt.KeyboardModifier.AltModifier)
+        assert rules.tabs.currentWidget() is rules.outbound
+        QTest.keyClick(rules, Qt.Key.Key_F, Qt.KeyboardModifier.AltModifier)
+        assert QApplication.focusWidget() is rules.outbound.fields
+        QTest.keyClick(rules, Qt.Key.Key_R, Qt.KeyboardModifier.AltModifier)
+        assert rules.tabs.currentWidget() is rules.returns
+        QTest.keyClick(rules, Qt.Key.Key_T, Qt.KeyboardModifier.AltModifier)
+        assert rules.tabs.currentWidget() is rules.trigger
+        QTest.keyRelease(rules, Qt.Key.Key_Alt)  # leave no modifier held for the next test
+        # Every interactive widget takes focus from the keyboard.
+        for widget in rules.findChildren(QAbstractButton):
+            if widget.isVisible():
+                assert widget.focusPolicy() & Qt.FocusPolicy.TabFocus, widget.text()
+
+        # Remote text is shown as it is, never rendered.
+        assert rules.verdict.textFormat() == Qt.TextFormat.PlainText
+        assert rules.edited_cell("title") == "Printer <script>alert(1)</script>"
+        rules.outbound.select("priority")
+        editor = rules.outbound.editor("priority")
+        cell = editor.cell("2")  # type: ignore[attr-defined]
+        assert isinstance(cell, LabelCombo)
+        assert HOSTILE in [cell.itemText(i) for i in range(cell.count())]
+        rules.close()
+
+    loop.run_until_complete(scenario())
+
+
+def test_settings_edit_rules_opens_the_rules_window(
+    window: MainWindow, desk: FakeEngine, loop: qasync.QEventLoop, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        await window.load()
+        window.show()
+        window.open_settings()
+        dialog = next(
+            w for w in QApplication.topLevelWidgets() if isinstance(w, SettingsDialog) and w.isVisible()
+        )
+        dialog.tabs.setCurrentIndex(dialog.tabs.count() - 1)
+        dialog.edit_rules.click()
+        assert isinstance(window.rules_window, RulesWindow) and window.rules_window.isVisible()
+        await wait_until(lambda: window.rules_window is not None and hasattr(window.rules_window, "trigger"))
+        # Asking again raises the same window instead of opening a second one.
+        assert window.open_rules() is window.rules_window
+        window.rules_window.close()
+        dialog.close()
+
+    loop.run_until_complete(scenario())
