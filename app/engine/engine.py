@@ -258,6 +258,7 @@ class SyncEngine(StoreBacked):
         await self.ctx.pacing.load()
         if auto_push is not None:
             self.outbound.auto_push = auto_push
+        await self._follow_rules_file()
         report = CycleReport()
         await self._servicenow_cycle(report)
         await self._push_cycle(report)
@@ -298,6 +299,7 @@ class SyncEngine(StoreBacked):
     async def _servicenow_loop(self) -> None:
         interval = self.config.servicenow.poll_seconds
         while not self._stopping.is_set():
+            await self._follow_rules_file()
             report = CycleReport()
             await self._servicenow_cycle(report)
             self._push_wake.set()
@@ -500,6 +502,14 @@ class SyncEngine(StoreBacked):
     async def rules_impact(self, new: AppConfig) -> ImpactReport:
         """What ``new``'s rules would change in the queue, the trigger verdicts and the return trip."""
         return await self.rule_changes.impact(new)
+
+    async def _follow_rules_file(self) -> None:
+        """An edit of the engine's own rules file (outside the app) is taken up before each poll."""
+        try:
+            if await self.rule_changes.reload_if_changed():
+                self.config = self.ctx.config
+        except Exception:  # reading a file must never stop unattended syncing
+            log.exception("reading the rules file failed; the rules in use stay")
 
     async def apply_rules(self, new: AppConfig, by: str) -> tuple[str, ...]:
         """Take ``new``'s rules up now, without a restart; the audit trail says who changed what."""

@@ -9,11 +9,12 @@ gets the same report through :meth:`RuleChanges.impact`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from app.config import AppConfig
+from app.config import AppConfig, ConfigError, load_config
 from app.domain.impact import HeldIncident, ImpactReport, LinkedValues, changed_rules, compute_impact
 from app.domain.records import TicketMetadata
 from app.domain.triggers import to_encoded_query
@@ -68,11 +69,53 @@ def with_rules(base: AppConfig, rules: AppConfig) -> AppConfig:
 
 
 class RuleChanges:
-    """The engine's side of a rule edit: what it would change, and taking the new rules up."""
+    """The engine's side of a rule edit: what it would change, and taking the new rules up.
+
+    With :meth:`watch`, the engine also follows its own configuration file: an edit made outside
+    the app (a deploy from git, an editor on the engine host) is taken up at the next poll when the
+    file is valid; an invalid file keeps the rules in use and says why once."""
 
     def __init__(self, ctx: EngineContext, outbound: OutboundPipeline) -> None:
         self.ctx = ctx
         self.outbound = outbound
+        self._path: Path | None = None
+        self._stamp: tuple[int, int] | None = None
+        self._refused: tuple[int, int] | None = None
+
+    @staticmethod
+    def _file_stamp(path: Path) -> tuple[int, int] | None:
+        try:
+            info = path.stat()
+        except OSError:
+            return None
+        return (info.st_mtime_ns, info.st_size)
+
+    def watch(self, path: Path) -> None:
+        """Follow ``path`` (the file the engine's rules came from) from its current state on."""
+        self._path = path
+        self._stamp = self._file_stamp(path)
+
+    async def reload_if_changed(self) -> tuple[str, ...]:
+        """Take the watched file's rules up when it changed since the last look (cheap: one stat)."""
+        path = self._path
+        if path is None:
+            return ()
+        stamp = self._file_stamp(path)
+        if stamp is None or stamp == self._stamp:
+            return ()
+        self._stamp = stamp
+        try:
+            new = load_config(path, must_exist=True)
+        except ConfigError as exc:
+            if stamp != self._refused:
+                self._refused = stamp
+                await self.ctx.audit_system(
+                    f"{path} changed but is not valid, so the rules in use stay: {'; '.join(exc.problems)}",
+                    outcome=AuditOutcome.FAILED,
+                    kind="rules",
+                )
+            return ()
+        return await self.apply(new, f"the rules file {path}")
 
     async def impact(self, new: AppConfig) -> ImpactReport:
         inputs = await self.ctx.db(impact_inputs, self.ctx.store)

@@ -51,3 +51,36 @@ async def test_engine_pushes_with_the_saved_rule_without_restart(harness: Harnes
     assert path.read_text(encoding="utf-8").startswith("# the engine host's rules\n")
     # Applying the same rules again changes nothing and records nothing.
     assert await engine.apply_rules(saved.config, "alice") == ()
+
+
+async def test_engine_follows_its_own_rules_file_edited_outside_the_app(
+    harness: Harness, tmp_path: Path
+) -> None:
+    path = tmp_path / "config.toml"
+    text = "# deployed from git\n" + tomlkit.dumps(harness.config_data(outbound={"auto_push": True}))
+    path.write_text(text, encoding="utf-8")
+    engine = harness.engine(load_config(path))
+    engine.rule_changes.watch(path)
+
+    # An invalid edit keeps the rules in use and says why, once.
+    path.write_text(
+        text + '\n[outbound.fields.title]\nrule = "template"\ntemplate = "{nope}"\n', encoding="utf-8"
+    )
+    first = harness.incident(priority="2", impact="1", urgency="2")
+    await engine.run_once()
+    await engine.run_once()
+    [ticket] = harness.tickets_for(first["sys_id"])
+    assert ticket["priority"] == harness.at.picklist_id("priority", "High")
+    refused = [e.summary for e in engine.store.list_audit(direction="system") if "is not valid" in e.summary]
+    assert len(refused) == 1 and "unknown placeholder {nope}" in refused[0]
+
+    # A valid edit is taken up before the next poll, without a restart.
+    path.write_text(
+        text + '\n[outbound.fields.priority]\nrule = "constant"\nvalue = "Critical"\n', encoding="utf-8"
+    )
+    second = harness.incident(priority="2", impact="1", urgency="2")
+    await engine.run_once()
+    [ticket] = harness.tickets_for(second["sys_id"])
+    assert ticket["priority"] == harness.at.picklist_id("priority", "Critical")
+    summaries = [event.summary for event in engine.store.list_audit(direction="system")]
+    assert f"rules changed by the rules file {path}: outbound.fields.priority" in summaries
