@@ -117,3 +117,15 @@ def test_a_missing_file_is_created_with_only_the_change(tmp_path: Path) -> None:
         path.read_text(encoding="utf-8")
         == '[outbound.fields.status]\nrule = "constant"\nvalue = "In Progress"\n\n'
     )
+
+
+def test_a_status_label_with_a_line_break_is_quoted(path: Path) -> None:
+    """A status label from Autotask may end in a line break: it must be written as a quoted key."""
+    current = load_config(path)
+    status = {**current.return_trip.status, "Escalated\n": current.return_trip.status["In Progress"]}
+    edited = current.model_copy(
+        update={"return_trip": current.return_trip.model_copy(update={"status": status})}
+    )
+    save_rules(path, current, edited)
+    assert '"Escalated\\n"' in path.read_text(encoding="utf-8")
+    assert load_config(path).return_trip.status["Escalated\n"].state == 2
