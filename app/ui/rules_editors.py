@@ -118,7 +118,9 @@ class TemplateEdit(QPlainTextEdit):
         self.setTabChangesFocus(True)
         self.setPlainText(text)
         self.setMaximumHeight(self.fontMetrics().lineSpacing() * 4 + 12)
-        self.completer = QCompleter(QStringListModel([f"{{{name}}}" for name in TEMPLATE_FIELDS]), self)
+        # Parented to this editor: an unowned model would be collected and the completer left empty.
+        self.fields_model = QStringListModel([f"{{{name}}}" for name in TEMPLATE_FIELDS], self)
+        self.completer = QCompleter(self.fields_model, self)
         self.completer.setWidget(self)
         self.completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.completer.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
@@ -160,7 +162,10 @@ class TemplateEdit(QPlainTextEdit):
         if prefix is None:
             popup.hide()
             return
-        self.completer.setCompletionPrefix(prefix)
+        if prefix != self.completer.completionPrefix() or not popup.isVisible():
+            self.completer.setCompletionPrefix(prefix)
+            # The first match is highlighted, so Enter or Tab takes it at once.
+            popup.setCurrentIndex(self.completer.completionModel().index(0, 0))
         rect = self.cursorRect()
         rect.setWidth(popup.sizeHintForColumn(0) + 24)
         self.completer.complete(rect)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import qasync
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QTextCursor
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractButton, QApplication, QLabel, QTabWidget, QWidget
 from ui_fakes import FakeEngine, make_row, wait_until
@@ -19,7 +20,7 @@ from ui_fakes import FakeEngine, make_row, wait_until
 from app.domain.metadata import FieldInfo, PicklistValue
 from app.domain.records import Incident, TicketMetadata
 from app.ui.main_window import MainWindow
-from app.ui.rules_editors import LabelCombo, label_choices
+from app.ui.rules_editors import LabelCombo, TemplateEdit, label_choices
 from app.ui.rules_window import RulesWindow
 from app.ui.settings_dialog import SettingsDialog
 
@@ -171,3 +172,21 @@ def test_settings_edit_rules_opens_the_rules_window(
         dialog.close()
 
     loop.run_until_complete(scenario())
+
+
+def test_template_completes_incident_fields(qtbot: Any) -> None:
+    edit = TemplateEdit("Ticket: ")
+    qtbot.addWidget(edit)
+    edit.show()
+    edit.setFocus()
+    edit.moveCursor(QTextCursor.MoveOperation.End)
+    QTest.keyClicks(edit, "{sho")
+    popup = edit.completer.popup()
+    assert popup is not None and popup.isVisible()
+    assert edit.completer.completionPrefix() == "{sho"
+    assert edit.completer.currentCompletion() == "{short_description}"
+    QTest.keyClick(popup, Qt.Key.Key_Return)
+    assert edit.toPlainText() == "Ticket: {short_description}"
+    QTest.keyClicks(edit, " by {caller_name} ")
+    assert not popup.isVisible()  # a closed placeholder offers nothing
+    assert edit.toPlainText() == "Ticket: {short_description} by {caller_name} "
