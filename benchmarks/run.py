@@ -19,6 +19,8 @@ Measurements:
   overview     the Overview tab's read (indexed store reads + aggregation) with N audit rows in 7 days
   team         team mode (benchmarks/team.py): approval on a desk -> the engine's create, a change
                on one desk -> visible on another, store load of 20 idle attached desks
+  impact       the Rules window's impact report (a priority value map edited) over N queued
+               incidents and N linked tickets: the pure computation, which runs in a worker thread
 
 Results go to benchmarks/results/<timestamp>.json (gitignored); the tables for docs/performance.md
 are printed as Markdown. Medians of --repeat runs are quoted.
@@ -510,6 +512,54 @@ def table(rows: list[dict[str, Any]], keys: list[str]) -> str:
     return "\n".join(lines)
 
 
+def impact(count: int) -> dict[str, Any]:
+    """compute_impact over ``count`` queued snapshots and ``count`` links, as the Rules window and
+    ``config diff`` run it (two previews per item); the store reads are not included."""
+    from app.domain.impact import HeldIncident, LinkedValues, compute_impact
+    from app.domain.metadata import FieldInfo, PicklistValue, TicketMetadata
+    from app.domain.records import Incident
+
+    def picklist(labels: list[str]) -> tuple[PicklistValue, ...]:
+        return tuple(PicklistValue(value=index + 1, label=label) for index, label in enumerate(labels))
+
+    metadata = TicketMetadata(
+        fields={
+            "priority": FieldInfo(name="priority", picklist=picklist(["Critical", "High", "Medium", "Low"])),
+            "status": FieldInfo(name="status", picklist=picklist(["New", "In Progress", "Complete"])),
+            "queueID": FieldInfo(name="queueID", picklist=picklist(["Level I Support", "Network Team"])),
+        }
+    )
+    old = parse_config({"outbound": {"company_id": 174, "default_queue": "Level I Support"}}, "bench")
+    rule = old.outbound.fields["priority"]
+    new_map = {**getattr(rule, "map", {}), "3": "High"}
+    fields = {**old.outbound.fields, "priority": rule.model_copy(update={"map": new_map})}
+    new = old.model_copy(update={"outbound": old.outbound.model_copy(update={"fields": fields})})
+    now = datetime.now(UTC)
+    held = [
+        HeldIncident(
+            Incident(
+                sys_id=f"{n:032x}",
+                number=f"INC{n:07d}",
+                short_description=f"Printer {n} jams",
+                description="Paper jam on tray 2.",
+                category=("hardware", "software", "network")[n % 3],
+                priority=n % 5 + 1,
+                sys_updated_on=now,
+            ),
+            queued=True,
+        )
+        for n in range(count)
+    ]
+    links = [
+        LinkedValues(f"INC{n:07d}", f"T{n}", {"status": "In Progress", "priority": "High"})
+        for n in range(count)
+    ]
+    started = time.perf_counter()
+    report = compute_impact(old, new, held, links, metadata, now=now)
+    seconds = time.perf_counter() - started
+    return {"queued_and_linked": count, "altered": len(report.altered), "seconds": round(seconds, 3)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -518,7 +568,7 @@ def main() -> None:
         "which",
         nargs="*",
         metavar="BENCHMARK",
-        help="economy, once, throughput, stall, queueview, footprint, overview, team (default: all)",
+        help="economy, once, throughput, stall, queueview, footprint, overview, team, impact (default: all)",
     )
     parser.add_argument("--latency", nargs="+", type=float, default=[0, 50, 200], help="ms added per request")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; medians are reported")
@@ -538,7 +588,7 @@ def main() -> None:
     parser.add_argument("--desks", type=int, default=20, help="team: idle attached desks")
     parser.add_argument("--idle-seconds", type=float, default=60.0, help="team: idle window measured")
     args = parser.parse_args()
-    known = ["economy", "once", "throughput", "stall", "queueview", "footprint", "overview", "team"]
+    known = ["economy", "once", "throughput", "stall", "queueview", "footprint", "overview", "team", "impact"]
     args.which = args.which or known
     unknown = set(args.which) - set(known)
     if unknown:
@@ -710,6 +760,11 @@ def main() -> None:
                 ],
             ),
         ]
+    if "impact" in args.which:
+        sizes = [500] if args.quick else [1_000, 10_000]
+        rows = [median_of([impact(size) for _ in range(args.repeat)]) for size in sizes]
+        results["impact"] = rows
+        md += ["### Rule-change impact", table(rows, ["queued_and_linked", "altered", "seconds", "runs"])]
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")

@@ -242,6 +242,8 @@ def compute_impact(
     passing: list[ItemImpact] = []
     counts: Counter[str] = Counter()
     queued = 0
+    # Two previews per item are the expensive part: skip them when the mapping is the same.
+    mapping_changed = old.outbound != new.outbound
     for entry in held:
         incident = entry.incident
         was = evaluate(old.trigger, incident, linked=entry.linked)
@@ -254,7 +256,7 @@ def compute_impact(
         elif not was.matched and will.matched:
             newly_matching.append(ItemImpact(incident.number))
             continue
-        if not entry.queued:
+        if not entry.queued or not mapping_changed:
             continue
         before = preview(incident, old.outbound, metadata, now=now)
         after = preview(incident, new.outbound, metadata, now=now)

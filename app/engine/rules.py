@@ -8,7 +8,9 @@ gets the same report through :meth:`RuleChanges.impact`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
 QUEUED_STATES = (QueueState.PENDING, QueueState.APPROVED, QueueState.FAILED)
 # Items set aside because they stopped matching: a wider trigger brings them back.
 SET_ASIDE_STATES = (QueueState.DROPPED,)
+# How long the store's records are reused between reports while someone edits the rules.
+INPUTS_MAX_AGE = 20.0
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,7 @@ class RuleChanges:
         self._path: Path | None = None
         self._stamp: tuple[int, int] | None = None
         self._refused: tuple[int, int] | None = None
+        self._inputs: tuple[float, ImpactInputs] | None = None
 
     @staticmethod
     def _file_stamp(path: Path) -> tuple[int, int] | None:
@@ -118,11 +123,26 @@ class RuleChanges:
         return await self.apply(new, f"the rules file {path}")
 
     async def impact(self, new: AppConfig) -> ImpactReport:
-        inputs = await self.ctx.db(impact_inputs, self.ctx.store)
-        metadata = inputs.metadata
-        if metadata is None:
-            metadata = await self._live_picklists()
-        return compute_impact(self.ctx.config, new, inputs.held, inputs.links, metadata, now=self.ctx.clock())
+        """The report for ``new``. The Rules window asks on every edit: the store is read at most
+        once per :data:`INPUTS_MAX_AGE` seconds, and the comparison (two previews per queued item)
+        runs in a worker thread, so a big queue never freezes the window."""
+        now = time.monotonic()
+        cached = self._inputs
+        if cached is None or now - cached[0] > INPUTS_MAX_AGE:
+            inputs = await self.ctx.db(impact_inputs, self.ctx.store)
+            if inputs.metadata is None:
+                inputs = replace(inputs, metadata=await self._live_picklists())
+            self._inputs = cached = (now, inputs)
+        inputs = cached[1]
+        return await asyncio.to_thread(
+            compute_impact,
+            self.ctx.config,
+            new,
+            inputs.held,
+            inputs.links,
+            inputs.metadata,
+            now=self.ctx.clock(),
+        )
 
     async def _live_picklists(self) -> TicketMetadata | None:
         from app.connectors.errors import ConnectorError
@@ -141,6 +161,7 @@ class RuleChanges:
         if not changed:
             return ()
         ctx.config = updated
+        self._inputs = None  # the next report reads the store again
         # The poll's server-side narrowing follows the new trigger (evaluate() stays authoritative).
         self.outbound.trigger_query = to_encoded_query(updated.trigger).query
         await ctx.audit_system(

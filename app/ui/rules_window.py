@@ -97,7 +97,7 @@ class RulesWindow(QDialog):
         self._sample_task = TaskSlot("rules-sample", on_error=self._failed)
         self._impact_task = TaskSlot("rules-impact", on_error=self._failed)
         self._save_task = TaskSlot("rules-save", on_error=self._failed)
-        self._recompute = QTimer(self, singleShot=True, interval=150)
+        self._recompute = QTimer(self, singleShot=True, interval=250)  # typing settles first
         self._recompute.timeout.connect(self.recompute)
 
         self.tabs = QTabWidget()
