@@ -153,6 +153,21 @@ def render(original: str, old: AppConfig, new: AppConfig) -> str:
     return text if text.endswith("\n") or not text else text + "\n"
 
 
+def rules_onto(file_config: AppConfig, baseline: AppConfig, edited: AppConfig) -> AppConfig:
+    """What to save: the file as it is now, with only the parts the user edited since ``baseline``
+    (the trigger, the outbound field rules, the return trip). A hand edit of the file made while the
+    Rules window was open (another part, or ``company_id``) is kept, not overwritten by the window's
+    older copy."""
+    update: dict[str, Any] = {}
+    if edited.trigger != baseline.trigger:
+        update["trigger"] = edited.trigger
+    if edited.outbound.fields != baseline.outbound.fields:
+        update["outbound"] = file_config.outbound.model_copy(update={"fields": edited.outbound.fields})
+    if edited.return_trip != baseline.return_trip:
+        update["return_trip"] = edited.return_trip
+    return file_config.model_copy(update=update)
+
+
 def save_rules(path: Path, current: AppConfig, new: AppConfig) -> SavedRules:
     """Write ``new``'s rules into ``path`` (validated first; the old file kept as ``.bak``).
 

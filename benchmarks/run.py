@@ -20,7 +20,7 @@ Measurements:
   team         team mode (benchmarks/team.py): approval on a desk -> the engine's create, a change
                on one desk -> visible on another, store load of 20 idle attached desks
   impact       the Rules window's impact report (a priority value map edited) over N queued
-               incidents and N linked tickets: the pure computation, which runs in a worker thread
+               incidents and N linked tickets: the pure computation (the window runs it in slices)
 
 Results go to benchmarks/results/<timestamp>.json (gitignored); the tables for docs/performance.md
 are printed as Markdown. Medians of --repeat runs are quoted.

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.config import AppConfig, ConstantRule, CopyRule, ValueMapRule, load_config, parse_config
-from app.rules_file import RulesRefused, save_rules
+from app.rules_file import RulesRefused, rules_onto, save_rules
 
 USER_FILE = """\
 # Our Triage Sync settings — reviewed by the service desk lead.
@@ -129,3 +129,20 @@ def test_a_status_label_with_a_line_break_is_quoted(path: Path) -> None:
     save_rules(path, current, edited)
     assert '"Escalated\\n"' in path.read_text(encoding="utf-8")
     assert load_config(path).return_trip.status["Escalated\n"].state == 2
+
+
+def test_a_hand_edit_made_while_the_window_was_open_is_kept(path: Path) -> None:
+    baseline = load_config(path)  # what the Rules window opened with
+    edited = with_field(baseline, "status", ConstantRule(rule="constant", value="In Progress"))
+    # Meanwhile someone edits the file by hand: another company and another trigger.
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("company_id = 174", "company_id = 175")
+        + "\n[trigger]\nrequire_unlinked = false\n",
+        encoding="utf-8",
+    )
+    on_file = load_config(path)
+    saved = save_rules(path, on_file, rules_onto(on_file, baseline, edited))
+    assert saved.changed == ("outbound.fields.status",)
+    again = load_config(path)
+    assert again.outbound.company_id == 175 and again.trigger.require_unlinked is False
+    assert again.outbound.fields["status"] == ConstantRule(rule="constant", value="In Progress")

@@ -225,16 +225,16 @@ def return_targets(config: ReturnTripConfig, values: Mapping[str, str]) -> dict[
     return targets
 
 
-def compute_impact(
+def held_impact(
     old: AppConfig,
     new: AppConfig,
     held: Sequence[HeldIncident],
-    links: Sequence[LinkedValues],
     metadata: TicketMetadata | None,
     *,
     now: datetime,
 ) -> ImpactReport:
-    """Compare what the saved rules and the edited ones do to the records the store holds."""
+    """The part of the report about held incidents (queued or set aside). Callers with a big queue
+    may compute it in slices and :func:`combine` the parts."""
     altered: list[ItemImpact] = []
     newly_matching: list[ItemImpact] = []
     no_longer: list[ItemImpact] = []
@@ -269,6 +269,20 @@ def compute_impact(
             failing.append(ItemImpact(incident.number, detail="; ".join(new_errors)))
         elif not before.ok and after.ok:
             passing.append(ItemImpact(incident.number))
+    return ImpactReport(
+        rules_changed=changed_rules(old, new),
+        altered=tuple(altered),
+        newly_matching=tuple(newly_matching),
+        no_longer_matching=tuple(no_longer),
+        newly_failing=tuple(failing),
+        newly_passing=tuple(passing),
+        queued_checked=queued,
+        field_counts=dict(counts),
+    )
+
+
+def links_impact(old: AppConfig, new: AppConfig, links: Sequence[LinkedValues]) -> ImpactReport:
+    """The part of the report about the return trip: linked tickets' current values, both mappings."""
     returns: list[ItemImpact] = []
     return_counts: Counter[str] = Counter()
     for link in links:
@@ -285,23 +299,52 @@ def compute_impact(
                 ItemImpact(f"{link.incident_number} (ticket {link.ticket_number})", diffs, f"ticket {labels}")
             )
             return_counts.update(diff.field for diff in diffs)
+    return ImpactReport(
+        rules_changed=changed_rules(old, new),
+        returns_altered=tuple(returns),
+        links_checked=len(links),
+        return_field_counts=dict(return_counts),
+    )
+
+
+def combine(parts: Sequence[ImpactReport], *, picklists_known: bool) -> ImpactReport:
+    """One report from its parts (slices of the held incidents, the links)."""
     notes: list[str] = []
-    if metadata is None:
+    if not picklists_known:
         notes.append(
             "the Autotask picklists are not in the store yet, so picklist labels were not checked "
             "(the engine keeps them once it has run)"
         )
+    counts: Counter[str] = Counter()
+    return_counts: Counter[str] = Counter()
+    for part in parts:
+        counts.update(part.field_counts)
+        return_counts.update(part.return_field_counts)
     return ImpactReport(
-        rules_changed=changed_rules(old, new),
-        altered=tuple(altered),
-        newly_matching=tuple(newly_matching),
-        no_longer_matching=tuple(no_longer),
-        newly_failing=tuple(failing),
-        newly_passing=tuple(passing),
-        returns_altered=tuple(returns),
+        rules_changed=parts[0].rules_changed if parts else (),
+        altered=tuple(item for part in parts for item in part.altered),
+        newly_matching=tuple(item for part in parts for item in part.newly_matching),
+        no_longer_matching=tuple(item for part in parts for item in part.no_longer_matching),
+        newly_failing=tuple(item for part in parts for item in part.newly_failing),
+        newly_passing=tuple(item for part in parts for item in part.newly_passing),
+        returns_altered=tuple(item for part in parts for item in part.returns_altered),
         notes=tuple(notes),
-        queued_checked=queued,
-        links_checked=len(links),
+        queued_checked=sum(part.queued_checked for part in parts),
+        links_checked=sum(part.links_checked for part in parts),
         field_counts=dict(counts),
         return_field_counts=dict(return_counts),
     )
+
+
+def compute_impact(
+    old: AppConfig,
+    new: AppConfig,
+    held: Sequence[HeldIncident],
+    links: Sequence[LinkedValues],
+    metadata: TicketMetadata | None,
+    *,
+    now: datetime,
+) -> ImpactReport:
+    """Compare what the saved rules and the edited ones do to the records the store holds."""
+    parts = [held_impact(old, new, held, metadata, now=now), links_impact(old, new, links)]
+    return combine(parts, picklists_known=metadata is not None)

@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from app.config import AppConfig, ConfigError, load_config
-from app.domain.impact import HeldIncident, ImpactReport, LinkedValues, changed_rules, compute_impact
+from app.domain.impact import (
+    HeldIncident,
+    ImpactReport,
+    LinkedValues,
+    changed_rules,
+    combine,
+    held_impact,
+    links_impact,
+)
 from app.domain.records import TicketMetadata
 from app.domain.triggers import to_encoded_query
 from app.engine.picklists import PICKLISTS_KEY
@@ -33,6 +41,7 @@ QUEUED_STATES = (QueueState.PENDING, QueueState.APPROVED, QueueState.FAILED)
 SET_ASIDE_STATES = (QueueState.DROPPED,)
 # How long the store's records are reused between reports while someone edits the rules.
 INPUTS_MAX_AGE = 20.0
+IMPACT_SLICE = 50  # queued items per slice (~30 ms of previews) between yields to the event loop
 
 
 @dataclass(frozen=True)
@@ -125,7 +134,7 @@ class RuleChanges:
     async def impact(self, new: AppConfig) -> ImpactReport:
         """The report for ``new``. The Rules window asks on every edit: the store is read at most
         once per :data:`INPUTS_MAX_AGE` seconds, and the comparison (two previews per queued item)
-        runs in a worker thread, so a big queue never freezes the window."""
+        runs in slices that yield to the event loop, so a big queue never freezes the window."""
         now = time.monotonic()
         cached = self._inputs
         if cached is None or now - cached[0] > INPUTS_MAX_AGE:
@@ -134,15 +143,18 @@ class RuleChanges:
                 inputs = replace(inputs, metadata=await self._live_picklists())
             self._inputs = cached = (now, inputs)
         inputs = cached[1]
-        return await asyncio.to_thread(
-            compute_impact,
-            self.ctx.config,
-            new,
-            inputs.held,
-            inputs.links,
-            inputs.metadata,
-            now=self.ctx.clock(),
-        )
+        old, now_utc = self.ctx.config, self.ctx.clock()
+        # Slices on the event loop, not a worker thread: the loop stays free between slices, a
+        # newer edit's request cancels this one for real, and nothing allocates Qt-visible garbage
+        # off the GUI thread (a collection there can destroy Qt objects on the wrong thread).
+        parts = []
+        for start in range(0, len(inputs.held), IMPACT_SLICE):
+            parts.append(
+                held_impact(old, new, inputs.held[start : start + IMPACT_SLICE], inputs.metadata, now=now_utc)
+            )
+            await asyncio.sleep(0)
+        parts.append(links_impact(old, new, inputs.links))
+        return combine(parts, picklists_known=inputs.metadata is not None)
 
     async def _live_picklists(self) -> TicketMetadata | None:
         from app.connectors.errors import ConnectorError

@@ -43,7 +43,7 @@ from app.domain.outbound import NOT_SENT, Preview, preview
 from app.domain.records import Incident, TicketMetadata
 from app.domain.triggers import evaluate
 from app.engine.api import EngineAPI
-from app.rules_file import RulesRefused, save_rules
+from app.rules_file import RulesRefused, rules_onto, save_rules
 from app.ui.format import desk_user, incident_key, now_utc
 from app.ui.rules_editors import RuleContext
 from app.ui.rules_sections import OutboundSection, ReturnSection, TriggerSection
@@ -394,7 +394,8 @@ class RulesWindow(QDialog):
             self._saved(edited, changed, "Applied to this demo session (not saved to a file)")
             return
         try:
-            result = save_rules(self.config_path, self._file_config(), edited)
+            on_file = self._file_config()
+            result = save_rules(self.config_path, on_file, rules_onto(on_file, self.baseline, edited))
         except (RulesRefused, ConfigError) as exc:
             problems = exc.problems if isinstance(exc, RulesRefused) else [str(exc)]
             self.problems.setText("\n".join(problems))

@@ -7,7 +7,16 @@ from typing import Any
 from domain_helpers import COMPANY_ID, NOW, build_incident
 
 from app.config import AppConfig, parse_config
-from app.domain.impact import HeldIncident, LinkedValues, changed_rules, compute_impact, return_targets
+from app.domain.impact import (
+    HeldIncident,
+    LinkedValues,
+    changed_rules,
+    combine,
+    compute_impact,
+    held_impact,
+    links_impact,
+    return_targets,
+)
 from app.domain.records import TicketMetadata
 
 
@@ -139,3 +148,15 @@ def test_details_list_every_affected_record(metadata: TicketMetadata) -> None:
         "  INC0000001: status 'New' -> 'In Progress'",
         "  INC0000002: status 'New' -> 'In Progress'",
     ]
+
+
+def test_a_report_computed_in_slices_is_the_whole_report(metadata: TicketMetadata) -> None:
+    new = rules(outbound={"fields": {"status": {"rule": "constant", "value": "In Progress"}}})
+    held = [queued(n, priority=n % 5 + 1) for n in range(1, 8)]
+    links = [LinkedValues("INC0000001", "T1", {"status": "Complete"})]
+    whole = compute_impact(rules(), new, held, links, metadata, now=NOW)
+    parts = [
+        held_impact(rules(), new, held[start : start + 3], metadata, now=NOW) for start in range(0, 7, 3)
+    ]
+    assert combine([*parts, links_impact(rules(), new, links)], picklists_known=True) == whole
+    assert whole.queued_checked == 7 and len(whole.altered) == 7 and whole.field_counts == {"status": 7}

@@ -103,11 +103,17 @@ def collect_qt_garbage() -> Iterator[None]:
     timers still registered, its executor's QThreads). The real engine allocates in worker threads
     (``asyncio.to_thread``), so an automatic collection may run there; Qt then destroys a timer
     object off its thread and the GUI thread segfaults in ``QTimerInfoList::activateTimers``.
-    ``rig`` asks for it before ``loop``, so it is torn down after the loop closes.
+    ``rig`` asks for it before ``loop``, so it is torn down after the loop closes. In between,
+    automatic collection is off: a window, its editors and the engine's worker threads allocate
+    enough during one scenario that a collection would otherwise start in a worker thread.
     """
     gc.collect()
-    yield
-    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.collect()
 
 
 @pytest.fixture(scope="module")
