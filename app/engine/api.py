@@ -112,7 +112,8 @@ class EngineAPI(Protocol):
         """The tenant's picklists (kept in the store); None when they cannot be had."""
 
     async def sample_incident(self, key: str, *, fresh: bool) -> Incident | None:
-        """An incident to try rules on: its queued snapshot, or read fresh from ServiceNow."""
+        """An incident to try rules on: its queued snapshot, or read fresh from ServiceNow (None: no
+        such incident; ValueError: not an incident number or sys_id; RuntimeError: unreachable)."""
 
     async def rules_impact(self, new: AppConfig) -> ImpactReport:
         """What the edited rules would change in the queue, trigger verdicts and return trip."""

@@ -497,7 +497,10 @@ class SyncEngine(StoreBacked):
         if not fresh:
             item = await self.ctx.db(self.store.get_item, key.strip())
             return item.incident() if item is not None else None
-        return await self._find_remote(key.strip())
+        try:
+            return await self._find_remote(key.strip())
+        except ConnectorError as error:  # the UI says it; it has no business with connector types
+            raise RuntimeError(f"ServiceNow could not be read ({error})") from error
 
     async def rules_impact(self, new: AppConfig) -> ImpactReport:
         """What ``new``'s rules would change in the queue, the trigger verdicts and the return trip."""

@@ -251,7 +251,11 @@ class RulesWindow(QDialog):
             self._sample_task.start(self._show_sample(key, fresh=True))
 
     async def _show_sample(self, key: str, *, fresh: bool) -> None:
-        found = await self.engine.sample_incident(key, fresh=fresh)
+        try:
+            found = await self.engine.sample_incident(key, fresh=fresh)
+        except (ValueError, RuntimeError) as exc:  # not an incident key; ServiceNow not reachable
+            self._say(f"{exc}. The preview keeps the incident it shows.", Tone.WARNING)
+            return
         if found is None:
             self._say(f"ServiceNow has no incident {key} (or the API user cannot see it).", Tone.WARNING)
             return

@@ -190,3 +190,32 @@ def test_template_completes_incident_fields(qtbot: Any) -> None:
     QTest.keyClicks(edit, " by {caller_name} ")
     assert not popup.isVisible()  # a closed placeholder offers nothing
     assert edit.toPlainText() == "Ticket: {short_description} by {caller_name} "
+
+
+def test_reading_an_incident_that_cannot_be_read_says_so(
+    desk: FakeEngine, loop: qasync.QEventLoop, qtbot: Any, tmp_path: Path
+) -> None:
+    async def unreachable(key: str, *, fresh: bool) -> Incident | None:
+        if fresh:
+            raise RuntimeError("ServiceNow could not be read (connection refused)")
+        return desk.incidents.get(key)
+
+    async def scenario() -> None:
+        window = RulesWindow(desk, tmp_path / "config.toml")
+        qtbot.addWidget(window)
+        await window.load()
+        shown = window.incident
+        desk.sample_incident = unreachable  # type: ignore[method-assign]
+        window.number.setText("10042")
+        window.number.returnPressed.emit()
+        await wait_until(lambda: "could not be read" in window.status.text())
+        assert window.status.text() == (
+            "ServiceNow could not be read (connection refused). The preview keeps the incident it shows."
+        )
+        assert window.incident is shown
+        desk.sample_incident = FakeEngine.sample_incident.__get__(desk)  # type: ignore[method-assign]
+        window.number.setText("INC0000404")
+        window.number.returnPressed.emit()
+        await wait_until(lambda: "has no incident INC0000404" in window.status.text())
+
+    loop.run_until_complete(scenario())
