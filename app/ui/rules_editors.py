@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QCompleter,
+    QDoubleSpinBox,
     QFormLayout,
     QHeaderView,
     QLineEdit,
@@ -362,9 +363,10 @@ class DueEditor(RuleEditor):
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setTabKeyNavigation(False)
-        self.default_hours = QSpinBox()
-        self.default_hours.setRange(1, 24 * 365)
-        self.default_hours.setValue(int(rule.get("default_hours", 24)))
+        self.default_hours = QDoubleSpinBox()
+        self.default_hours.setDecimals(1)
+        self.default_hours.setRange(0.5, 24 * 365)
+        self.default_hours.setValue(float(rule.get("default_hours", 24)))
         self.default_hours.valueChanged.connect(lambda _v: self.changed.emit())
         self.form.addRow("Picked &by", self.by)
         self.form.addRow(self.table)
@@ -384,17 +386,18 @@ class DueEditor(RuleEditor):
             item = QTableWidgetItem(label)
             item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
             self.table.setItem(row, 0, item)
-            spin = QSpinBox()
+            spin = QDoubleSpinBox()
+            spin.setDecimals(1)
             spin.setRange(0, 24 * 365)
             spin.setSpecialValueText("(default)")
-            spin.setValue(int(self.hours.get(label, 0)))
+            spin.setValue(self.hours.get(label, 0.0))
             spin.valueChanged.connect(lambda hours, key=label: self._set(key, hours))
             self.table.setCellWidget(row, 1, spin)
         self.changed.emit()
 
-    def _set(self, label: str, hours: int) -> None:
+    def _set(self, label: str, hours: float) -> None:
         if hours:
-            self.hours[label] = float(hours)
+            self.hours[label] = hours
         else:
             self.hours.pop(label, None)
         self.changed.emit()
@@ -404,7 +407,7 @@ class DueEditor(RuleEditor):
             "rule": "due_in_hours",
             "by": self.by.currentText().strip(),
             "hours": dict(self.hours),
-            "default_hours": float(self.default_hours.value()),
+            "default_hours": self.default_hours.value(),
         }
 
 

@@ -219,3 +219,29 @@ def test_reading_an_incident_that_cannot_be_read_says_so(
         await wait_until(lambda: "has no incident INC0000404" in window.status.text())
 
     loop.run_until_complete(scenario())
+
+
+def test_every_editor_gives_back_the_rule_it_was_given(qtbot: Any) -> None:
+    """Opening the window and saving without an edit changes nothing: each kind's editor returns
+    its rule unchanged, fractional due hours included."""
+    from app.config import parse_config
+    from app.ui.rules_editors import RuleContext, make_editor
+
+    config = parse_config(
+        {
+            "outbound": {
+                "fields": {
+                    "dueDateTime": {"rule": "due_in_hours", "by": "priority", "hours": {"Critical": 2.5}},
+                    "contactID": {"rule": "constant", "value": 29682885},
+                    "ticketCategory": {"rule": "copy", "source": "category", "max_length": 20},
+                }
+            }
+        },
+        "test.toml",
+    )
+    context = RuleContext(tenant(), ())
+    for target, rule in config.outbound.fields.items():
+        given = rule.model_dump(mode="json", exclude_none=True)
+        editor = make_editor(target, given, context)
+        qtbot.addWidget(editor)
+        assert editor.data() == given, target
