@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -66,6 +66,7 @@ class TriggerSection(QWidget):
     def __init__(self, config: AppConfig, context: RuleContext) -> None:
         super().__init__()
         self.context = context
+        self._last_cell: QWidget | None = None
         trigger = config.trigger.model_dump(mode="json", exclude_none=True)
         self.description = QLineEdit(str(trigger.get("description", "")))
         self.description.textChanged.connect(lambda _t: self.changed.emit())
@@ -130,6 +131,14 @@ class TriggerSection(QWidget):
 
         field.currentTextChanged.connect(offer)
         offer()
+
+        def operands(*_args: object) -> None:  # "is empty" takes no value
+            values.setEnabled(op.currentData() not in ("is_empty", "not_empty"))
+
+        op.currentIndexChanged.connect(operands)
+        operands()
+        for widget in (field, op, values):
+            widget.installEventFilter(self)
         for widget in (field, op):
             widget.currentIndexChanged.connect(lambda _i: self.changed.emit())
         values.textChanged.connect(lambda _t: self.changed.emit())
@@ -138,20 +147,25 @@ class TriggerSection(QWidget):
         self.table.setCellWidget(row, 2, values)
         self.changed.emit()
 
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+        if event.type() == QEvent.Type.FocusIn and isinstance(watched, QWidget):
+            self._last_cell = watched  # the condition "Remove condition" acts on
+        return super().eventFilter(watched, event)
+
+    def current_row(self) -> int | None:
+        """The condition last focused (or selected); None when there is none."""
+        for row in range(self.table.rowCount()):
+            if any(self.table.cellWidget(row, column) is self._last_cell for column in range(3)):
+                return row
+        rows = sorted({index.row() for index in self.table.selectedIndexes()})
+        return rows[0] if rows else None
+
     def remove_selected(self) -> None:
-        rows = sorted({index.row() for index in self.table.selectedIndexes()}, reverse=True)
-        focused = next(
-            (
-                r
-                for r in range(self.table.rowCount())
-                for c in range(3)
-                if self.table.cellWidget(r, c) is self.focusWidget()
-            ),
-            None,
-        )
-        for row in rows or ([focused] if focused is not None else [self.table.rowCount() - 1]):
-            if row >= 0:
-                self.table.removeRow(row)
+        row = self.current_row()
+        if row is None:
+            return  # nothing chosen: never remove a condition the user did not point at
+        self.table.removeRow(row)
+        self._last_cell = None
         self.changed.emit()
 
     def data(self) -> dict[str, Any]:

@@ -245,3 +245,35 @@ def test_every_editor_gives_back_the_rule_it_was_given(qtbot: Any) -> None:
         editor = make_editor(target, given, context)
         qtbot.addWidget(editor)
         assert editor.data() == given, target
+
+
+def test_remove_condition_acts_on_the_condition_in_focus(qtbot: Any) -> None:
+    from PySide6.QtWidgets import QComboBox, QLineEdit
+
+    from app.config import parse_config
+    from app.ui.rules_editors import RuleContext
+    from app.ui.rules_sections import TriggerSection
+
+    section = TriggerSection(parse_config({}, "test.toml"), RuleContext(tenant(), ()))
+    qtbot.addWidget(section)
+    section.show()
+
+    def fields() -> list[str]:
+        combos = [section.table.cellWidget(row, 0) for row in range(section.table.rowCount())]
+        return [combo.currentText() for combo in combos if isinstance(combo, QComboBox)]
+
+    assert fields() == ["active", "state", "category"]
+    section.remove_selected()  # nothing pointed at: nothing removed
+    assert fields() == ["active", "state", "category"]
+    state_values = section.table.cellWidget(1, 2)
+    assert isinstance(state_values, QLineEdit)
+    state_values.setFocus()
+    QApplication.processEvents()
+    section.remove_selected()
+    assert fields() == ["active", "category"]
+    op = section.table.cellWidget(0, 1)
+    values = section.table.cellWidget(0, 2)
+    assert isinstance(op, QComboBox) and isinstance(values, QLineEdit)
+    op.setCurrentIndex(op.findData("not_empty"))
+    assert not values.isEnabled()  # "is not empty" takes no value
+    assert section.data()["conditions"][0] == {"field": "active", "op": "not_empty"}
