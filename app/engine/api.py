@@ -120,3 +120,7 @@ class EngineAPI(Protocol):
 
     async def apply_rules(self, new: AppConfig, by: str) -> tuple[str, ...]:
         """Use the new rules from now on, without a restart; returns the changed rule keys."""
+
+    def rules_read_only(self) -> str | None:
+        """Why the rules cannot be saved from here (an attached desk: the engine host's file holds
+        them), or None when they can."""

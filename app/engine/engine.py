@@ -514,6 +514,9 @@ class SyncEngine(StoreBacked):
         except Exception:  # reading a file must never stop unattended syncing
             log.exception("reading the rules file failed; the rules in use stay")
 
+    def rules_read_only(self) -> str | None:
+        return None  # this process runs the engine: its own file holds the rules
+
     async def apply_rules(self, new: AppConfig, by: str) -> tuple[str, ...]:
         """Take ``new``'s rules up now, without a restart; the audit trail says who changed what."""
         changed = await self.rule_changes.apply(new, by)

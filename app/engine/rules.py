@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -72,6 +73,22 @@ def impact_inputs(store: Store) -> ImpactInputs:
         if link.return_synced
     )
     return ImpactInputs(tuple(held), links, stored_picklists(store))
+
+
+async def sliced_impact(
+    old: AppConfig, new: AppConfig, inputs: ImpactInputs, *, now: datetime
+) -> ImpactReport:
+    """The impact report computed in slices on the event loop, not in a worker thread: the loop
+    stays free between slices, a newer edit's request cancels this one for real, and nothing
+    allocates Qt-visible garbage off the GUI thread (a collection there can destroy Qt objects on
+    the wrong thread)."""
+    parts = []
+    for start in range(0, len(inputs.held), IMPACT_SLICE):
+        chunk = inputs.held[start : start + IMPACT_SLICE]
+        parts.append(held_impact(old, new, chunk, inputs.metadata, now=now))
+        await asyncio.sleep(0)
+    parts.append(links_impact(old, new, inputs.links))
+    return combine(parts, picklists_known=inputs.metadata is not None)
 
 
 def with_rules(base: AppConfig, rules: AppConfig) -> AppConfig:
@@ -142,19 +159,7 @@ class RuleChanges:
             if inputs.metadata is None:
                 inputs = replace(inputs, metadata=await self._live_picklists())
             self._inputs = cached = (now, inputs)
-        inputs = cached[1]
-        old, now_utc = self.ctx.config, self.ctx.clock()
-        # Slices on the event loop, not a worker thread: the loop stays free between slices, a
-        # newer edit's request cancels this one for real, and nothing allocates Qt-visible garbage
-        # off the GUI thread (a collection there can destroy Qt objects on the wrong thread).
-        parts = []
-        for start in range(0, len(inputs.held), IMPACT_SLICE):
-            parts.append(
-                held_impact(old, new, inputs.held[start : start + IMPACT_SLICE], inputs.metadata, now=now_utc)
-            )
-            await asyncio.sleep(0)
-        parts.append(links_impact(old, new, inputs.links))
-        return combine(parts, picklists_known=inputs.metadata is not None)
+        return await sliced_impact(self.ctx.config, new, cached[1], now=self.ctx.clock())
 
     async def _live_picklists(self) -> TicketMetadata | None:
         from app.connectors.errors import ConnectorError

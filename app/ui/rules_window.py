@@ -184,11 +184,15 @@ class RulesWindow(QDialog):
         buttons.addWidget(self.revert_button)
         buttons.addWidget(self.save_button)
         buttons.addWidget(close)
+        self.read_only = engine.rules_read_only()  # an attached desk previews, the engine host saves
         where = plain_label(
-            "Demo: the rules apply to this session only."
-            if demo
-            else f"Rules file: {self.config_path} (the engine on this machine reads it; in a team, "
-            "edit the rules on the machine that runs the engine)."
+            self.read_only
+            or (
+                "Demo: the rules apply to this session only."
+                if demo
+                else f"Rules file: {self.config_path} (the engine on this machine reads it; in a team, "
+                "edit the rules on the machine that runs the engine)."
+            )
         )
         where.setWordWrap(True)
 
@@ -296,7 +300,7 @@ class RulesWindow(QDialog):
         from app.domain.impact import changed_rules
 
         changed = changed_rules(self.baseline, built)
-        self.save_button.setEnabled(bool(changed))
+        self.save_button.setEnabled(bool(changed) and self.read_only is None)
         self.revert_button.setEnabled(bool(changed))
         self.refresh_preview()
         self._impact_task.start(self._impact(built))
@@ -381,6 +385,9 @@ class RulesWindow(QDialog):
         self._say("Edits discarded: the saved rules are shown again.", Tone.INFO)
 
     def save(self) -> None:
+        if self.read_only is not None:
+            self._say(self.read_only, Tone.WARNING)
+            return
         if self.edited is None or not self.save_button.isEnabled():
             self._say("Nothing to save: the rules are unchanged or not valid yet.", Tone.WARNING)
             return

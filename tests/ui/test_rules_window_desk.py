@@ -277,3 +277,28 @@ def test_remove_condition_acts_on_the_condition_in_focus(qtbot: Any) -> None:
     op.setCurrentIndex(op.findData("not_empty"))
     assert not values.isEnabled()  # "is not empty" takes no value
     assert section.data()["conditions"][0] == {"field": "active", "op": "not_empty"}
+
+
+def test_an_attached_desk_previews_but_does_not_save(
+    desk: FakeEngine, loop: qasync.QEventLoop, qtbot: Any, tmp_path: Path
+) -> None:
+    desk.rules_locked = (
+        "The rules live in the configuration file of the machine that runs the engine (host-a)."
+    )
+
+    async def scenario() -> None:
+        window = RulesWindow(desk, tmp_path / "config.toml")
+        qtbot.addWidget(window)
+        await window.load()
+        window.outbound.select("priority")
+        editor = window.outbound.editor("priority")
+        editor.set_label("2", "Critical")  # type: ignore[attr-defined]
+        await wait_until(lambda: window.edited_cell("priority") == "Critical")
+        assert "priority" in window.differences()  # the preview works on a desk
+        assert not window.save_button.isEnabled()
+        window.save()
+        assert window.status.text() == desk.rules_locked
+        assert not any(call[0] == "apply_rules" for call in desk.calls)
+        assert not (tmp_path / "config.toml").exists()
+
+    loop.run_until_complete(scenario())

@@ -117,6 +117,7 @@ class FakeEngine:
         self.overview_now = NOW
         self.metadata: TicketMetadata | None = None
         self.incidents: dict[str, Incident] = {}  # by number, for the Rules window's samples
+        self.rules_locked: str | None = None  # an attached desk's reason
 
     # life cycle
     async def start(self) -> None:
@@ -264,6 +265,9 @@ class FakeEngine:
 
     async def rules_impact(self, new: AppConfig) -> ImpactReport:
         return compute_impact(self.config, new, [], [], self.metadata, now=NOW)
+
+    def rules_read_only(self) -> str | None:
+        return self.rules_locked
 
     async def apply_rules(self, new: AppConfig, by: str) -> tuple[str, ...]:
         self.calls.append(("apply_rules", by))
