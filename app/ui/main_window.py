@@ -129,7 +129,7 @@ class MainWindow(QMainWindow):
         )
         self.settings_action.triggered.connect(self.open_settings)
         self.rules_action = QAction("&Rules…", self)
-        self.rules_action.setShortcut(QKeySequence("Ctrl+E"))
+        self.rules_action.setShortcut(QKeySequence("Ctrl+Shift+R"))
         self.rules_action.setToolTip("Edit the trigger and mappings: live preview, impact before saving")
         self.rules_action.triggered.connect(self.open_rules)
         self.rules_window: RulesWindow | None = None

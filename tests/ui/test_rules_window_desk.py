@@ -110,7 +110,13 @@ def test_menu_opens_the_window_and_every_part_is_reachable_by_keyboard(
     async def scenario() -> None:
         await window.load()
         window.show()
-        assert window.rules_action.shortcut().toString() == "Ctrl+E"
+        assert window.rules_action.shortcut().toString() == "Ctrl+Shift+R"
+        # No other action or shortcut of the window claims the same keys (an ambiguous key does nothing).
+        from PySide6.QtGui import QAction, QShortcut
+
+        keys = [seq.toString() for action in window.findChildren(QAction) for seq in action.shortcuts()]
+        keys += [shortcut.key().toString() for shortcut in window.findChildren(QShortcut)]
+        assert keys.count(window.rules_action.shortcut().toString()) == 1, keys
         window.rules_action.trigger()
         rules = window.rules_window
         assert isinstance(rules, RulesWindow)
