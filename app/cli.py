@@ -114,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "config",
         "check or locate the configuration",
-        "examples:\n  triage-sync config check\n  triage-sync --config ./test.toml config path\n",
+        "examples:\n  triage-sync config check\n  triage-sync --config ./test.toml config path\n"
+        "  triage-sync config diff proposed.toml\n",
     )
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     check = _sub(
@@ -138,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
         "examples:\n  triage-sync config init\n  triage-sync --config ./triage-sync.toml config init\n",
     )
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    from app.rules_cli import add_parser as add_diff_parser
+
+    add_diff_parser(config_sub, _global_options(top=False))
 
     run = _sub(
         sub,
@@ -371,6 +375,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             return cmd_config_check(args)
         if args.config_command == "init":
             return cmd_config_init(args)
+        if args.config_command == "diff":
+            from app.rules_cli import cmd_config_diff
+
+            return cmd_config_diff(args)
         print(resolve_config_path(args.config))
         return EXIT_OK
     if args.command == "store":

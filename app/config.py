@@ -455,9 +455,14 @@ def _describe_error(error: Mapping[str, Any]) -> str:
 
 def parse_config(data: Mapping[str, Any], source: str) -> AppConfig:
     """Validate raw TOML data layered over the default; raise ConfigError naming every bad key."""
-    merged = _merge(default_config_data(), data)
+    return validate_config(_merge(default_config_data(), data), source)
+
+
+def validate_config(data: Mapping[str, Any], source: str) -> AppConfig:
+    """Validate a complete configuration (no layering): the checks of ``config check``, e.g. for
+    rules edited in the app before they are saved."""
     try:
-        config = AppConfig.model_validate(merged)
+        config = AppConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(source, [_describe_error(err) for err in exc.errors()]) from None
     problems = semantic_problems(config)

@@ -746,6 +746,7 @@ async def _run(config: AppConfig, args: argparse.Namespace) -> int:
 
     holder = "triage-sync run --once" if args.once else "triage-sync run"
     engine = build(config, holder)
+    engine.rule_changes.watch(resolve_config_path(args.config))  # rules edited on this host apply live
     unsubscribe = engine.bus.subscribe(EventLog())
     try:
         try:

@@ -19,6 +19,8 @@ Measurements:
   overview     the Overview tab's read (indexed store reads + aggregation) with N audit rows in 7 days
   team         team mode (benchmarks/team.py): approval on a desk -> the engine's create, a change
                on one desk -> visible on another, store load of 20 idle attached desks
+  impact       the Rules window's impact report (a priority value map edited) over N queued
+               incidents and N linked tickets: the pure computation (the window runs it in slices)
 
 Results go to benchmarks/results/<timestamp>.json (gitignored); the tables for docs/performance.md
 are printed as Markdown. Medians of --repeat runs are quoted.
@@ -518,7 +520,7 @@ def main() -> None:
         "which",
         nargs="*",
         metavar="BENCHMARK",
-        help="economy, once, throughput, stall, queueview, footprint, overview, team (default: all)",
+        help="economy, once, throughput, stall, queueview, footprint, overview, team, impact (default: all)",
     )
     parser.add_argument("--latency", nargs="+", type=float, default=[0, 50, 200], help="ms added per request")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; medians are reported")
@@ -538,7 +540,7 @@ def main() -> None:
     parser.add_argument("--desks", type=int, default=20, help="team: idle attached desks")
     parser.add_argument("--idle-seconds", type=float, default=60.0, help="team: idle window measured")
     args = parser.parse_args()
-    known = ["economy", "once", "throughput", "stall", "queueview", "footprint", "overview", "team"]
+    known = ["economy", "once", "throughput", "stall", "queueview", "footprint", "overview", "team", "impact"]
     args.which = args.which or known
     unknown = set(args.which) - set(known)
     if unknown:
@@ -710,6 +712,13 @@ def main() -> None:
                 ],
             ),
         ]
+    if "impact" in args.which:
+        from rule_impact import impact  # benchmarks/ is on sys.path (the script's folder)
+
+        sizes = [500] if args.quick else [1_000, 10_000]
+        rows = [median_of([impact(size) for _ in range(args.repeat)]) for size in sizes]
+        results["impact"] = rows
+        md += ["### Rule-change impact", table(rows, ["queued_and_linked", "altered", "seconds", "runs"])]
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")

@@ -6,8 +6,10 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from app.config import AppConfig
+from app.domain.impact import ImpactReport
 from app.domain.outbound import Preview
 from app.domain.overview import Overview
+from app.domain.records import Incident, TicketMetadata
 from app.engine.events import EventBus, SystemName
 from app.engine.views import (
     ActionResult,
@@ -104,3 +106,21 @@ class EngineAPI(Protocol):
 
     def record_url(self, system: SystemName, record_id: str) -> str | None:
         """Browser URL of an incident (sys_id) or ticket (id), when the instance URLs are known."""
+
+    # --- rules ------------------------------------------------------------------------------
+    async def picklists(self) -> TicketMetadata | None:
+        """The tenant's picklists (kept in the store); None when they cannot be had."""
+
+    async def sample_incident(self, key: str, *, fresh: bool) -> Incident | None:
+        """An incident to try rules on: its queued snapshot, or read fresh from ServiceNow (None: no
+        such incident; ValueError: not an incident number or sys_id; RuntimeError: unreachable)."""
+
+    async def rules_impact(self, new: AppConfig) -> ImpactReport:
+        """What the edited rules would change in the queue, trigger verdicts and return trip."""
+
+    async def apply_rules(self, new: AppConfig, by: str) -> tuple[str, ...]:
+        """Use the new rules from now on, without a restart; returns the changed rule keys."""
+
+    def rules_read_only(self) -> str | None:
+        """Why the rules cannot be saved from here (an attached desk: the engine host's file holds
+        them), or None when they can."""

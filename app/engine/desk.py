@@ -22,10 +22,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 
 from app.config import AppConfig
+from app.domain.impact import ImpactReport
 from app.domain.outbound import Preview, preview
 from app.domain.overrides import overrides_from_json
 from app.domain.overview import Overview, SamplePoint
-from app.domain.records import TicketMetadata, is_sys_id
+from app.domain.records import Incident, TicketMetadata, is_sys_id
 from app.engine.convert import audit_row, link_row, queue_row
 from app.engine.events import (
     AuditRecorded,
@@ -42,6 +43,7 @@ from app.engine.events import (
 from app.engine.overview import WAITING, read_overview
 from app.engine.picklists import PICKLISTS_KEY
 from app.engine.published import STATUS_KEY, SYSTEMS, PublishedStatus, decode
+from app.engine.rules import impact_inputs, sliced_impact
 from app.engine.store_views import StoreBacked, dry_run_report, explain_stored
 from app.engine.views import (
     ActionResult,
@@ -345,6 +347,30 @@ class AttachedDesk(StoreBacked):
     def _decided(self, item: QueueItem) -> None:
         event = self._note_item(item)  # our own change is not news again when the feed reports it
         self.bus.publish(event if event is not None else ItemUpdated(queue_row(item)))
+
+    # ---- rules: previewed here, saved where the engine runs -------------------------------------
+
+    async def picklists(self) -> TicketMetadata | None:
+        return await self.stored_picklists()
+
+    async def sample_incident(self, key: str, *, fresh: bool) -> Incident | None:
+        if fresh:
+            raise RuntimeError(self._needs_engine("Reading an incident fresh from ServiceNow"))
+        item = await self._db(self.store.get_item, key.strip())
+        return item.incident() if item is not None else None
+
+    async def rules_impact(self, new: AppConfig) -> ImpactReport:
+        inputs = await self._db(impact_inputs, self.store)
+        return await sliced_impact(self.config, new, inputs, now=self.clock())
+
+    def rules_read_only(self) -> str | None:
+        return (
+            f"The rules live in the configuration file of the machine that runs the engine ({self.where()}); "
+            "edit and save them there. This desk previews them only."
+        )
+
+    async def apply_rules(self, new: AppConfig, by: str) -> tuple[str, ...]:
+        raise NeedsEngine(self.rules_read_only() or "")
 
     # ---- what needs the engine -------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from app.connectors.autotask import AutotaskClient
 from app.connectors.budget import BudgetState as ConnectorBudget
 from app.connectors.errors import ConnectorError, NotFound
 from app.connectors.servicenow import ServiceNowClient
+from app.domain.impact import ImpactReport
 from app.domain.outbound import Preview, preview
 from app.domain.overrides import overrides_from_json
 from app.domain.overview import Overview
@@ -47,6 +48,7 @@ from app.engine.pacing import HoldKind
 from app.engine.published import STATUS_KEY, PublishedStatus, StatusPublisher
 from app.engine.reconcile import Reconciler
 from app.engine.return_trip import ReturnPipeline
+from app.engine.rules import RuleChanges
 from app.engine.store_views import StoreBacked, dry_run_report, explain_stored
 from app.engine.views import (
     ActionResult,
@@ -101,6 +103,7 @@ class SyncEngine(StoreBacked):
         self.returns = ReturnPipeline(self.ctx)
         self.reconciler = Reconciler(self.ctx, self.outbound, self.returns)
         self.sampler = OverviewSampler(self.ctx)
+        self.rule_changes = RuleChanges(self.ctx, self.outbound)
         self._lease: Lease | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._push_wake = asyncio.Event()
@@ -255,6 +258,7 @@ class SyncEngine(StoreBacked):
         await self.ctx.pacing.load()
         if auto_push is not None:
             self.outbound.auto_push = auto_push
+        await self._follow_rules_file()
         report = CycleReport()
         await self._servicenow_cycle(report)
         await self._push_cycle(report)
@@ -295,6 +299,7 @@ class SyncEngine(StoreBacked):
     async def _servicenow_loop(self) -> None:
         interval = self.config.servicenow.poll_seconds
         while not self._stopping.is_set():
+            await self._follow_rules_file()
             report = CycleReport()
             await self._servicenow_cycle(report)
             self._push_wake.set()
@@ -480,6 +485,44 @@ class SyncEngine(StoreBacked):
 
     def _now(self) -> datetime:
         return self.ctx.clock()
+
+    # ---- rules -------------------------------------------------------------------------------------
+
+    async def picklists(self) -> TicketMetadata | None:
+        """The tenant's picklists (from the store while fresh); None when Autotask cannot be read."""
+        return await self._metadata()
+
+    async def sample_incident(self, key: str, *, fresh: bool) -> Incident | None:
+        """An incident to preview rules on: the queued snapshot, or read fresh from ServiceNow."""
+        if not fresh:
+            item = await self.ctx.db(self.store.get_item, key.strip())
+            return item.incident() if item is not None else None
+        try:
+            return await self._find_remote(key.strip())
+        except ConnectorError as error:  # the UI says it; it has no business with connector types
+            raise RuntimeError(f"ServiceNow could not be read ({error})") from error
+
+    async def rules_impact(self, new: AppConfig) -> ImpactReport:
+        """What ``new``'s rules would change in the queue, the trigger verdicts and the return trip."""
+        return await self.rule_changes.impact(new)
+
+    async def _follow_rules_file(self) -> None:
+        """An edit of the engine's own rules file (outside the app) is taken up before each poll."""
+        try:
+            if await self.rule_changes.reload_if_changed():
+                self.config = self.ctx.config
+        except Exception:  # reading a file must never stop unattended syncing
+            log.exception("reading the rules file failed; the rules in use stay")
+
+    def rules_read_only(self) -> str | None:
+        return None  # this process runs the engine: its own file holds the rules
+
+    async def apply_rules(self, new: AppConfig, by: str) -> tuple[str, ...]:
+        """Take ``new``'s rules up now, without a restart; the audit trail says who changed what."""
+        changed = await self.rule_changes.apply(new, by)
+        self.config = self.ctx.config
+        self._push_wake.set()
+        return changed
 
     def _after_decisions(self) -> None:
         self._push_wake.set()  # an approval in this process: push now

@@ -126,12 +126,21 @@ class Controller:
             engine = await engine_or_desk(
                 config, secrets=secrets, holder="desktop app", desk_name=desk_user()
             )
+            self._follow_rules_file(engine)
         except Exception as exc:
             log.exception("engine start failed")
             message_box(None, QMessageBox.Icon.Critical, "Triage Sync could not start", str(exc))
             return False
         self.show_window(engine)
         return True
+
+    def _follow_rules_file(self, engine: EngineAPI) -> None:
+        """The engine this desktop runs takes up a rules file edited outside the app (an attached
+        desk has no engine: the engine host follows its own file)."""
+        from app.engine.engine import SyncEngine
+
+        if isinstance(engine, SyncEngine) and not self.demo and self.path is not None:
+            engine.rule_changes.watch(self.path)
 
     def show_window(self, engine: EngineAPI) -> None:
         from app.engine.desk import AttachedDesk
@@ -182,6 +191,7 @@ class Controller:
             return
         old_window = self.window
         self.team = None
+        self._follow_rules_file(engine)
         self.show_window(engine)  # the new window first: the app never has zero windows
         if old_window is not None:
             old_window.detach()

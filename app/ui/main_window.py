@@ -47,6 +47,7 @@ from app.ui.links_view import LinksTab
 from app.ui.outage import outage_since, outage_text
 from app.ui.overview_view import OverviewTab
 from app.ui.queue_view import QueueTab
+from app.ui.rules_window import RulesWindow
 from app.ui.settings_dialog import SettingsDialog
 from app.ui.shortcuts import ShortcutsDialog
 from app.ui.status import LEVEL_TEXT, StatusStrip
@@ -127,6 +128,11 @@ class MainWindow(QMainWindow):
             [QKeySequence("Ctrl+,"), QKeySequence(QKeySequence.StandardKey.Preferences)]
         )
         self.settings_action.triggered.connect(self.open_settings)
+        self.rules_action = QAction("&Rules…", self)
+        self.rules_action.setShortcut(QKeySequence("Ctrl+Shift+R"))
+        self.rules_action.setToolTip("Edit the trigger and mappings: live preview, impact before saving")
+        self.rules_action.triggered.connect(self.open_rules)
+        self.rules_window: RulesWindow | None = None
         toolbar.addAction(self.auto_push_action)
         toolbar.addSeparator()
         toolbar.addAction(self.poll_action)
@@ -264,6 +270,7 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
         file_menu.addAction(self.settings_action)
+        file_menu.addAction(self.rules_action)
         quit_action = file_menu.addAction("&Quit")
         quit_action.setShortcut(QKeySequence("Ctrl+Q"))
         quit_action.triggered.connect(self.quit_app)
@@ -617,8 +624,30 @@ class MainWindow(QMainWindow):
             self.engine.config, path, demo=self.demo, engine_test=self.engine.test_connection, parent=self
         )
         dialog.saved.connect(self._settings_saved)
+        dialog.rulesRequested.connect(self.open_rules)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
+
+    def open_rules(self) -> RulesWindow:
+        """The Rules window (one at a time): edit, preview, see the impact, save."""
+        from app.config import resolve_config_path
+
+        if self.rules_window is not None and self.rules_window.isVisible():
+            self.rules_window.raise_()
+            self.rules_window.activateWindow()
+            return self.rules_window
+        window = RulesWindow(
+            self.engine, self.config_path or resolve_config_path(None), demo=self.demo, parent=self
+        )
+        window.saved.connect(
+            lambda changed: self.show_message(f"Rules saved; in use now: {', '.join(changed)}", Tone.OK)
+        )
+        window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        window.destroyed.connect(lambda *_: setattr(self, "rules_window", None))
+        self.rules_window = window
+        window.show()
+        window.start()
+        return window
 
     def _settings_saved(self, path: Path) -> None:
         self.show_message(f"Settings saved to {path}; reconnecting…")

@@ -3,19 +3,19 @@ default, store location; the mapping and trigger rules read-only.
 
 Input is validated by the same pydantic models the config loader uses (``ServiceNowConfig``,
 ``AutotaskConfig``), and each problem is shown beside its field. "Test connection" makes one real,
-cheap API call with the values as typed (unsaved). Save rewrites only the keys this dialog edits
-and keeps everything else in the file.
+cheap API call with the values as typed (unsaved). Save sets only the keys this dialog edits and
+keeps everything else in the file, comments and layout included.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import tomllib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import tomlkit
 from pydantic import BaseModel, ValidationError
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush
@@ -68,7 +68,6 @@ from app.secrets import (
 from app.ui.store_url import store_password_account, store_url_problem
 from app.ui.tasks import spawn
 from app.ui.theme import Tone, css_color, foreground, hint_palette
-from app.ui.toml_writer import dumps
 from app.ui.widgets import message_box, plain_label
 
 log = logging.getLogger(__name__)
@@ -139,6 +138,7 @@ def _errors_by_field(exc: ValidationError) -> dict[str, str]:
 
 class SettingsDialog(QDialog):
     saved = Signal(object)  # Path of the written config file
+    rulesRequested = Signal()  # "Edit rules…": the main window opens the Rules window
     tested = Signal(str, bool, str)  # system, ok, message
 
     def __init__(
@@ -466,9 +466,12 @@ class SettingsDialog(QDialog):
             f"status {statuses or '(none)'}; priority {priorities or '(none)'}."
         )
         back.setWordWrap(True)
-        where = QLabel(f"Edit these rules in <code>{self.config_path}</code> (read-only here).")
+        where = plain_label(f"Read-only here. Edit them in the Rules window, or in {self.config_path}.")
         where.setWordWrap(True)
         where.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.edit_rules = QPushButton("&Edit rules…")
+        self.edit_rules.setToolTip("Open the Rules window: live preview and impact before saving")
+        self.edit_rules.clicked.connect(self.rulesRequested.emit)
         page = QWidget()
         layout = QVBoxLayout(page)
         layout.setSpacing(8)
@@ -477,6 +480,7 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.rules_table, 1)
         layout.addWidget(back)
         layout.addWidget(where)
+        layout.addWidget(self.edit_rules, 0, Qt.AlignmentFlag.AlignLeft)
         return page
 
     # ---- validation ---------------------------------------------------------------------------
@@ -683,10 +687,10 @@ class SettingsDialog(QDialog):
         return self.config.store.url if text == hide_password(self.config.store.url) else text
 
     def write_config(self, sn: ServiceNowConfig, at: AutotaskConfig, auto_push: bool, store_url: str) -> None:
-        data: dict[str, Any] = {}
-        if self.config_path.exists():
-            with self.config_path.open("rb") as handle:
-                data = tomllib.load(handle)
+        """Set the keys this dialog edits in the file, keeping everything else in it as it is:
+        other keys, comments, blank lines and order (tomlkit edits the document in place)."""
+        text = self.config_path.read_text(encoding="utf-8") if self.config_path.exists() else ""
+        document = tomlkit.parse(text)
         defaults = AppConfig()
         new_values = {
             "servicenow": sn.model_dump(),
@@ -701,16 +705,22 @@ class SettingsDialog(QDialog):
             "store": {"url": defaults.store.url},
         }
         for section, keys in EDITED_KEYS.items():
-            table = data.get(section)
-            if not isinstance(table, dict):
-                table = {}
-            for key in keys:
+            table = document.get(section)
+            wanted = [
+                key
+                for key in keys
+                if (table is not None and key in table)
+                or new_values[section][key] != default_values[section][key]
+            ]
+            if not wanted:
+                continue
+            if table is None:
+                table = document[section] = tomlkit.table()
+            for key in wanted:
                 value = new_values[section][key]
-                if key in table or value != default_values[section][key]:
+                if key not in table or table[key] != value:
                     table[key] = value
-            if table:
-                data[section] = table
-        write_private(self.config_path, dumps(data).encode("utf-8"))
+        write_private(self.config_path, tomlkit.dumps(document).encode("utf-8"))
 
 
 def save_failure_text(exc: BaseException) -> str:

@@ -32,6 +32,7 @@ KEYBOARD_MAP: tuple[tuple[str, str], ...] = (
     ("Ctrl+I", "“Why not?”: explain any incident number (Escape closes the answer)"),
     ("Menu key / Shift+F10", "Actions for the selected row (open, copy, why not, restore)"),
     ("Ctrl+,", "Settings"),
+    ("Ctrl+Shift+R", "Rules: edit the trigger and mappings (Ctrl+S saves there)"),
     ("F1", "This page"),
     ("Ctrl+Q", "Quit"),
 )

@@ -14,7 +14,11 @@ import pytest
 import qasync
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
+from real_engine_helpers import RealRig
 from ui_fakes import FakeEngine, MemoryKeyring
+
+from app.simulators.autotask import AutotaskSimulator
+from app.simulators.servicenow import ServiceNowSimSettings, ServiceNowSimulator
 
 
 @pytest.fixture(autouse=True)
@@ -86,3 +90,49 @@ def window(qtbot: Any, engine: FakeEngine, settings: QSettings, loop: qasync.QEv
     win = MainWindow(engine, config_path=Path("/tmp/none.toml"), use_tray=False, settings=settings)
     qtbot.addWidget(win)
     return win
+
+
+# ---- a real engine against both simulators (test_ui_real_engine, test_rules_window) -------------
+
+
+@pytest.fixture
+def collect_qt_garbage() -> Iterator[None]:
+    """Collect cyclic garbage on the GUI thread before and after each test (after ``loop`` closes).
+
+    Each test's closed qasync loop leaves QObjects in reference cycles (its ``_SimpleTimer`` with
+    timers still registered, its executor's QThreads). The real engine allocates in worker threads
+    (``asyncio.to_thread``), so an automatic collection may run there; Qt then destroys a timer
+    object off its thread and the GUI thread segfaults in ``QTimerInfoList::activateTimers``.
+    ``rig`` asks for it before ``loop``, so it is torn down after the loop closes. In between,
+    automatic collection is off: a window, its editors and the engine's worker threads allocate
+    enough during one scenario that a collection would otherwise start in a worker thread.
+    """
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.collect()
+
+
+@pytest.fixture(scope="module")
+def simulators() -> Iterator[tuple[ServiceNowSimulator, AutotaskSimulator]]:
+    with ServiceNowSimulator(seed=23) as sn, AutotaskSimulator(seed=23) as at:
+        yield sn, at
+
+
+@pytest.fixture
+def rig(
+    collect_qt_garbage: None,
+    simulators: tuple[ServiceNowSimulator, AutotaskSimulator],
+    tmp_path: Path,
+    loop: qasync.QEventLoop,
+) -> Iterator[RealRig]:
+    sn, at = simulators
+    sn.reset()
+    sn.settings = ServiceNowSimSettings()
+    at.reset()
+    rig = RealRig(sn, at, tmp_path)
+    yield rig
+    loop.run_until_complete(rig.close())  # every engine stopped and closed on the test's own loop

@@ -15,15 +15,12 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QWidget
 from real_engine_helpers import RealRig
-from test_ui_real_engine import (  # the real-engine fixtures and helpers
+from test_ui_real_engine import (  # the real-engine helpers; rig and simulators come from conftest
     WAIT,
-    _collect_qt_garbage_on_gui_thread,  # noqa: F401
     open_window,  # noqa: F401
-    rig,  # noqa: F401
     run,
     select_and_preview,
     shown,
-    simulators,  # noqa: F401
 )
 from ui_fakes import FakeEngine, make_row, wait_until
 

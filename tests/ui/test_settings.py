@@ -14,7 +14,6 @@ from app import APP_NAME
 from app.config import AppConfig, AutotaskConfig, ServiceNowConfig, load_config, parse_config
 from app.secrets import Secret
 from app.ui.settings_dialog import STORED_PLACEHOLDER, SettingsDialog
-from app.ui.toml_writer import dumps
 
 
 def _dialog(qtbot: Any, path: Path, config: AppConfig | None = None, **kwargs: Any) -> SettingsDialog:
@@ -147,20 +146,3 @@ def test_rules_tab_is_read_only_with_trigger_lines(qtbot: Any, tmp_path: Path) -
     targets = [dialog.rules_table.item(r, 0).text() for r in range(dialog.rules_table.rowCount())]
     assert {"title", "priority", "queueID", "companyID", "externalID"} <= set(targets)
     assert dialog.rules_table.editTriggers() == dialog.rules_table.EditTrigger.NoEditTriggers
-
-
-def test_toml_writer_round_trips_the_default_config() -> None:
-    from app.config import default_config_data
-
-    data = default_config_data()
-    data["weird key"] = {'quote"and\\slash': "line\nbreak\ttab\x01", "nums": [1, 2.5, True]}
-    assert tomllib.loads(dumps(data)) == data
-
-
-def test_toml_writer_quotes_a_key_with_a_trailing_newline() -> None:
-    """``$`` also matches before a final newline: a key like ``"Escalated\\n"`` (a status label from
-    Autotask) must be quoted, not written bare across two lines."""
-    data = {"return_trip": {"status": {"Escalated\n": {"state": 2}, "plain_key": {"state": 3}}}}
-    text = dumps(data)
-    assert tomllib.loads(text) == data
-    assert "plain_key" in text and '"Escalated\\n"' in text

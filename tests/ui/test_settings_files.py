@@ -64,3 +64,23 @@ def test_typed_secret_is_masked_in_logs_before_it_is_saved(qtbot: Any, tmp_path:
     secret = dialog._typed_secret(dialog.sn_password, "servicenow_password", "svc")
     assert secret is not None
     assert "typed-password-1234" not in scrub("Test connection failed for typed-password-1234")
+
+
+def test_saving_settings_keeps_the_files_comments_and_rules(qtbot: Any, tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    text = (
+        "# Triage Sync for ACME — ask the service desk lead before changing the rules.\n"
+        "[servicenow]\n"
+        'url = "https://acme.service-now.com"   # production\n'
+        'username = "svc.old"\n'
+        "\n"
+        "# Priorities agreed with the NOC:\n"
+        "[outbound.fields.status]\n"
+        'rule = "constant"\n'
+        'value = "In Progress"\n'
+    )
+    path.write_text(text, encoding="utf-8")
+    dialog = _dialog(qtbot, path, tomllib.loads(text))
+    dialog.sn_user.setText("svc.triage")
+    _save(dialog)
+    assert path.read_text(encoding="utf-8") == text.replace('"svc.old"', '"svc.triage"')

@@ -10,67 +10,29 @@ own "Poll now") so each step is deterministic; nothing sleeps for a fixed time.
 from __future__ import annotations
 
 import asyncio
-import gc
 import time
-from collections.abc import Callable, Coroutine, Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import qasync
 from PySide6.QtCore import QCoreApplication, QEvent, QSettings, QTimer
-from real_engine_helpers import RealRig
+from real_engine_helpers import RealRig, run
 from ui_fakes import wait_until
 
 from app.engine.engine import SyncEngine
 from app.simulators.autotask import AutotaskSimulator
-from app.simulators.servicenow import ServiceNowSimSettings, ServiceNowSimulator
 from app.ui.activity_view import COL_DIRECTION, COL_INCIDENT, COL_TICKET, COL_WHAT, DIRECTION_LABELS
 from app.ui.main_window import AUTO_PUSH_BANNER, MainWindow
 from app.ui.preview_pane import COL_TARGET, COL_VALUE
 from app.ui.queue_model import COL_NUMBER, COL_STATE
 
-SCENARIO_TIMEOUT = 15.0  # a hang fails one test instead of the whole run
 # 2,000 stored upserts (synchronous=FULL) take 10 s on a loaded 2-core machine: a bound, not a timing.
 BULK_TIMEOUT = 90.0
 WAIT = 5.0  # generous: real HTTP and SQLite in worker threads on a busy 2-core machine
 
 
 # ---- fixtures --------------------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def _collect_qt_garbage_on_gui_thread() -> Iterator[None]:
-    """Collect cyclic garbage on the GUI thread before and after each test (after ``loop`` closes).
-
-    Each test's closed qasync loop leaves QObjects in reference cycles (its ``_SimpleTimer`` with
-    timers still registered, its executor's QThreads). The real engine allocates in worker threads
-    (``asyncio.to_thread``), so an automatic collection may run there; Qt then destroys a timer
-    object off its thread and the GUI thread segfaults in ``QTimerInfoList::activateTimers``.
-    Autouse fixtures are set up first, so this one is torn down after the ``loop`` fixture.
-    """
-    gc.collect()
-    yield
-    gc.collect()
-
-
-@pytest.fixture(scope="module")
-def simulators() -> Iterator[tuple[ServiceNowSimulator, AutotaskSimulator]]:
-    with ServiceNowSimulator(seed=23) as sn, AutotaskSimulator(seed=23) as at:
-        yield sn, at
-
-
-@pytest.fixture
-def rig(
-    simulators: tuple[ServiceNowSimulator, AutotaskSimulator], tmp_path: Path, loop: qasync.QEventLoop
-) -> Iterator[RealRig]:
-    sn, at = simulators
-    sn.reset()
-    sn.settings = ServiceNowSimSettings()
-    at.reset()
-    rig = RealRig(sn, at, tmp_path)
-    yield rig
-    loop.run_until_complete(rig.close())  # every engine stopped and closed on the test's own loop
 
 
 @pytest.fixture
@@ -89,32 +51,6 @@ def open_window(
         window.detach()  # unsubscribes the bridge; _quitting skips the "pushes in progress" prompt
     # Delete the widgets now, on the GUI thread, not in some later test's loop.
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-
-
-def run(
-    loop: qasync.QEventLoop,
-    rig: RealRig,
-    scenario: Coroutine[Any, Any, None],
-    timeout: float = SCENARIO_TIMEOUT,
-) -> None:
-    """Run one scenario, then stop its engines and let short tasks end *while the loop runs*.
-
-    pytest-qt calls ``processEvents()`` between test phases, outside ``run_until_complete``: a
-    qasync task step that runs then finds no running loop (``asyncio.to_thread`` raises). So no
-    engine loop or engine-spawned task (e.g. the auto-push audit write) may outlive the scenario.
-    """
-
-    async def guarded() -> None:
-        try:
-            await asyncio.wait_for(scenario, timeout)
-        finally:
-            await rig.close()
-            current = asyncio.current_task()
-            others = [task for task in asyncio.all_tasks() if task is not current and not task.done()]
-            if others:
-                await asyncio.wait(others, timeout=2)
-
-    loop.run_until_complete(guarded())
 
 
 async def shown(window: MainWindow) -> None:

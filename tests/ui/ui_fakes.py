@@ -11,8 +11,10 @@ from typing import Any
 from memory_keyring import MemoryKeyring as MemoryKeyring  # re-exported for the UI tests
 
 from app.config import AppConfig, parse_config
+from app.domain.impact import ImpactReport, compute_impact
 from app.domain.outbound import FieldPreview, Preview
 from app.domain.overview import AuditPoint, Overview, SamplePoint, build_overview
+from app.domain.records import Incident, TicketMetadata
 from app.engine.events import EngineEvent, EventBus, ItemRemoved, ItemUpdated, SystemName
 from app.engine.views import (
     ActionResult,
@@ -113,6 +115,9 @@ class FakeEngine:
         self.overview_audit: list[AuditPoint] = []  # what the Overview tab aggregates
         self.overview_samples: list[SamplePoint] = []
         self.overview_now = NOW
+        self.metadata: TicketMetadata | None = None
+        self.incidents: dict[str, Incident] = {}  # by number, for the Rules window's samples
+        self.rules_locked: str | None = None  # an attached desk's reason
 
     # life cycle
     async def start(self) -> None:
@@ -250,6 +255,24 @@ class FakeEngine:
 
     def record_url(self, system: SystemName, record_id: str) -> str | None:
         return f"https://example.test/{system}/{record_id}"
+
+    async def picklists(self) -> TicketMetadata | None:
+        return self.metadata
+
+    async def sample_incident(self, key: str, *, fresh: bool) -> Incident | None:
+        self.calls.append(("sample_incident", (key, fresh)))
+        return self.incidents.get(key.strip().upper())
+
+    async def rules_impact(self, new: AppConfig) -> ImpactReport:
+        return compute_impact(self.config, new, [], [], self.metadata, now=NOW)
+
+    def rules_read_only(self) -> str | None:
+        return self.rules_locked
+
+    async def apply_rules(self, new: AppConfig, by: str) -> tuple[str, ...]:
+        self.calls.append(("apply_rules", by))
+        self.config = new
+        return ("rules",)
 
     # helpers
     def add_rows(self, rows: Sequence[QueueRow]) -> None:
