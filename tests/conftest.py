@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 
 import keyring
@@ -12,6 +15,14 @@ from memory_keyring import MemoryKeyring
 from app.secrets import ENV_VARS
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+# Never the user's own folders: a test that reaches the default config, data or log location (a
+# demo start, a default store URL) would migrate or write the real database of whoever runs the
+# suite. Set before anything reads them; subprocesses the tests start inherit them.
+_ISOLATED_HOME = tempfile.mkdtemp(prefix="triage-sync-tests-")
+atexit.register(shutil.rmtree, _ISOLATED_HOME, True)
+for _variable in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+    os.environ[_variable] = os.path.join(_ISOLATED_HOME, _variable.lower())
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ item approved meanwhile is pushed exactly once."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,10 +31,8 @@ WAIT = 60.0
 
 
 @pytest.fixture(autouse=True)
-def _collect_qt_garbage_on_gui_thread() -> Iterator[None]:
-    gc.collect()  # see test_ui_real_engine: Qt timers must die on the GUI thread
-    yield
-    gc.collect()
+def _no_collection_in_worker_threads(collect_qt_garbage: None) -> None:
+    """Autouse, so set up before (and torn down after) the event loop: see collect_qt_garbage."""
 
 
 @pytest.fixture(scope="module")
