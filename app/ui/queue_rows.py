@@ -1,0 +1,294 @@
+"""The queue's rows kept in display order, with the search text and filter beside them (no Qt).
+
+Why here and not in a ``QSortFilterProxyModel``: a proxy asks Python ``filterAcceptsRow`` once per
+row on every filter change *and* on every layout change of its source, which at 100,000 rows is a
+third of a second on the GUI thread. Here a filter change is one list comprehension over rows kept
+in order, a new row is placed by binary search on its sort key, and the Qt model only reports where
+rows went. Nothing in this module touches Qt, so an index can be built in a worker thread.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.engine.views import QueueRow
+
+Key = tuple[Any, ...]
+SortKey = Callable[[QueueRow, int], Any]
+
+
+def search_text(row: QueueRow) -> str:
+    """What the filter box searches: number, description, category, caller, case-folded. The NUL
+    between fields keeps a typed phrase from matching across two of them."""
+    return "\0".join((row.number, row.short_description, row.category, row.caller)).casefold()
+
+
+@dataclass(frozen=True)
+class RowFilter:
+    """What the queue shows: states, minus rows held back (a reject in its Undo window), matching text."""
+
+    states: frozenset[str]
+    held: frozenset[str] = frozenset()
+    text: str = ""
+
+    def accepts(self, row: QueueRow, haystack: str) -> bool:
+        return (
+            row.state in self.states
+            and row.number not in self.held
+            and (not self.text or self.text in haystack)
+        )
+
+
+class OrderedRows:
+    """Rows in display order and a parallel list of their sort keys (unique: they end in the sys_id).
+
+    ``descending`` keeps the keys in falling order; lookups are binary searches either way."""
+
+    __slots__ = ("rows", "keys", "descending")
+
+    def __init__(self, descending: bool = False) -> None:
+        self.rows: list[QueueRow] = []
+        self.keys: list[Key] = []
+        self.descending = descending
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def locate(self, key: Key) -> int:
+        """Where ``key`` is, or would be inserted to keep the order."""
+        keys = self.keys
+        if not self.descending:
+            return bisect.bisect_left(keys, key)
+        low, high = 0, len(keys)
+        while low < high:
+            middle = (low + high) // 2
+            if keys[middle] > key:
+                low = middle + 1
+            else:
+                high = middle
+        return low
+
+    def find(self, key: Key) -> int | None:
+        position = self.locate(key)
+        return position if position < len(self.keys) and self.keys[position] == key else None
+
+    def replace_all(self, pairs: list[tuple[Key, QueueRow]]) -> None:
+        """Take ``pairs`` (any order): sorted here; the unique keys mean rows are never compared."""
+        pairs.sort(key=lambda pair: pair[0], reverse=self.descending)
+        self.keys = [key for key, _row in pairs]
+        self.rows = [row for _key, row in pairs]
+
+    def pairs(self) -> list[tuple[Key, QueueRow]]:
+        return list(zip(self.keys, self.rows, strict=True))
+
+    def runs(self, pairs: list[tuple[Key, QueueRow]]) -> list[tuple[int, list[tuple[Key, QueueRow]]]]:
+        """Group new ``pairs`` by the position each would take now: (position, pairs in order),
+        highest position first, so inserting run by run never moves a position still to come."""
+        pairs = sorted(pairs, key=lambda pair: pair[0], reverse=self.descending)
+        grouped: list[tuple[int, list[tuple[Key, QueueRow]]]] = []
+        for pair in pairs:
+            position = self.locate(pair[0])
+            if grouped and grouped[-1][0] == position:
+                grouped[-1][1].append(pair)
+            else:
+                grouped.append((position, [pair]))
+        grouped.reverse()
+        return grouped
+
+    def insert_run(self, position: int, pairs: list[tuple[Key, QueueRow]]) -> None:
+        self.keys[position:position] = [key for key, _row in pairs]
+        self.rows[position:position] = [row for _key, row in pairs]
+
+    def delete(self, first: int, last: int) -> None:
+        del self.keys[first : last + 1]
+        del self.rows[first : last + 1]
+
+
+def ranges(positions: Iterable[int]) -> list[tuple[int, int]]:
+    """Contiguous (first, last) ranges of ``positions``, highest first (safe to delete in order)."""
+    found: list[tuple[int, int]] = []
+    for position in sorted(set(positions), reverse=True):
+        if found and found[-1][0] == position + 1:
+            found[-1] = (position, found[-1][1])
+        else:
+            found.append((position, position))
+    return found
+
+
+@dataclass
+class QueueRows:
+    """Every row the queue holds (in display order), the ones the filter shows, and per-row
+    sort keys and search text. The Qt model (``QueueModel``) wraps this and reports the changes."""
+
+    sort_key: SortKey
+    row_filter: RowFilter
+    column: int = -1
+    descending: bool = False
+    by_id: dict[str, QueueRow] = field(default_factory=dict)
+    id_of_number: dict[str, str] = field(default_factory=dict)
+    key_of: dict[str, Key] = field(default_factory=dict)
+    haystack: dict[str, str] = field(default_factory=dict)
+    counts: Counter[str] = field(default_factory=Counter)
+    every: OrderedRows = field(default_factory=OrderedRows)
+    shown: OrderedRows = field(default_factory=OrderedRows)
+    _sequence: dict[str, int] = field(default_factory=dict)  # arrival order: the key while unsorted
+
+    @classmethod
+    def build(
+        cls,
+        rows: Iterable[QueueRow],
+        sort_key: SortKey,
+        row_filter: RowFilter,
+        column: int = -1,
+        descending: bool = False,
+    ) -> QueueRows:
+        """A complete index for ``rows``: pure Python, so a worker thread may build it. Built with
+        comprehensions, not row by row: 100,000 rows in a fraction of a second."""
+        index = cls(sort_key, row_filter, column, descending)
+        by_id = index.by_id = {row.sys_id: row for row in rows}  # the last version of a row wins
+        index.id_of_number = {row.number: sys_id for sys_id, row in by_id.items()}
+        index._sequence = {sys_id: position for position, sys_id in enumerate(by_id)}
+        key = index.key
+        index.key_of = {sys_id: key(row) for sys_id, row in by_id.items()}
+        index.haystack = {sys_id: search_text(row) for sys_id, row in by_id.items()}
+        index.counts = Counter(row.state for row in by_id.values())
+        index.every = OrderedRows(descending)
+        index.every.replace_all([(index.key_of[sys_id], row) for sys_id, row in by_id.items()])
+        index.shown = index.filtered()
+        return index
+
+    # ---- keys and bookkeeping --------------------------------------------------------------------
+    def key(self, row: QueueRow) -> Key:
+        if self.column < 0:
+            sequence = self._sequence.setdefault(row.sys_id, len(self._sequence))
+            return (sequence,)
+        return (self.sort_key(row, self.column), row.number, row.sys_id)
+
+    def _remember(self, row: QueueRow) -> None:
+        old = self.by_id.get(row.sys_id)
+        if old is not None:
+            self.counts[old.state] -= 1
+            if old.number != row.number:
+                self.id_of_number.pop(old.number, None)
+        self.by_id[row.sys_id] = row
+        self.id_of_number[row.number] = row.sys_id
+        self.key_of[row.sys_id] = self.key(row)
+        self.haystack[row.sys_id] = search_text(row)
+        self.counts[row.state] += 1
+
+    def _forget(self, sys_id: str) -> None:
+        row = self.by_id.pop(sys_id)
+        self.counts[row.state] -= 1
+        if self.id_of_number.get(row.number) == sys_id:
+            del self.id_of_number[row.number]
+        del self.key_of[sys_id]
+        del self.haystack[sys_id]
+
+    def accepts(self, row: QueueRow) -> bool:
+        return self.row_filter.accepts(row, self.haystack[row.sys_id])
+
+    def position(self, sys_id: str) -> int | None:
+        """The row's place among the shown rows (None: not held, or filtered out)."""
+        key = self.key_of.get(sys_id)
+        return None if key is None else self.shown.find(key)
+
+    # ---- whole-list operations ----------------------------------------------------------------------
+    def filtered(self) -> OrderedRows:
+        """The shown rows for the current filter: one pass over every row, already in order."""
+        rows, keys, haystack = self.every.rows, self.every.keys, self.haystack
+        wanted = self.row_filter
+        states, held, text = wanted.states, wanted.held, wanted.text
+        if text:
+            picks = [
+                position
+                for position, row in enumerate(rows)
+                if text in haystack[row.sys_id] and row.state in states and row.number not in held
+            ]
+        elif held:
+            picks = [
+                position
+                for position, row in enumerate(rows)
+                if row.state in states and row.number not in held
+            ]
+        else:
+            picks = [position for position, row in enumerate(rows) if row.state in states]
+        shown = OrderedRows(self.descending)
+        if len(picks) == len(rows):
+            shown.rows, shown.keys = list(rows), list(keys)
+        else:
+            shown.rows = [rows[position] for position in picks]
+            shown.keys = [keys[position] for position in picks]
+        return shown
+
+    def resort(self, column: int, descending: bool) -> None:
+        self.column, self.descending = column, descending
+        pairs: list[tuple[Key, QueueRow]] = []
+        for sys_id, row in self.by_id.items():
+            key = self.key_of[sys_id] = self.key(row)
+            pairs.append((key, row))
+        self.every = OrderedRows(descending)
+        self.every.replace_all(pairs)
+        self.shown = self.filtered()
+
+    def refilter(self, row_filter: RowFilter) -> None:
+        self.row_filter = row_filter
+        self.shown = self.filtered()
+
+    # ---- row changes (the Qt model reports the shown part) -------------------------------------------
+    def take(self, sys_ids: Iterable[str]) -> list[tuple[int, int]]:
+        """Remove rows from both lists; returns the ranges they had among the shown rows, highest first."""
+        shown_positions: list[int] = []
+        every_positions: list[int] = []
+        for sys_id in sys_ids:
+            key = self.key_of[sys_id]
+            position = self.shown.find(key)
+            if position is not None:
+                shown_positions.append(position)
+            found = self.every.find(key)
+            if found is not None:
+                every_positions.append(found)
+            self._forget(sys_id)
+        for first, last in ranges(every_positions):
+            self.every.delete(first, last)
+        return ranges(shown_positions)
+
+    def add(self, rows: Iterable[QueueRow]) -> list[tuple[int, list[tuple[Key, QueueRow]]]]:
+        """Place new rows in both lists; returns the runs (position, pairs) the *shown* rows get,
+        highest position first. The caller inserts those runs into ``shown`` (announcing each)."""
+        every_pairs: list[tuple[Key, QueueRow]] = []
+        shown_pairs: list[tuple[Key, QueueRow]] = []
+        for row in rows:
+            self._remember(row)
+            pair = (self.key_of[row.sys_id], row)
+            every_pairs.append(pair)
+            if self.accepts(row):
+                shown_pairs.append(pair)
+        for position, run in self.every.runs(every_pairs):
+            self.every.insert_run(position, run)
+        return self.shown.runs(shown_pairs)
+
+    def replace_in_place(self, row: QueueRow) -> int | None:
+        """A changed row that keeps its key and its visibility: swapped where it stands; returns its
+        shown position (None when it is filtered out)."""
+        key = self.key_of[row.sys_id]
+        self._remember(row)
+        found = self.every.find(key)
+        if found is not None:
+            self.every.rows[found] = row
+        position = self.shown.find(key)
+        if position is not None:
+            self.shown.rows[position] = row
+        return position
+
+    def stays_in_place(self, row: QueueRow) -> bool:
+        """Would this new version of a held row keep its key and its visibility?"""
+        old = self.by_id[row.sys_id]
+        if self.key(row) != self.key_of[row.sys_id]:
+            return False
+        return self.row_filter.accepts(old, self.haystack[row.sys_id]) == self.row_filter.accepts(
+            row, search_text(row)
+        )
