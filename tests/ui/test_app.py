@@ -22,6 +22,7 @@ def test_demo_start_and_clean_quit(
 ) -> None:
     engines: list[FakeEngine] = []
     demo_events: list[str] = []
+    shown_before_build: list[bool] = []
 
     class DemoEnvironment:
         def start(self) -> AppConfig:
@@ -47,6 +48,7 @@ def test_demo_start_and_clean_quit(
             return {}
 
     def build_engine(config: AppConfig, secrets: Any = None, holder: str = "") -> FakeEngine:
+        shown_before_build.append(controller.window is not None and controller.window.isVisible())
         engine = FakeEngine(config)
         engines.append(engine)
         return engine
@@ -66,7 +68,9 @@ def test_demo_start_and_clean_quit(
     async def scenario() -> int:
         main = loop.create_task(controller.main())
         await wait_until(lambda: controller.window is not None and controller.window.isVisible())
-        assert engines and engines[0].started
+        # Cold start: the window shows first; the engine is built and started behind it.
+        await wait_until(lambda: bool(engines) and engines[0].started)
+        assert shown_before_build == [True]
         assert controller.window is not None
         assert controller.window.windowTitle() == "Demo — Triage Sync"  # Qt adds nothing to it
         # The demo, and only the demo, has the Simulator menu.
