@@ -484,7 +484,17 @@ def desk_benchmarks(args: argparse.Namespace, results: dict[str, Any]) -> list[s
     if "filter" in args.which:
         rows = [median_of([desk.filter_rows(size) for _ in range(args.repeat)]) for size in args.sizes]
         results["filter"] = rows
-        keys = ["rows", "filter_word_ms", "filter_clear_ms", "filter_every_row_ms", "filter_state_ms", "runs"]
+        keys = [
+            "rows",
+            "filter_word_ms",
+            "filter_word_cpu_ms",
+            "filter_every_row_ms",
+            "filter_every_row_cpu_ms",
+            "filter_clear_ms",
+            "filter_state_ms",
+            "filter_state_cpu_ms",
+            "runs",
+        ]
         md += ["### Queue filter", table(rows, keys)]
     if "deskstall" in args.which:
         rows = [
