@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import types
 from pathlib import Path
@@ -89,3 +90,33 @@ def test_demo_start_and_clean_quit(
 def test_a_window_outside_the_demo_has_no_simulator_menu(window: Any) -> None:
     menus = [action.text().replace("&", "") for action in window.menuBar().actions()]
     assert menus == ["File", "View", "Sync", "Help"]
+
+
+def test_deferred_engine_waits_for_the_engine_and_forwards_its_events(loop: qasync.QEventLoop) -> None:
+    """The window's stand-in while the engine is built (cold start): calls wait, reads answer
+    "unknown", and once attached the engine's events reach the window's bus."""
+    from ui_fakes import make_row
+
+    from app.engine.events import EngineEvent, ItemRemoved
+    from app.ui.deferred_engine import DeferredEngine
+
+    real = FakeEngine()
+    real.add_rows([make_row(1)])
+    deferred = DeferredEngine(real.config)
+    seen: list[EngineEvent] = []
+    deferred.bus.subscribe(seen.append)
+
+    async def scenario() -> None:
+        assert deferred.health("servicenow").level == "unknown" and not deferred.auto_push
+        listing = asyncio.ensure_future(deferred.list_queue())
+        await asyncio.sleep(0.01)
+        assert not listing.done()  # waits for the engine
+        deferred.attach(real)
+        assert [row.number for row in await listing] == ["INC0000001"]
+        assert deferred.health("servicenow").level == "ok"
+        real.publish(ItemRemoved(make_row(1).sys_id, "INC0000001", "gone"))
+        await deferred.stop()
+        real.publish(ItemRemoved(make_row(1).sys_id, "INC0000001", "again"))  # detached: not forwarded
+
+    loop.run_until_complete(scenario())
+    assert [event.reason for event in seen if isinstance(event, ItemRemoved)] == ["gone"]
