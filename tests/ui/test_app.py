@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 import types
 from pathlib import Path
@@ -65,6 +66,7 @@ def test_demo_start_and_clean_quit(
         "app.ui.main_window.QSystemTrayIcon.isSystemTrayAvailable", staticmethod(lambda: False)
     )
     controller = Controller(qapp, None, demo=True)
+    gc.unfreeze()
 
     async def scenario() -> int:
         main = loop.create_task(controller.main())
@@ -72,6 +74,8 @@ def test_demo_start_and_clean_quit(
         # Cold start: the window shows first; the engine is built and started behind it.
         await wait_until(lambda: bool(engines) and engines[0].started)
         assert shown_before_build == [True]
+        # After the first load, what it loaded is out of the garbage collector's full passes.
+        await wait_until(lambda: gc.get_freeze_count() > 0)
         assert controller.window is not None
         assert controller.window.windowTitle() == "Demo — Triage Sync"  # Qt adds nothing to it
         # The demo, and only the demo, has the Simulator menu.
@@ -82,7 +86,10 @@ def test_demo_start_and_clean_quit(
         controller.window.close()  # auto-push off: closing the window quits
         return await main
 
-    assert loop.run_until_complete(scenario()) == 0
+    try:
+        assert loop.run_until_complete(scenario()) == 0
+    finally:
+        gc.unfreeze()  # the rest of the test session collects as usual
     assert not engines[0].started  # stopped cleanly
     assert demo_events == ["start", "autotask=outage", "stop"]
 
