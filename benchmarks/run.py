@@ -511,6 +511,9 @@ def desk_benchmarks(args: argparse.Namespace, results: dict[str, Any]) -> list[s
             "p99_stall_ms",
             "stalls_over_16ms",
             "max_gui_cpu_ms",
+            "idle_max_stall_ms",
+            "idle_p99_stall_ms",
+            "idle_max_gui_cpu_ms",
             "runs",
         ]
         md += ["### GUI-thread stall while polling", table(rows, keys)]
