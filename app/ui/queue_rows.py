@@ -80,30 +80,33 @@ class OrderedRows:
         position = self.locate(key)
         return position if position < len(self.keys) and self.keys[position] == key else None
 
-    def replace_all(self, pairs: list[tuple[Key, QueueRow]]) -> None:
-        """Take ``pairs`` (any order): sorted here; the unique keys mean rows are never compared."""
-        pairs.sort(key=lambda pair: pair[0], reverse=self.descending)
-        self.keys = [key for key, _row in pairs]
-        self.rows = [row for _key, row in pairs]
-        self.texts = [search_text(row) for row in self.rows]
+    @classmethod
+    def ordered(
+        cls, rows: list[QueueRow], keys: list[Key], texts: list[str], descending: bool
+    ) -> OrderedRows:
+        """``rows`` with their ``keys`` and ``texts`` (parallel, any order), sorted by key. The sort
+        compares keys only (positions sorted by ``keys.__getitem__``: no Python call per row)."""
+        order = sorted(range(len(keys)), key=keys.__getitem__, reverse=descending)
+        return cls(descending).subset_of(rows, keys, texts, order)
+
+    def subset_of(
+        self, rows: list[QueueRow], keys: list[Key], texts: list[str], picks: list[int]
+    ) -> OrderedRows:
+        if len(picks) == 1:
+            (position,) = picks
+            self.rows, self.keys, self.texts = [rows[position]], [keys[position]], [texts[position]]
+        elif picks:
+            take = itemgetter(*picks)
+            self.rows, self.keys, self.texts = list(take(rows)), list(take(keys)), list(take(texts))
+        return self
 
     def subset(self, picks: list[int]) -> OrderedRows:
         """The rows at ``picks`` (ascending positions), same order."""
         chosen = OrderedRows(self.descending)
         if len(picks) == len(self.rows):
             chosen.rows, chosen.keys, chosen.texts = list(self.rows), list(self.keys), list(self.texts)
-        elif len(picks) == 1:
-            (position,) = picks
-            chosen.rows, chosen.keys = [self.rows[position]], [self.keys[position]]
-            chosen.texts = [self.texts[position]]
-        elif picks:
-            take = itemgetter(*picks)
-            chosen.rows, chosen.keys, chosen.texts = (
-                list(take(self.rows)),
-                list(take(self.keys)),
-                list(take(self.texts)),
-            )
-        return chosen
+            return chosen
+        return chosen.subset_of(self.rows, self.keys, self.texts, picks)
 
     def put(self, position: int, row: QueueRow) -> None:
         """A new version of the row at ``position`` (same key)."""
@@ -178,15 +181,22 @@ class QueueRows:
         by_id = index.by_id = {row.sys_id: row for row in rows}  # the last version of a row wins
         index.id_of_number = {row.number: sys_id for sys_id, row in by_id.items()}
         index._sequence = {sys_id: position for position, sys_id in enumerate(by_id)}
-        key = index.key
-        index.key_of = {sys_id: key(row) for sys_id, row in by_id.items()}
         index.counts = Counter(row.state for row in by_id.values())
-        index.every = OrderedRows(descending)
-        index.every.replace_all([(index.key_of[sys_id], row) for sys_id, row in by_id.items()])
+        every = list(by_id.values())
+        keys = index.keys_for(every)
+        index.key_of = dict(zip(by_id, keys, strict=True))
+        index.every = OrderedRows.ordered(every, keys, [search_text(row) for row in every], descending)
         index.shown = index.filtered()
         return index
 
     # ---- keys and bookkeeping --------------------------------------------------------------------
+    def keys_for(self, rows: list[QueueRow]) -> list[Key]:
+        """``key`` for many rows, in one comprehension."""
+        if self.column < 0:
+            return [self.key(row) for row in rows]
+        sort_key, column = self.sort_key, self.column
+        return [(sort_key(row, column), row.number, row.sys_id) for row in rows]
+
     def key(self, row: QueueRow) -> Key:
         if self.column < 0:
             sequence = self._sequence.setdefault(row.sys_id, len(self._sequence))
@@ -235,12 +245,10 @@ class QueueRows:
 
     def resort(self, column: int, descending: bool) -> None:
         self.column, self.descending = column, descending
-        pairs: list[tuple[Key, QueueRow]] = []
-        for sys_id, row in self.by_id.items():
-            key = self.key_of[sys_id] = self.key(row)
-            pairs.append((key, row))
-        self.every = OrderedRows(descending)
-        self.every.replace_all(pairs)
+        rows, texts = self.every.rows, self.every.texts  # the search texts stay as they are
+        keys = self.keys_for(rows)
+        self.key_of = {row.sys_id: key for row, key in zip(rows, keys, strict=True)}
+        self.every = OrderedRows.ordered(rows, keys, texts, descending)
         self.shown = self.filtered()
 
     def refilter(self, row_filter: RowFilter) -> None:
