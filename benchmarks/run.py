@@ -50,6 +50,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(1, str(REPO / "benchmarks"))  # team.py, overview_read.py: also under `python -m`
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from app.config import parse_config  # noqa: E402

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from engine_harness import Harness
 
-import app.engine.engine as engine_module
+import app.engine.store_views as store_views
 from app.domain.records import Incident
 from app.engine.convert import queue_row_from_columns
 
@@ -28,7 +28,7 @@ async def test_queue_list_is_read_and_converted_off_the_event_loop(
         converted_in.add(threading.current_thread())
         return queue_row_from_columns(columns)
 
-    monkeypatch.setattr(engine_module, "queue_row_from_columns", spy)
+    monkeypatch.setattr(store_views, "queue_row_from_columns", spy)
     rows = await engine.list_queue(states=["pending"])
     assert len(rows) == 3
     assert converted_in and loop_thread not in converted_in
