@@ -10,7 +10,7 @@ real engine (whose events are then forwarded to this bus), and the synchronous s
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from app.config import AppConfig
@@ -23,6 +23,7 @@ from app.engine.views import (
     Explanation,
     HealthState,
     LinkRow,
+    OverrideChoices,
     QueueRow,
 )
 
@@ -115,6 +116,15 @@ class DeferredEngine:
 
     async def preview(self, key: str) -> Preview:
         return await (await self._ready()).preview(key)
+
+    async def override_choices(self) -> OverrideChoices:
+        return await (await self._ready()).override_choices()
+
+    async def set_overrides(self, key: str, values: Mapping[str, str | None], by: str) -> ActionResult:
+        return await (await self._ready()).set_overrides(key, values, by)
+
+    async def clear_overrides(self, key: str, by: str) -> ActionResult:
+        return await (await self._ready()).clear_overrides(key, by)
 
     async def approve(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]:
         return await (await self._ready()).approve(keys, by)

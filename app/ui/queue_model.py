@@ -339,6 +339,14 @@ class QueueModel(RowTableModel):
         queue = self._queue
         if not final:
             return
+        if queue.ranked or (queue.column >= 0 and any(row and row.duplicate_of for row in final.values())):
+            # Suspected duplicates sit under their primary: the order is recomputed whole.
+            gone = [sys_id for sys_id, row in final.items() if row is None]
+            rows = [row for row in final.values() if row is not None]
+            self._relayout(lambda: queue.regroup_with(gone, rows))
+            moved = [queue.position(sys_id) for sys_id in final]
+            self._emit_changed([position for position in moved if position is not None])
+            return
         changed: list[int] = []
         leaving: list[str] = []
         arriving: list[QueueRow] = []

@@ -165,6 +165,8 @@ class QueueRows:
     every: OrderedRows = field(default_factory=OrderedRows)
     shown: OrderedRows = field(default_factory=OrderedRows)
     _sequence: dict[str, int] = field(default_factory=dict)  # arrival order: the key while unsorted
+    suspects: int = 0  # rows that look like a duplicate of another (duplicate_of set)
+    ranked: bool = False  # keys are display ranks (grouped order, see group_order), not sort keys
 
     @classmethod
     def build(
@@ -182,6 +184,10 @@ class QueueRows:
         index.id_of_number = {row.number: sys_id for sys_id, row in by_id.items()}
         index._sequence = {sys_id: position for position, sys_id in enumerate(by_id)}
         index.counts = Counter(row.state for row in by_id.values())
+        index.suspects = sum(1 for row in by_id.values() if row.duplicate_of)
+        if index.grouped:
+            index.regroup()
+            return index
         every = list(by_id.values())
         keys = index.keys_for(every)
         index.key_of = dict(zip(by_id, keys, strict=True))
@@ -209,6 +215,8 @@ class QueueRows:
             self.counts[old.state] -= 1
             if old.number != row.number:
                 self.id_of_number.pop(old.number, None)
+            self.suspects -= 1 if old.duplicate_of else 0
+        self.suspects += 1 if row.duplicate_of else 0
         self.by_id[row.sys_id] = row
         self.id_of_number[row.number] = row.sys_id
         self.key_of[row.sys_id] = self.key(row)
@@ -217,6 +225,7 @@ class QueueRows:
     def _forget(self, sys_id: str) -> None:
         row = self.by_id.pop(sys_id)
         self.counts[row.state] -= 1
+        self.suspects -= 1 if row.duplicate_of else 0
         if self.id_of_number.get(row.number) == sys_id:
             del self.id_of_number[row.number]
         del self.key_of[sys_id]
@@ -243,8 +252,42 @@ class QueueRows:
             picks = [position for position in picks if rows[position].number not in wanted.held]
         return self.every.subset(picks)
 
+    @property
+    def grouped(self) -> bool:
+        """Suspected duplicates sit right under their primary: while there are any (and the list is
+        sorted), a row's place depends on another row, so the order is recomputed whole."""
+        return self.suspects > 0 and self.column >= 0
+
+    def group_order(self) -> list[QueueRow]:
+        """Every row in grouped order: each row sorts by its group's primary (when that is listed),
+        then the primary first and its suspects by number, in either direction."""
+        rows = list(self.by_id.values())
+        listed = {row.number: row for row in rows if not row.duplicate_of}
+        rows.sort(key=lambda row: (row.duplicate_of in listed, row.number))
+        sort_key, column = self.sort_key, self.column
+
+        def group_key(row: QueueRow) -> Any:
+            primary = listed.get(row.duplicate_of or "", row)
+            return (sort_key(primary, column), primary.number)
+
+        rows.sort(key=group_key, reverse=self.descending)  # stable: the order inside a group stays
+        return rows
+
+    def regroup(self) -> None:
+        """Grouped order, with display ranks as keys (ascending), so lookups stay binary searches."""
+        rows = self.group_order()
+        keys: list[Key] = [(rank,) for rank in range(len(rows))]
+        self.key_of = {row.sys_id: key for row, key in zip(rows, keys, strict=True)}
+        self.every = OrderedRows.ordered(rows, keys, [search_text(row) for row in rows], False)
+        self.shown = self.filtered()
+        self.ranked = True
+
     def resort(self, column: int, descending: bool) -> None:
         self.column, self.descending = column, descending
+        if self.grouped:
+            self.regroup()
+            return
+        self.ranked = False
         rows, texts = self.every.rows, self.every.texts  # the search texts stay as they are
         keys = self.keys_for(rows)
         self.key_of = {row.sys_id: key for row, key in zip(rows, keys, strict=True)}
@@ -256,6 +299,19 @@ class QueueRows:
         self.shown = self.filtered()
 
     # ---- row changes (the Qt model reports the shown part) -------------------------------------------
+    def regroup_with(self, gone: Iterable[str], rows: Iterable[QueueRow]) -> None:
+        """Grouped mode: take the changes, then the whole order again (a primary's move moves its
+        suspects; this is what every change cost before, and only queues with suspects pay it)."""
+        for sys_id in gone:
+            if sys_id in self.by_id:
+                self._forget(sys_id)
+        for row in rows:
+            self._remember(row)
+        if self.grouped:
+            self.regroup()
+        else:  # the last suspect left: plain sort keys again
+            self.resort(self.column, self.descending)
+
     def take(self, sys_ids: Iterable[str]) -> list[tuple[int, int]]:
         """Remove rows from both lists; returns the ranges they had among the shown rows, highest first."""
         shown_positions: list[int] = []
