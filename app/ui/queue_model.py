@@ -345,7 +345,9 @@ class QueueModel(RowTableModel):
             rows = [row for row in final.values() if row is not None]
             self._relayout(lambda: queue.regroup_with(gone, rows))
             moved = [queue.position(sys_id) for sys_id in final]
-            self._emit_changed([position for position in moved if position is not None])
+            shown = [position for position in moved if position is not None]
+            if shown:
+                self._emit_changed(shown)
             return
         changed: list[int] = []
         leaving: list[str] = []
