@@ -28,8 +28,10 @@ from app.engine.views import (
 )
 
 if TYPE_CHECKING:
+    from app.domain.impact import ImpactReport
     from app.domain.outbound import Preview
     from app.domain.overview import Overview
+    from app.domain.records import Incident, TicketMetadata
     from app.engine.api import EngineAPI
 
 
@@ -154,3 +156,19 @@ class DeferredEngine:
 
     async def test_connection(self, system: SystemName) -> str:
         return await (await self._ready()).test_connection(system)
+
+    # --- rules ---------------------------------------------------------------------------------------
+    async def picklists(self) -> TicketMetadata | None:
+        return await (await self._ready()).picklists()
+
+    async def sample_incident(self, key: str, *, fresh: bool) -> Incident | None:
+        return await (await self._ready()).sample_incident(key, fresh=fresh)
+
+    async def rules_impact(self, new: AppConfig) -> ImpactReport:
+        return await (await self._ready()).rules_impact(new)
+
+    async def apply_rules(self, new: AppConfig, by: str) -> tuple[str, ...]:
+        return await (await self._ready()).apply_rules(new, by)
+
+    def rules_read_only(self) -> str | None:
+        return self._engine.rules_read_only() if self._engine is not None else None
