@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/run.py                      # everything, defaults below
     .venv/bin/python benchmarks/run.py economy throughput --latency 0 50 200 --repeat 3
     .venv/bin/python benchmarks/run.py --quick              # smaller sizes, one latency
+    .venv/bin/python -m benchmarks.run filter deskstall coldstart --sizes 1000 10000 100000
 
 Measurements:
   economy      requests per auto-pushed ticket, per applied return-trip change, per idle cycle with
@@ -21,6 +22,10 @@ Measurements:
                on one desk -> visible on another, store load of 20 idle attached desks
   impact       the Rules window's impact report (a priority value map edited) over N queued
                incidents and N linked tickets: the pure computation (the window runs it in slices)
+  filter       the queue's text filter at each of --sizes rows (benchmarks/desk.py)
+  deskstall    longest GUI-thread stall (1 ms QTimer, real window + engine) while a poll queues
+               --stall-incidents into a queue of each of --sizes rows
+  coldstart    a new `triage-sync` process to the first paint of its window, store of --sizes rows
 
 Results go to benchmarks/results/<timestamp>.json (gitignored); the tables for docs/performance.md
 are printed as Markdown. Medians of --repeat runs are quoted.
@@ -45,6 +50,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(1, str(REPO / "benchmarks"))  # team.py, overview_read.py: also under `python -m`
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from app.config import parse_config  # noqa: E402
@@ -58,7 +64,7 @@ from app.simulators.autotask import AutotaskSimSettings, AutotaskSimulator  # no
 from app.simulators.servicenow import ServiceNowSimSettings, ServiceNowSimulator  # noqa: E402
 from app.store import Store  # noqa: E402
 
-IT = {"category": "hardware", "active": "true"}
+IT: dict[str, Any] = {"category": "hardware", "active": "true"}
 RESULTS = REPO / "benchmarks" / "results"
 
 
@@ -91,38 +97,42 @@ class Rig:
         return f"sqlite:///{self.tmp.name}/bench.sqlite3"
 
     def engine(self, db: str | None = None, **outbound: Any) -> SyncEngine:
-        db = db or self.db
-        config = parse_config(
-            {
-                "servicenow": {"url": self.sn.base_url, "username": "demo.integration", "page_size": 500},
-                "autotask": {
-                    "url": self.at.rest_base,
-                    "username": "demo@example.com",
-                    "integration_code": "DEMO",
-                    "hourly_request_limit": 10**9,
-                    "budget_share": 1.0,
-                },
-                "store": {"url": db},
-                "outbound": {"company_id": 174, "default_queue": "Level I Support", **outbound},
-            },
-            "bench.toml",
-        )
-        sn = ServiceNowClient(
-            base_url=config.servicenow.url, username="demo.integration", password=Secret("demo")
-        )
-        at = AutotaskClient(
-            username="demo@example.com",
-            integration_code="DEMO",
-            secret=Secret("demo"),
-            base_url=config.autotask.url,
-            budget=RequestBudget(hourly_limit=10**9, share=1.0),
-        )
-        engine = SyncEngine(config, Store.open(db), sn, at, holder="bench", backoff=Backoff(0.05, 0.2))
+        engine = bench_engine(self.sn.base_url, self.at.rest_base, db or self.db, **outbound)
         self.engines.append(engine)
         return engine
 
     def requests(self) -> int:
         return self.sn.requests.count() + self.at.requests.count()
+
+
+def bench_engine(servicenow_url: str, autotask_url: str, db: str, **outbound: Any) -> SyncEngine:
+    """An engine against simulators at these URLs (in this process or another), store at ``db``."""
+    config = parse_config(
+        {
+            "servicenow": {"url": servicenow_url, "username": "demo.integration", "page_size": 500},
+            "autotask": {
+                "url": autotask_url,
+                "username": "demo@example.com",
+                "integration_code": "DEMO",
+                "hourly_request_limit": 10**9,
+                "budget_share": 1.0,
+            },
+            "store": {"url": db},
+            "outbound": {"company_id": 174, "default_queue": "Level I Support", **outbound},
+        },
+        "bench.toml",
+    )
+    sn = ServiceNowClient(
+        base_url=config.servicenow.url, username="demo.integration", password=Secret("demo")
+    )
+    at = AutotaskClient(
+        username="demo@example.com",
+        integration_code="DEMO",
+        secret=Secret("demo"),
+        base_url=config.autotask.url,
+        budget=RequestBudget(hourly_limit=10**9, share=1.0),
+    )
+    return SyncEngine(config, Store.open(db), sn, at, holder="bench", backoff=Backoff(0.05, 0.2))
 
 
 async def until_idle(engine: SyncEngine, budget: int = 200) -> int:
@@ -337,30 +347,11 @@ def queueview(rows: int) -> dict[str, Any]:
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication
 
-    from app.engine.views import QueueRow
     from app.ui.queue_model import COL_DESCRIPTION, COL_PRIORITY, QueueFilterProxy, QueueModel
+    from benchmarks.desk import sample_rows
 
     app = QApplication.instance() or QApplication([])
-    now = datetime.now(UTC)
-    data = [
-        QueueRow(
-            id=n,
-            sys_id=f"{n:032x}",
-            number=f"INC{n:07d}",
-            short_description=f"Disk {n % 977} failing on host {n}",
-            category=("hardware", "software", "network")[n % 3],
-            priority=1 + n % 5,
-            caller=f"User {n % 311}",
-            state="pending" if n % 7 else "failed",
-            attempts=n % 3,
-            last_error=None,
-            next_retry_at=None,
-            queued_at=now - timedelta(seconds=n),
-            updated_at=now,
-            sn_updated_on=now,
-        )
-        for n in range(rows)
-    ]
+    data = sample_rows(rows)
     model = QueueModel()
     proxy = QueueFilterProxy()
     proxy.setSourceModel(model)
@@ -486,6 +477,54 @@ def footprint(links: int) -> dict[str, Any]:
     }
 
 
+def desk_benchmarks(args: argparse.Namespace, results: dict[str, Any]) -> list[str]:
+    """The desktop app's figures per queue size (benchmarks/desk.py); Markdown tables."""
+    from benchmarks import desk
+
+    md: list[str] = []
+    if "filter" in args.which:
+        rows = [median_of([desk.filter_rows(size) for _ in range(args.repeat)]) for size in args.sizes]
+        results["filter"] = rows
+        keys = [
+            "rows",
+            "filter_word_ms",
+            "filter_word_cpu_ms",
+            "filter_every_row_ms",
+            "filter_every_row_cpu_ms",
+            "filter_clear_ms",
+            "filter_state_ms",
+            "filter_state_cpu_ms",
+            "runs",
+        ]
+        md += ["### Queue filter", table(rows, keys)]
+    if "deskstall" in args.which:
+        rows = [
+            median_of([desk.desk_stall(size, args.stall_incidents) for _ in range(args.repeat)])
+            for size in args.sizes
+        ]
+        results["deskstall"] = rows
+        keys = [
+            "rows",
+            "incidents",
+            "queued",
+            "until_shown_seconds",
+            "max_stall_ms",
+            "p99_stall_ms",
+            "stalls_over_16ms",
+            "max_gui_cpu_ms",
+            "idle_max_stall_ms",
+            "idle_p99_stall_ms",
+            "idle_max_gui_cpu_ms",
+            "runs",
+        ]
+        md += ["### GUI-thread stall while polling", table(rows, keys)]
+    if "coldstart" in args.which:
+        rows = [median_of([desk.cold_start(size) for _ in range(args.repeat)]) for size in args.sizes]
+        results["coldstart"] = rows
+        md += ["### Cold start", table(rows, ["rows", "first_paint_s", "queue_filled_s", "runs", "errors"])]
+    return md
+
+
 # ---- driver -------------------------------------------------------------------------------------
 
 
@@ -520,7 +559,8 @@ def main() -> None:
         "which",
         nargs="*",
         metavar="BENCHMARK",
-        help="economy, once, throughput, stall, queueview, footprint, overview, team, impact (default: all)",
+        help="economy, once, throughput, stall, queueview, footprint, overview, team, impact, filter, "
+        "deskstall, coldstart (default: all)",
     )
     parser.add_argument("--latency", nargs="+", type=float, default=[0, 50, 200], help="ms added per request")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; medians are reported")
@@ -535,12 +575,32 @@ def main() -> None:
     )
     parser.add_argument("--stall-incidents", type=int, default=5000)
     parser.add_argument("--rows", type=int, default=100_000, help="queueview rows and footprint links")
+    parser.add_argument(
+        "--sizes",
+        nargs="+",
+        type=int,
+        default=[1000, 10_000, 100_000],
+        help="filter/deskstall/coldstart: queue rows",
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes, latency 0 only, one run")
     parser.add_argument("--approvals", type=int, default=30, help="team: approvals timed one by one")
     parser.add_argument("--desks", type=int, default=20, help="team: idle attached desks")
     parser.add_argument("--idle-seconds", type=float, default=60.0, help="team: idle window measured")
     args = parser.parse_args()
-    known = ["economy", "once", "throughput", "stall", "queueview", "footprint", "overview", "team", "impact"]
+    known = [
+        "economy",
+        "once",
+        "throughput",
+        "stall",
+        "queueview",
+        "footprint",
+        "overview",
+        "team",
+        "impact",
+        "filter",
+        "deskstall",
+        "coldstart",
+    ]
     args.which = args.which or known
     unknown = set(args.which) - set(known)
     if unknown:
@@ -549,6 +609,7 @@ def main() -> None:
         args.latency, args.repeat, args.tickets, args.linked = [0], 1, 20, 500
         args.incidents, args.stall_incidents, args.rows = 100, 500, 5000
         args.approvals, args.idle_seconds = 10, 15.0
+        args.sizes = [1000]
     results: dict[str, Any] = {
         "machine": {
             "platform": platform.platform(),
@@ -719,6 +780,7 @@ def main() -> None:
         rows = [median_of([impact(size) for _ in range(args.repeat)]) for size in sizes]
         results["impact"] = rows
         md += ["### Rule-change impact", table(rows, ["queued_and_linked", "altered", "seconds", "runs"])]
+    md += desk_benchmarks(args, results)
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from app.domain.overrides import overrides_from_json
 from app.engine.views import AuditRow, LinkRow, QueueRow
 from app.store import AuditEvent, Link, QueueItem
@@ -9,8 +12,7 @@ from app.store import AuditEvent, Link, QueueItem
 
 def queue_row(item: QueueItem) -> QueueRow:
     assert item.id is not None, "a stored item has an id"
-    overrides = overrides_from_json(item.overrides)
-    latest = max(overrides.values(), key=lambda o: o.at, default=None)
+    overrides, overridden_by = _overrides(item.overrides)
     return QueueRow(
         id=item.id,
         sys_id=item.sys_id,
@@ -31,9 +33,24 @@ def queue_row(item: QueueItem) -> QueueRow:
         forced_reason=item.forced_reason,
         duplicate_of=item.duplicate_of,
         duplicate_note=item.duplicate_note,
-        overrides={target: chosen.value for target, chosen in overrides.items()},
-        overridden_by=latest.by if latest is not None else None,
+        overrides=overrides,
+        overridden_by=overridden_by,
     )
+
+
+def _overrides(stored: Any) -> tuple[dict[str, Any], str | None]:
+    """The per-ticket overrides' values and who set the latest one."""
+    overrides = overrides_from_json(stored)
+    latest = max(overrides.values(), key=lambda o: o.at, default=None)
+    return {target: chosen.value for target, chosen in overrides.items()}, latest.by if latest else None
+
+
+def queue_row_from_columns(columns: Mapping[str, Any]) -> QueueRow:
+    """A row of ``list_queue_columns`` (the list's columns only, no ORM object)."""
+    values = dict(columns)
+    values["overrides"], values["overridden_by"] = _overrides(values["overrides"])
+    values["state"] = str(values["state"])
+    return QueueRow(**values)
 
 
 def link_row(link: Link) -> LinkRow:

@@ -13,7 +13,7 @@ from app.domain.outbound import preview
 from app.domain.overrides import check_override, overrides_from_json
 from app.domain.records import TicketMetadata
 from app.domain.triggers import evaluate
-from app.engine.convert import audit_row, link_row, queue_row
+from app.engine.convert import audit_row, link_row, queue_row, queue_row_from_columns
 from app.engine.events import EventBus, ItemUpdated
 from app.engine.views import (
     ActionResult,
@@ -27,6 +27,7 @@ from app.engine.views import (
     choices_for,
 )
 from app.store import QueueItem, QueueState, Store, TransitionResult
+from app.store.queue_listing import list_queue_columns
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -52,12 +53,17 @@ class StoreBacked:
     async def list_queue(
         self, states: Sequence[str] | None = None, search: str | None = None
     ) -> list[QueueRow]:
-        items = await self._db(self.store.list_items, states, search)
-        return [queue_row(item) for item in items]
+        # Rows are built in the worker thread too: 100,000 of them would hold the event loop.
+        if search:
+            found = self.store.list_items
+            return await self._db(lambda: [queue_row(item) for item in found(states, search)])
+        # The whole list (the desktop's queue): its columns only, no ORM objects, no snapshots.
+        return await self._db(
+            lambda: [queue_row_from_columns(columns) for columns in list_queue_columns(self.store, states)]
+        )
 
     async def list_links(self, search: str | None = None, limit: int | None = None) -> list[LinkRow]:
-        links = await self._db(self.store.list_links, search, limit)
-        return [link_row(link) for link in links]
+        return await self._db(lambda: [link_row(link) for link in self.store.list_links(search, limit)])
 
     async def list_audit(
         self,

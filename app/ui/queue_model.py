@@ -1,19 +1,22 @@
 """The triage queue as a Qt table model, updated in place from engine events.
 
-Rows live in a list with a ``sys_id -> row index`` dict. An update touches one row and emits a
-``dataChanged`` for that row only; new rows are appended as one ``beginInsertRows`` block per batch;
-removals are grouped into contiguous ranges. ``beginResetModel`` is used only for full reloads. The
-proxy filters on the row objects directly (no ``data()`` round trips), which keeps a 100,000-row
-queue responsive.
+Rows live in display order beside their sort keys, search text and the filter
+(app/ui/queue_rows.py), not behind a proxy's per-row Python callbacks. An update that keeps a row's
+place emits a ``dataChanged`` for that row only; rows that arrive or leave are announced as one
+``beginInsertRows``/``beginRemoveRows`` block per contiguous run (a layout change when they scatter);
+``beginResetModel`` is used only for full reloads. That keeps a 100,000-row queue responsive.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import (
+    QAbstractItemModel,
+    QIdentityProxyModel,
     QModelIndex,
     QObject,
     QSortFilterProxyModel,
@@ -25,6 +28,7 @@ from app.engine.events import ItemQueued, ItemRemoved, ItemUpdated
 from app.engine.views import QueueRow
 from app.ui.badges import BadgeRole, badge_brushes
 from app.ui.format import humanize_age, local_time, now_utc, priority_label, tooltip_text
+from app.ui.queue_rows import QueueRows, RowFilter
 from app.ui.table_model import ModelIndex, RowTableModel
 from app.ui.theme import Tone, foreground, is_dark, tint
 
@@ -94,24 +98,31 @@ def attempts_text(row: QueueRow) -> str:
 
 
 class QueueModel(RowTableModel):
+    """The rows the filter shows, in display order. ``len(model)`` counts every row held (all
+    states the queue shows); ``rowCount()`` the shown ones. Filtering and sorting happen in
+    :class:`QueueRows`; this class reports each change to Qt as narrowly as it can."""
+
     HEADERS = _HEADERS
     # Above this many changed rows in one batch, one spanning dataChanged beats many small ones.
     SPAN_THRESHOLD = 64
+    # Above this many separate places, rows arrive or leave as one layout change, not block by block.
+    RUN_THRESHOLD = 32
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._rows: list[QueueRow] = []
-        self._index: dict[str, int] = {}
+        self._queue = QueueRows(QueueModel.sort_key, RowFilter(VISIBLE_STATES))
         self._now: datetime = now_utc()
         self._dark = is_dark()  # badge colours: read once, not per painted cell
-        self._sort_column = -1
-        self._sort_order = Qt.SortOrder.AscendingOrder
+
+    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._queue.shown)
 
     # ---- Qt API -------------------------------------------------------------------------------
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or index.row() >= len(self._rows):
+        shown = self._queue.shown.rows
+        if not index.isValid() or index.row() >= len(shown):
             return None
-        row = self._rows[index.row()]
+        row = shown[index.row()]
         column = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(row, column)
@@ -206,44 +217,39 @@ class QueueModel(RowTableModel):
             return row.number
         return QueueModel._display_static(row, column).casefold()
 
-    # ---- sorting (here, not in the proxy: one Python key per row instead of a Python
-    # lessThan per comparison, which is what keeps 100,000 rows sortable in a blink) ----------
+    # ---- sorting and filtering (here, not in a proxy: see app/ui/queue_rows.py) -------------------
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        self._sort_column = column
-        self._sort_order = order
-        self._resort()
+        descending = order == Qt.SortOrder.DescendingOrder
+        self._relayout(lambda: self._queue.resort(column, descending))
 
     @property
     def sort_column(self) -> int:
-        return self._sort_column
+        return self._queue.column
 
-    def _resort(self) -> None:
-        column = self._sort_column
-        if column < 0 or not self._rows:
-            return
+    @property
+    def row_filter(self) -> RowFilter:
+        return self._queue.row_filter
+
+    def set_filter(self, row_filter: RowFilter) -> None:
+        if row_filter != self._queue.row_filter:
+            self._relayout(lambda: self._queue.refilter(row_filter))
+
+    def _relayout(self, change: Callable[[], None]) -> None:
+        """A change that moves many rows at once: one layout change; selected rows keep their
+        selection wherever they move (and lose it only when they leave)."""
         self.layoutAboutToBeChanged.emit()
         persistent = self.persistentIndexList()
-        remembered = [(self._rows[index.row()].sys_id, index.column()) for index in persistent]
-        key = QueueModel.sort_key
-        # Suspected duplicates sit right under their primary (when it is listed): each row sorts
-        # by its group's primary, then the primary first and its suspects by number. Python's sort
-        # is stable, also reversed, so the order inside a group survives a descending sort.
-        reverse = self._sort_order == Qt.SortOrder.DescendingOrder
-        if any(row.duplicate_of for row in self._rows):
-            listed = {row.number: row for row in self._rows if not row.duplicate_of}
-            self._rows.sort(key=lambda row: (row.duplicate_of in listed, row.number))
-
-            def group_key(row: QueueRow) -> Any:
-                primary = listed.get(row.duplicate_of or "", row)
-                return (key(primary, column), primary.number)
-
-            self._rows.sort(key=group_key, reverse=reverse)
-        else:  # no suspects (the usual case): one pass
-            self._rows.sort(key=lambda row: (key(row, column), row.number), reverse=reverse)
-        self._reindex()
-        self.changePersistentIndexList(
-            persistent, [self.index(self._index[sys_id], col) for sys_id, col in remembered]
-        )
+        shown = self._queue.shown.rows
+        remembered = [
+            (shown[index.row()].sys_id if 0 <= index.row() < len(shown) else "", index.column())
+            for index in persistent
+        ]
+        change()
+        moved: list[QModelIndex] = []
+        for sys_id, column in remembered:
+            position = self._queue.position(sys_id) if sys_id else None
+            moved.append(self.index(position, column) if position is not None else QModelIndex())
+        self.changePersistentIndexList(persistent, moved)
         self.layoutChanged.emit()
 
     @staticmethod
@@ -258,32 +264,62 @@ class QueueModel(RowTableModel):
 
     # ---- access -------------------------------------------------------------------------------
     def row_at(self, row: int) -> QueueRow:
-        return self._rows[row]
+        """The shown row at ``row``."""
+        return self._queue.shown.rows[row]
 
     def row_for(self, sys_id: str) -> QueueRow | None:
-        position = self._index.get(sys_id)
-        return None if position is None else self._rows[position]
+        return self._queue.by_id.get(sys_id)
 
     def position_of(self, sys_id: str) -> int | None:
-        return self._index.get(sys_id)
+        """The row's shown position (None: not in the queue, or filtered out)."""
+        return self._queue.position(sys_id)
+
+    def row_for_number(self, number: str) -> QueueRow | None:
+        return self._queue.by_id.get(self._queue.id_of_number.get(number, ""))
+
+    def position_of_number(self, number: str) -> int | None:
+        sys_id = self._queue.id_of_number.get(number)
+        return None if sys_id is None else self._queue.position(sys_id)
 
     def rows(self) -> Sequence[QueueRow]:
-        return self._rows
+        """Every row held, shown or not, in display order."""
+        return self._queue.every.rows
+
+    def state_counts(self) -> dict[str, int]:
+        """Rows per state, shown or not (kept up to date as rows come and go, never recounted)."""
+        counts = dict.fromkeys(VISIBLE_STATES, 0)
+        counts.update((state, count) for state, count in self._queue.counts.items() if count)
+        return counts
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return len(self._queue.by_id)
 
     # ---- updates ------------------------------------------------------------------------------
-    def set_rows(self, rows: Iterable[QueueRow]) -> None:
-        """Full reload (start-up, reconnect): the only place that resets the model."""
-        self.beginResetModel()
-        self._rows = [row for row in rows if row.state in VISIBLE_STATES]
-        self._reindex()
-        self.endResetModel()
-        self._resort()
+    def prepare(self, rows: Iterable[QueueRow]) -> QueueRows:
+        """A complete index for ``rows`` with this model's order and filter. Pure Python: a worker
+        thread may call this while the GUI thread goes on (then :meth:`adopt` it there)."""
+        queue = self._queue
+        return QueueRows.build(
+            (row for row in rows if row.state in VISIBLE_STATES),
+            QueueModel.sort_key,
+            queue.row_filter,
+            queue.column,
+            queue.descending,
+        )
 
-    def _reindex(self) -> None:
-        self._index = {row.sys_id: position for position, row in enumerate(self._rows)}
+    def adopt(self, prepared: QueueRows) -> None:
+        """Full reload (start-up, reconnect): the only place that resets the model."""
+        current = self._queue
+        if (prepared.column, prepared.descending) != (current.column, current.descending):
+            prepared.resort(current.column, current.descending)  # sorted again meanwhile
+        if prepared.row_filter != current.row_filter:
+            prepared.refilter(current.row_filter)
+        self.beginResetModel()
+        self._queue = prepared
+        self.endResetModel()
+
+    def set_rows(self, rows: Iterable[QueueRow]) -> None:
+        self.adopt(self.prepare(rows))
 
     def upsert(self, row: QueueRow) -> None:
         self.apply([ItemUpdated(row)])
@@ -292,47 +328,50 @@ class QueueModel(RowTableModel):
         self.apply([ItemRemoved(sys_id, "", "")])
 
     def apply(self, events: Sequence[ItemQueued | ItemUpdated | ItemRemoved]) -> None:
-        """Apply a batch of queue events: the last event per sys_id wins."""
+        """Apply a batch of queue events: the last event per sys_id wins. A row that keeps its place
+        changes in place; one that moves (new state, priority) leaves and arrives where it belongs."""
         final: dict[str, QueueRow | None] = {}
         for event in events:
             if isinstance(event, ItemRemoved):
                 final[event.sys_id] = None
             else:
                 final[event.row.sys_id] = event.row if event.row.state in VISIBLE_STATES else None
+        queue = self._queue
         if not final:
             return
-        removals: list[int] = []
+        if queue.ranked or (queue.column >= 0 and any(row and row.duplicate_of for row in final.values())):
+            # Suspected duplicates sit under their primary: the order is recomputed whole.
+            gone = [sys_id for sys_id, row in final.items() if row is None]
+            rows = [row for row in final.values() if row is not None]
+            self._relayout(lambda: queue.regroup_with(gone, rows))
+            moved = [queue.position(sys_id) for sys_id in final]
+            shown = [position for position in moved if position is not None]
+            if shown:
+                self._emit_changed(shown)
+            return
         changed: list[int] = []
-        resort = False
-        inserts: list[QueueRow] = []
+        leaving: list[str] = []
+        arriving: list[QueueRow] = []
         for sys_id, row in final.items():
-            position = self._index.get(sys_id)
+            held = sys_id in queue.by_id
             if row is None:
+                if held:
+                    leaving.append(sys_id)
+            elif not held:
+                arriving.append(row)
+            elif queue.stays_in_place(row):
+                position = queue.replace_in_place(row)
                 if position is not None:
-                    removals.append(position)
-            elif position is None:
-                inserts.append(row)
+                    changed.append(position)
             else:
-                if self._sort_column >= 0 and not resort:
-                    old = self._rows[position]
-                    resort = self.sort_key(old, self._sort_column) != self.sort_key(row, self._sort_column)
-                    resort = resort or old.duplicate_of != row.duplicate_of  # it joins or leaves a group
-                self._rows[position] = row
-                changed.append(position)
+                leaving.append(sys_id)
+                arriving.append(row)
         if changed:
             self._emit_changed(changed)
-        if removals:
-            self._remove_positions(removals)
-        if inserts:
-            first = len(self._rows)
-            self.beginInsertRows(QModelIndex(), first, first + len(inserts) - 1)
-            for offset, row in enumerate(inserts):
-                self._index[row.sys_id] = first + offset
-            self._rows.extend(inserts)
-            self.endInsertRows()
-            resort = True
-        if resort:
-            self._resort()
+        if leaving:
+            self._remove(leaving)
+        if arriving:
+            self._insert(arriving)
 
     def _emit_changed(self, positions: list[int]) -> None:
         last_column = len(_HEADERS) - 1
@@ -343,37 +382,45 @@ class QueueModel(RowTableModel):
         for position in positions:
             self.dataChanged.emit(self.index(position, 0), self.index(position, last_column))
 
-    def _remove_positions(self, positions: list[int]) -> None:
-        ranges: list[tuple[int, int]] = []  # (first, last), descending
-        for position in sorted(set(positions), reverse=True):
-            if ranges and ranges[-1][0] == position + 1:
-                ranges[-1] = (position, ranges[-1][1])
-            else:
-                ranges.append((position, position))
-        if len(ranges) > 2000:  # thousands of scattered removals: a reset is cheaper for the views
-            doomed = set(positions)
-            self.beginResetModel()
-            self._rows = [row for position, row in enumerate(self._rows) if position not in doomed]
-            self._reindex()
-            self.endResetModel()
+    def _remove(self, sys_ids: list[str]) -> None:
+        queue = self._queue
+        shown_ranges = queue.take(sys_ids)  # gone from every list but the shown one, highest first
+
+        def delete() -> None:
+            for first, last in shown_ranges:
+                queue.shown.delete(first, last)
+
+        if len(shown_ranges) > self.RUN_THRESHOLD:
+            self._relayout(delete)
             return
-        for first, last in ranges:
+        for first, last in shown_ranges:
             self.beginRemoveRows(QModelIndex(), first, last)
-            del self._rows[first : last + 1]
+            queue.shown.delete(first, last)
             self.endRemoveRows()
-        lowest = ranges[-1][0]
-        for sys_id in [sys_id for sys_id, position in self._index.items() if position >= lowest]:
-            del self._index[sys_id]
-        for position in range(lowest, len(self._rows)):
-            self._index[self._rows[position].sys_id] = position
+
+    def _insert(self, rows: list[QueueRow]) -> None:
+        queue = self._queue
+        runs = queue.add(rows)  # in every list already; the shown ones still to place, highest first
+
+        def place() -> None:
+            for position, run in runs:
+                queue.shown.insert_run(position, run)
+
+        if len(runs) > self.RUN_THRESHOLD:
+            self._relayout(place)
+            return
+        for position, run in runs:
+            self.beginInsertRows(QModelIndex(), position, position + len(run) - 1)
+            queue.shown.insert_run(position, run)
+            self.endInsertRows()
 
     def refresh_ages(self, now: datetime | None = None) -> None:
         """Age text moves with the clock: one narrow dataChanged for the age column only."""
         self._now = now or now_utc()
-        if self._rows:
+        if self.rowCount():
             self.dataChanged.emit(
                 self.index(0, COL_AGE),
-                self.index(len(self._rows) - 1, COL_AGE),
+                self.index(self.rowCount() - 1, COL_AGE),
                 [Qt.ItemDataRole.DisplayRole],
             )
 
@@ -399,55 +446,41 @@ STATE_FILTERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-class QueueFilterProxy(QSortFilterProxyModel):
-    """Text filter over number/description/category/caller plus a state filter."""
+class QueueFilterProxy(QIdentityProxyModel):
+    """The filter's face for the views: text over number/description/category/caller, states, and
+    rows held back. The work happens in the source :class:`QueueModel` (no per-row Python
+    callbacks); attaching a model gives it this proxy's filter ("Active" at first)."""
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._text = ""
-        self._states: frozenset[str] = frozenset(ACTIVE_STATES)
-        self._held: frozenset[str] = frozenset()  # numbers whose reject waits for its Undo window
-        self.setSortRole(SortRole)
-        self.setDynamicSortFilter(True)
+        self._filter = RowFilter(frozenset(ACTIVE_STATES))
+
+    def setSourceModel(self, model: QAbstractItemModel) -> None:  # noqa: N802
+        super().setSourceModel(model)
+        if isinstance(model, QueueModel):
+            model.set_filter(self._filter)
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        """Sorting is delegated to the source model (see QueueModel.sort); the proxy keeps its order."""
+        """Sorting is the source model's (see QueueModel.sort); the proxy shows its order."""
         model = self.sourceModel()
         if isinstance(model, QueueModel):
             model.sort(column, order)
 
+    def _use(self, row_filter: RowFilter) -> None:
+        self._filter = row_filter
+        model = self.sourceModel()
+        if isinstance(model, QueueModel):
+            model.set_filter(row_filter)
+
     def set_text(self, text: str) -> None:
-        text = text.strip().casefold()
-        if text != self._text:
-            refilter(self, lambda: setattr(self, "_text", text))
+        self._use(replace(self._filter, text=text.strip().casefold()))
 
     def set_states(self, states: Iterable[str]) -> None:
-        wanted = frozenset(states)
-        if wanted != self._states:
-            refilter(self, lambda: setattr(self, "_states", wanted))
+        self._use(replace(self._filter, states=frozenset(states)))
 
     @property
     def states(self) -> frozenset[str]:
-        return self._states
+        return self._filter.states
 
     def set_held(self, numbers: Iterable[str]) -> None:
-        held = frozenset(numbers)
-        if held != self._held:
-            refilter(self, lambda: setattr(self, "_held", held))
-
-    def filterAcceptsRow(self, source_row: int, source_parent: ModelIndex) -> bool:
-        model = self.sourceModel()
-        if not isinstance(model, QueueModel) or source_row >= len(model):
-            return False
-        row = model.row_at(source_row)
-        if row.state not in self._states or row.number in self._held:
-            return False
-        if not self._text:
-            return True
-        text = self._text
-        return (
-            text in row.number.casefold()
-            or text in row.short_description.casefold()
-            or text in row.category.casefold()
-            or text in row.caller.casefold()
-        )
+        self._use(replace(self._filter, held=frozenset(numbers)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -53,6 +54,8 @@ from app.ui.widgets import EmptyState, add_record_actions, show_row_menu
 if TYPE_CHECKING:
     from app.engine.api import EngineAPI
 
+EVENT_SLICE = 500  # queue events applied per turn of the event loop
+
 
 class QueueTab(QWidget):
     countChanged = Signal(int)  # rows in the model (for the tab title and tray)
@@ -83,6 +86,12 @@ class QueueTab(QWidget):
         for label, states in STATE_FILTERS:
             self.state_filter.addItem(label, list(states))
         self.count_label = QLabel()
+        self._reloading = False
+        self._pending: list[ItemQueued | ItemUpdated | ItemRemoved] = []
+        self._slice_timer = QTimer(self)
+        self._slice_timer.setSingleShot(True)
+        self._slice_timer.setInterval(0)  # the next slice after whatever else is waiting (paint, input)
+        self._slice_timer.timeout.connect(self._apply_slice)
         self._filter_timer = QTimer(self)
         self._filter_timer.setSingleShot(True)
         self._filter_timer.setInterval(150)  # debounce typing over 100k rows
@@ -190,11 +199,40 @@ class QueueTab(QWidget):
 
     # ---- data ---------------------------------------------------------------------------------
     async def reload(self) -> None:
-        rows = await self.engine.list_queue(states=sorted(VISIBLE_STATES))
-        self.model.set_rows(rows)
+        """Every row from the engine. The index (sort keys, search text, order) is built in a worker
+        thread; queue events arriving meanwhile wait and are applied on top, so none is lost."""
+        self._reloading = True
+        try:
+            rows = await self.engine.list_queue(states=sorted(VISIBLE_STATES))
+            prepared = await asyncio.to_thread(self.model.prepare, rows)
+            self.model.adopt(prepared)
+        finally:
+            self._reloading = False
+        self._apply_slice()
         self._update_counts()
 
     def apply_events(self, events: Sequence[ItemQueued | ItemUpdated | ItemRemoved]) -> None:
+        """Queue events in slices of EVENT_SLICE per turn of the event loop: a poll that queues
+        5,000 incidents never holds the GUI thread for longer than one slice."""
+        self._pending.extend(events)
+        if not self._reloading and not self._slice_timer.isActive():
+            self._apply_slice()
+
+    def _apply_slice(self) -> None:
+        if self._reloading or not self._pending:
+            return
+        events = self._pending[:EVENT_SLICE]
+        del self._pending[:EVENT_SLICE]
+        self._apply_now(events)
+        if self._pending:
+            self._slice_timer.start()
+
+    @property
+    def pending_events(self) -> int:
+        """Queue events received and not yet shown (tests, diagnostics)."""
+        return len(self._pending)
+
+    def _apply_now(self, events: Sequence[ItemQueued | ItemUpdated | ItemRemoved]) -> None:
         selected = {row.sys_id for row in self.selected_rows()}
         position = self.view.currentIndex().row()
         self.model.apply(events)
@@ -209,19 +247,17 @@ class QueueTab(QWidget):
     def _decided(self, _action: str, numbers: list[str]) -> None:
         """After a decision move on to the next undecided incident, as a mail client does."""
         decided = set(numbers)
-        positions = [
-            position
-            for position in range(self.proxy.rowCount())
-            if self.proxy.index(position, COL_NUMBER).data() in decided
-        ]
+        found = (self.model.position_of_number(number) for number in decided)
+        positions = [position for position in found if position is not None]
         if not positions:
             return
         following = range(max(positions) + 1, self.proxy.rowCount())
         before = range(min(positions) - 1, -1, -1)
-        for position in (*following, *before):
-            if self.proxy.index(position, COL_NUMBER).data() not in decided:
-                self._select_position(position)
-                return
+        for stretch in (following, before):  # lazily: a 100,000-row queue is not walked
+            for position in stretch:
+                if self.model.row_at(position).number not in decided:
+                    self._select_position(position)
+                    return
         self.view.clearSelection()
 
     def hold_back(self, numbers: list[str]) -> None:
@@ -363,12 +399,11 @@ class QueueTab(QWidget):
         return rows
 
     def select_number(self, number: str) -> bool:
-        for position in range(self.proxy.rowCount()):
-            index = self.proxy.index(position, COL_NUMBER)
-            if index.data() == number:
-                self._select_only(index)
-                return True
-        return False
+        position = self.model.position_of_number(number)
+        if position is None:
+            return False
+        self._select_only(self.proxy.index(position, COL_NUMBER))
+        return True
 
     # ---- slots --------------------------------------------------------------------------------
     def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
@@ -395,10 +430,12 @@ class QueueTab(QWidget):
         raise ValueError(f"no state filter named {label!r}")
 
     def state_counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(VISIBLE_STATES, 0)
-        for row in self.model.rows():
-            state = "rejected" if row.number in self._held_back else row.state  # as the list shows it
-            counts[state] = counts.get(state, 0) + 1
+        counts = self.model.state_counts()  # kept up to date by the model, never recounted
+        for number in self._held_back:  # as the list shows them: rejected (their Undo is pending)
+            row = self.model.row_for_number(number)
+            if row is not None and row.state != "rejected":
+                counts[row.state] -= 1
+                counts["rejected"] += 1
         return counts
 
     def _update_counts(self) -> None:

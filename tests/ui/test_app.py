@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import sys
 import types
 from pathlib import Path
@@ -22,6 +24,7 @@ def test_demo_start_and_clean_quit(
 ) -> None:
     engines: list[FakeEngine] = []
     demo_events: list[str] = []
+    shown_before_build: list[bool] = []
 
     class DemoEnvironment:
         def start(self) -> AppConfig:
@@ -47,6 +50,7 @@ def test_demo_start_and_clean_quit(
             return {}
 
     def build_engine(config: AppConfig, secrets: Any = None, holder: str = "") -> FakeEngine:
+        shown_before_build.append(controller.window is not None and controller.window.isVisible())
         engine = FakeEngine(config)
         engines.append(engine)
         return engine
@@ -62,11 +66,16 @@ def test_demo_start_and_clean_quit(
         "app.ui.main_window.QSystemTrayIcon.isSystemTrayAvailable", staticmethod(lambda: False)
     )
     controller = Controller(qapp, None, demo=True)
+    gc.unfreeze()
 
     async def scenario() -> int:
         main = loop.create_task(controller.main())
         await wait_until(lambda: controller.window is not None and controller.window.isVisible())
-        assert engines and engines[0].started
+        # Cold start: the window shows first; the engine is built and started behind it.
+        await wait_until(lambda: bool(engines) and engines[0].started)
+        assert shown_before_build == [True]
+        # After the first load, what it loaded is out of the garbage collector's full passes.
+        await wait_until(lambda: gc.get_freeze_count() > 0)
         assert controller.window is not None
         assert controller.window.windowTitle() == "Demo — Triage Sync"  # Qt adds nothing to it
         # The demo, and only the demo, has the Simulator menu.
@@ -77,7 +86,10 @@ def test_demo_start_and_clean_quit(
         controller.window.close()  # auto-push off: closing the window quits
         return await main
 
-    assert loop.run_until_complete(scenario()) == 0
+    try:
+        assert loop.run_until_complete(scenario()) == 0
+    finally:
+        gc.unfreeze()  # the rest of the test session collects as usual
     assert not engines[0].started  # stopped cleanly
     assert demo_events == ["start", "autotask=outage", "stop"]
 
@@ -85,3 +97,33 @@ def test_demo_start_and_clean_quit(
 def test_a_window_outside_the_demo_has_no_simulator_menu(window: Any) -> None:
     menus = [action.text().replace("&", "") for action in window.menuBar().actions()]
     assert menus == ["File", "View", "Sync", "Help"]
+
+
+def test_deferred_engine_waits_for_the_engine_and_forwards_its_events(loop: qasync.QEventLoop) -> None:
+    """The window's stand-in while the engine is built (cold start): calls wait, reads answer
+    "unknown", and once attached the engine's events reach the window's bus."""
+    from ui_fakes import make_row
+
+    from app.engine.events import EngineEvent, ItemRemoved
+    from app.ui.deferred_engine import DeferredEngine
+
+    real = FakeEngine()
+    real.add_rows([make_row(1)])
+    deferred = DeferredEngine(real.config)
+    seen: list[EngineEvent] = []
+    deferred.bus.subscribe(seen.append)
+
+    async def scenario() -> None:
+        assert deferred.health("servicenow").level == "unknown" and not deferred.auto_push
+        listing = asyncio.ensure_future(deferred.list_queue())
+        await asyncio.sleep(0.01)
+        assert not listing.done()  # waits for the engine
+        deferred.attach(real)
+        assert [row.number for row in await listing] == ["INC0000001"]
+        assert deferred.health("servicenow").level == "ok"
+        real.publish(ItemRemoved(make_row(1).sys_id, "INC0000001", "gone"))
+        await deferred.stop()
+        real.publish(ItemRemoved(make_row(1).sys_id, "INC0000001", "again"))  # detached: not forwarded
+
+    loop.run_until_complete(scenario())
+    assert [event.reason for event in seen if isinstance(event, ItemRemoved)] == ["gone"]
