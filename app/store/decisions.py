@@ -1,13 +1,22 @@
 """The decisions people (and the trigger) make on queue items: approve, reject, restore, retry,
-push anyway, and the engine's drop when an incident stops matching the trigger."""
+push anyway, and the engine's drop when an incident stops matching the trigger.
+
+Several desks decide on one shared queue. A decision may say which state the desk saw (``seen``):
+if another desk decided the item since, the decision is refused with a ``conflict`` result naming
+who did what and when ("INC0010001: already rejected by anna at 10:14 UTC"), instead of silently
+overriding it. Every item change is also a compare-and-set on the row's version (see
+:class:`app.store.models.QueueItem`): a write based on a stale read fails rather than wins, and the
+batch is decided again on fresh rows.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
 
 from app.domain.records import Incident
@@ -17,7 +26,10 @@ from app.store.queue import OPEN_STATES, apply_snapshot, find_item, item_by_sys_
 from app.store.session import Key, utcnow
 from app.store.types import require_utc
 
-TransitionStatus = Literal["changed", "unchanged", "invalid", "unknown"]
+#: changed: done. unchanged: already in the wanted state. invalid: not allowed from its state.
+#: unknown: no such item. conflict: another desk decided it after this desk looked (see ``seen``).
+TransitionStatus = Literal["changed", "unchanged", "invalid", "unknown", "conflict"]
+_CAS_ATTEMPTS = 3  # a stale-version write is decided again on fresh rows this many times at most
 
 
 @dataclass(frozen=True)
@@ -61,6 +73,20 @@ _ACTIONS: dict[str, _Action] = {
 }
 
 
+def what_happened(item: QueueItem) -> str:
+    """ "already rejected by anna at 10:14 UTC": the item's state and the last decision on it."""
+    who = ""
+    if item.decided_by and item.decided_at is not None:
+        who = f"{item.decided_by} at {item.decided_at:%H:%M} UTC"
+    if item.state in (QueueState.PUSHING, QueueState.PUSHED) and who:
+        return f"already {item.state} (approved by {who})"
+    return f"already {item.state}" + (f" by {who}" if who else "")
+
+
+#: What a desk saw of each item it decides on: key (as passed) -> state shown at the desk.
+Seen = Mapping[str, QueueState | str]
+
+
 class DecisionStore(AuditStore):
     """Mixed into :class:`app.store.Store`."""
 
@@ -77,7 +103,14 @@ class DecisionStore(AuditStore):
         )
 
     def _decide(
-        self, session: Session, step: _Action, key: Key, by: str, now: datetime, reason: str | None
+        self,
+        session: Session,
+        step: _Action,
+        key: Key,
+        by: str,
+        now: datetime,
+        reason: str | None,
+        seen: QueueState | None,
     ) -> TransitionResult:
         label = str(key)
         item = find_item(session, key)
@@ -85,7 +118,10 @@ class DecisionStore(AuditStore):
             return TransitionResult(label, "unknown", f"{label}: not in the queue")
         before = item.state
         if before == step.target:
-            return TransitionResult(label, "unchanged", f"{item.number}: already {step.target}", item, before)
+            return TransitionResult(label, "unchanged", f"{item.number}: {what_happened(item)}", item, before)
+        if seen is not None and before != seen:  # another desk decided after this one looked
+            message = f"{item.number}: {what_happened(item)} (not {step.verb})"
+            return TransitionResult(label, "conflict", message, item, before)
         if before not in step.allowed:
             allowed_text = " or ".join(sorted(step.allowed))
             message = f"{item.number}: cannot be {step.verb} while {before} (only when {allowed_text})"
@@ -98,31 +134,60 @@ class DecisionStore(AuditStore):
         return TransitionResult(label, "changed", f"{item.number}: {step.verb}", item, before)
 
     def _transition(
-        self, action: str, keys: Sequence[Key], by: str, now: datetime | None, reason: str | None = None
+        self,
+        action: str,
+        keys: Sequence[Key],
+        by: str,
+        now: datetime | None,
+        reason: str | None = None,
+        seen: Seen | None = None,
     ) -> list[TransitionResult]:
         step = _ACTIONS[action]
         now = require_utc(now or utcnow(), "now")
-        with self._write() as session:
-            return [self._decide(session, step, key, by, now, reason) for key in keys]
+        seen_states = {str(k): QueueState(v) for k, v in (seen or {}).items()}
+        for attempt in range(_CAS_ATTEMPTS):
+            try:
+                with self._write() as session:
+                    return [
+                        self._decide(session, step, key, by, now, reason, seen_states.get(str(key)))
+                        for key in keys
+                    ]
+            except StaleDataError:  # a row changed under us: nothing was written; decide again
+                if attempt == _CAS_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
-    def approve(self, keys: Sequence[Key], by: str, *, now: datetime | None = None) -> list[TransitionResult]:
-        """pending|failed -> approved (clears the retry time and last error)."""
-        return self._transition("approve", keys, by, now)
+    def approve(
+        self, keys: Sequence[Key], by: str, *, now: datetime | None = None, seen: Seen | None = None
+    ) -> list[TransitionResult]:
+        """pending|failed -> approved (clears the retry time and last error). ``seen``: the state
+        each key had at the desk; a key decided since by someone else comes back ``conflict``."""
+        return self._transition("approve", keys, by, now, seen=seen)
 
     def reject(
-        self, keys: Sequence[Key], by: str, *, now: datetime | None = None, reason: str | None = None
+        self,
+        keys: Sequence[Key],
+        by: str,
+        *,
+        now: datetime | None = None,
+        reason: str | None = None,
+        seen: Seen | None = None,
     ) -> list[TransitionResult]:
         """pending|approved|failed -> rejected (stays rejected until restored), with an optional
-        reason (kept with the item and in the audit)."""
-        return self._transition("reject", keys, by, now, reason.strip()[:500] if reason else None)
+        reason (kept with the item and in the audit). ``seen``: as for :meth:`approve`."""
+        return self._transition("reject", keys, by, now, reason.strip()[:500] if reason else None, seen)
 
-    def restore(self, keys: Sequence[Key], by: str, *, now: datetime | None = None) -> list[TransitionResult]:
-        """rejected|dropped -> pending."""
-        return self._transition("restore", keys, by, now)
+    def restore(
+        self, keys: Sequence[Key], by: str, *, now: datetime | None = None, seen: Seen | None = None
+    ) -> list[TransitionResult]:
+        """rejected|dropped -> pending. ``seen``: as for :meth:`approve`."""
+        return self._transition("restore", keys, by, now, seen=seen)
 
-    def retry(self, keys: Sequence[Key], by: str, *, now: datetime | None = None) -> list[TransitionResult]:
-        """failed -> approved (pushed again on the next cycle)."""
-        return self._transition("retry", keys, by, now)
+    def retry(
+        self, keys: Sequence[Key], by: str, *, now: datetime | None = None, seen: Seen | None = None
+    ) -> list[TransitionResult]:
+        """failed -> approved (pushed again on the next cycle). ``seen``: as for :meth:`approve`."""
+        return self._transition("retry", keys, by, now, seen=seen)
 
     def push_anyway(self, incident: Incident, by: str, reason: str, *, now: datetime) -> TransitionResult:
         """Queue an incident the trigger does not select, approved on a person's word ("Push anyway").

@@ -14,6 +14,8 @@ session/transaction helper of :mod:`app.store.session`:
 - :mod:`app.store.overview`: the Overview tab's audit ranges and engine samples
 - :mod:`app.store.duplicates`, :mod:`app.store.overrides`, :mod:`app.store.link_titles`: the desk
   tools (suspected duplicates, per-ticket overrides, ticket titles on links)
+- :mod:`app.store.claims`: soft claims, "Anna is reviewing"
+- :mod:`app.store.desk_requests`: live reads desks ask of the engine
 
 Nothing here stores credentials, tokens or auth headers: callers pass request/response bodies for
 the audit trail, never headers (DESIGN: Conventions).
@@ -26,10 +28,12 @@ from pathlib import Path
 from sqlalchemy import URL, Engine
 
 from app.store.audit import AuditStore
+from app.store.claims import ClaimStore
 from app.store.connect import server_errors
 from app.store.cursors import CursorStore
 from app.store.db import create_store_engine, migrate, require_current
 from app.store.decisions import DecisionStore, TransitionResult, TransitionStatus
+from app.store.desk_requests import DeskRequestStore
 from app.store.duplicates import DuplicateStore
 from app.store.lease_store import LeaseStore
 from app.store.link_titles import LinkTitleStore
@@ -67,6 +71,8 @@ class Store(
     DuplicateStore,
     OverrideStore,
     LinkTitleStore,
+    ClaimStore,
+    DeskRequestStore,
 ):
     """The app's persistent state. Open with :meth:`open`; close with :meth:`close`."""
 
