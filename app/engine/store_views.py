@@ -13,6 +13,7 @@ from app.domain.outbound import preview
 from app.domain.overrides import check_override, overrides_from_json
 from app.domain.records import TicketMetadata
 from app.domain.triggers import evaluate
+from app.engine.claims import ClaimsAPI, with_reviewers
 from app.engine.convert import audit_row, link_row, queue_row
 from app.engine.events import EventBus, ItemUpdated
 from app.engine.views import (
@@ -32,7 +33,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class StoreBacked:
+class StoreBacked(ClaimsAPI):
     """Lists and decisions straight on the store (EngineAPI's share that needs no API): the engine
     and an attached desk both use these. Store calls run in a worker thread."""
 
@@ -53,7 +54,7 @@ class StoreBacked:
         self, states: Sequence[str] | None = None, search: str | None = None
     ) -> list[QueueRow]:
         items = await self._db(self.store.list_items, states, search)
-        return [queue_row(item) for item in items]
+        return await self._db(with_reviewers, self.store, [queue_row(item) for item in items])
 
     async def list_links(self, search: str | None = None, limit: int | None = None) -> list[LinkRow]:
         links = await self._db(self.store.list_links, search, limit)
@@ -82,21 +83,32 @@ class StoreBacked:
             if result.item is not None and result.status == "changed":
                 self._decided(result.item)
         self._after_decisions()
-        return [ActionResult(key=r.key, ok=r.ok, message=r.message) for r in results]
+        return [ActionResult(key=r.key, ok=r.ok, message=r.message, status=r.status) for r in results]
 
-    async def approve(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]:
-        return await self._act(self.store.approve, keys, by)
+    async def approve(
+        self, keys: Sequence[str], by: str = "user", *, seen: Mapping[str, str] | None = None
+    ) -> list[ActionResult]:
+        return await self._act(self.store.approve, keys, by, seen=seen)
 
     async def reject(
-        self, keys: Sequence[str], by: str = "user", reason: str | None = None
+        self,
+        keys: Sequence[str],
+        by: str = "user",
+        reason: str | None = None,
+        *,
+        seen: Mapping[str, str] | None = None,
     ) -> list[ActionResult]:
-        return await self._act(self.store.reject, keys, by, reason=reason)
+        return await self._act(self.store.reject, keys, by, reason=reason, seen=seen)
 
-    async def restore(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]:
-        return await self._act(self.store.restore, keys, by)
+    async def restore(
+        self, keys: Sequence[str], by: str = "user", *, seen: Mapping[str, str] | None = None
+    ) -> list[ActionResult]:
+        return await self._act(self.store.restore, keys, by, seen=seen)
 
-    async def retry(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]:
-        return await self._act(self.store.retry, keys, by)
+    async def retry(
+        self, keys: Sequence[str], by: str = "user", *, seen: Mapping[str, str] | None = None
+    ) -> list[ActionResult]:
+        return await self._act(self.store.retry, keys, by, seen=seen)
 
     # ---- per-ticket overrides (the engine and an attached desk alike) ----------------------------
 

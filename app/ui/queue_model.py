@@ -24,7 +24,7 @@ from PySide6.QtGui import QBrush
 from app.engine.events import ItemQueued, ItemRemoved, ItemUpdated
 from app.engine.views import QueueRow
 from app.ui.badges import BadgeRole, badge_brushes
-from app.ui.format import humanize_age, local_time, now_utc, priority_label, tooltip_text
+from app.ui.format import humanize_age, local_time, now_utc, priority_label, reviewing_text, tooltip_text
 from app.ui.table_model import ModelIndex, RowTableModel
 from app.ui.theme import Tone, foreground, is_dark, tint
 
@@ -101,6 +101,8 @@ class QueueModel(RowTableModel):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._rows: list[QueueRow] = []
+        #: This desk's name: its own claim is not news ("anna is reviewing" is for the others).
+        self.desk = ""
         self._index: dict[str, int] = {}
         self._now: datetime = now_utc()
         self._dark = is_dark()  # badge colours: read once, not per painted cell
@@ -147,6 +149,9 @@ class QueueModel(RowTableModel):
                     parts.append(f"Next try {local_time(row.next_retry_at)}")
                 if row.decided_by:
                     parts.append(f"Decided by {row.decided_by}")
+                reviewing = reviewing_text(name for name in row.reviewers if name != self.desk)
+                if reviewing:
+                    parts.append(reviewing)
                 return tooltip_text("\n".join(parts))
             return None
         if role in (Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.BackgroundRole):
@@ -175,7 +180,9 @@ class QueueModel(RowTableModel):
         if column == COL_NUMBER:
             return row.number
         if column == COL_DESCRIPTION:
-            return description_text(row)
+            text = description_text(row)
+            reviewing = reviewing_text(name for name in row.reviewers if name != self.desk)
+            return f"{text}  ·  {reviewing}" if reviewing else text
         if column == COL_CATEGORY:
             return row.category
         if column == COL_PRIORITY:

@@ -67,6 +67,7 @@ class QueueTab(QWidget):
         self.trigger_lines = list(trigger_lines)
         self.reason_dialog: QInputDialog | None = None
         self.model = QueueModel(self)
+        self.model.desk = desk_user(engine.config)
         self.proxy = QueueFilterProxy(self)
         self.proxy.setSourceModel(self.model)
 
@@ -323,7 +324,7 @@ class QueueTab(QWidget):
         )
 
     async def _restore(self, numbers: list[str]) -> None:
-        results = await self.engine.restore(numbers, by=desk_user())
+        results = await self.engine.restore(numbers, by=desk_user(self.engine.config))
         done = [result.key for result in results if result.ok]
         self.message.emit(f"Restored {', '.join(done)} to the queue" if done else "Nothing restored")
 
@@ -331,7 +332,7 @@ class QueueTab(QWidget):
         spawn(self._retry(numbers), name="retry", on_error=lambda e: self.message.emit(f"Retry failed: {e}"))
 
     async def _retry(self, numbers: list[str]) -> None:
-        results = await self.engine.retry(numbers, by=desk_user())
+        results = await self.engine.retry(numbers, by=desk_user(self.engine.config))
         failed = [f"{result.key}: {result.message}" for result in results if not result.ok]
         self.message.emit("; ".join(failed) if failed else f"Retrying {', '.join(numbers)}")
 
