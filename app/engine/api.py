@@ -111,6 +111,9 @@ class EngineAPI(Protocol):
     async def release_claim(self, desk: str) -> None:
         """``desk`` closed its item: release its claim now (claims also expire on their own)."""
 
+    async def reviewing(self) -> dict[str, tuple[str, ...]]:
+        """Every item someone has open now: sys_id -> desk names (refreshes the queue's rows)."""
+
     async def reviewers(self, key: str, desk: str) -> list[str]:
         """The other desks reviewing this item now: approving over them asks first."""
 

@@ -16,7 +16,7 @@ from app.store import Store
 
 
 class ClaimsAPI:
-    """``claim`` / ``release_claim`` / ``reviewers`` of :class:`app.engine.api.EngineAPI`."""
+    """``claim`` / ``release_claim`` / ``reviewing`` / ``reviewers`` of :class:`app.engine.api.EngineAPI`."""
 
     store: Store
 
@@ -32,6 +32,11 @@ class ClaimsAPI:
     async def release_claim(self, desk: str) -> None:
         """``desk`` closed its item (or quits): let the others know at once."""
         await asyncio.to_thread(self.store.release_claims, desk)
+
+    async def reviewing(self) -> dict[str, tuple[str, ...]]:
+        """Every item someone has open now: sys_id -> desks, oldest claim first (the queue list)."""
+        claims = await asyncio.to_thread(self.store.live_claims, utcnow())
+        return {sys_id: tuple(claim.desk for claim in rows) for sys_id, rows in claims.items()}
 
     async def reviewers(self, key: str, desk: str) -> list[str]:
         """The other desks reviewing this item right now (ask before deciding over them)."""

@@ -9,7 +9,8 @@ queue responsive.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -291,6 +292,17 @@ class QueueModel(RowTableModel):
 
     def _reindex(self) -> None:
         self._index = {row.sys_id: position for position, row in enumerate(self._rows)}
+
+    def set_reviewers(self, reviewing: Mapping[str, tuple[str, ...]]) -> None:
+        """Who has which item open (soft claims); only rows whose list changed are repainted."""
+        changed: list[int] = []
+        for position, row in enumerate(self._rows):
+            names = tuple(reviewing.get(row.sys_id, ()))
+            if names != row.reviewers:
+                self._rows[position] = replace(row, reviewers=names)
+                changed.append(position)
+        if changed:
+            self._emit_changed(changed)
 
     def upsert(self, row: QueueRow) -> None:
         self.apply([ItemUpdated(row)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -52,6 +53,10 @@ from app.ui.widgets import EmptyState, add_record_actions, show_row_menu
 
 if TYPE_CHECKING:
     from app.engine.api import EngineAPI
+
+log = logging.getLogger(__name__)
+
+REVIEWERS_REFRESH_MS = 15_000  # one small read: the claims that have not expired
 
 
 class QueueTab(QWidget):
@@ -187,6 +192,13 @@ class QueueTab(QWidget):
         self._age_timer.setInterval(30_000)
         self._age_timer.timeout.connect(lambda: self.model.refresh_ages())
         self._age_timer.start()
+        # Who else has which incident open ("anna is reviewing"): claims come and go on other desks.
+        self._claims_timer = QTimer(self)
+        self._claims_timer.setInterval(REVIEWERS_REFRESH_MS)
+        self._claims_timer.timeout.connect(
+            lambda: spawn(self.refresh_reviewers(), name="reviewers", on_error=self._reviewers_failed)
+        )
+        self._claims_timer.start()
         self._update_counts()
 
     # ---- data ---------------------------------------------------------------------------------
@@ -194,6 +206,13 @@ class QueueTab(QWidget):
         rows = await self.engine.list_queue(states=sorted(VISIBLE_STATES))
         self.model.set_rows(rows)
         self._update_counts()
+
+    async def refresh_reviewers(self) -> None:
+        """Show the current claims in the rows (every few seconds; a change feed may call it too)."""
+        self.model.set_reviewers(await self.engine.reviewing())
+
+    def _reviewers_failed(self, error: BaseException) -> None:
+        log.warning("who is reviewing could not be read: %s", error)  # advisory: the queue works on
 
     def apply_events(self, events: Sequence[ItemQueued | ItemUpdated | ItemRemoved]) -> None:
         selected = {row.sys_id for row in self.selected_rows()}

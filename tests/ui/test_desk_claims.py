@@ -31,7 +31,7 @@ def _description(window: MainWindow, number: str) -> str:
 
 async def _open(window: MainWindow, engine: FakeEngine) -> None:
     engine.add_rows([make_row(1, reviewers=("anna",)), make_row(2, reviewers=("bob",))])
-    engine.reviewing["INC0000001"] = ["anna", "bob"]
+    engine.open_by["INC0000001"] = ["anna", "bob"]
     await window.load()
     window.show()
     assert window.queue_tab.select_number("INC0000001")
@@ -128,3 +128,17 @@ def test_settings_keep_the_desk_name(qtbot: Any, tmp_path: Any) -> None:
     dialog.write_config(sn, at, False, "", desk.name)
     assert tomllib.loads(path.read_text())["desk"] == {"name": "Anna Lind"}
     assert load_config(path).desk.name == "Anna Lind"
+
+
+def test_rows_follow_the_claims_of_other_desks(
+    window: MainWindow, engine: FakeEngine, loop: qasync.QEventLoop
+) -> None:
+    async def scenario() -> None:
+        await _open(window, engine)
+        engine.open_by["INC0000002"] = ["carol"]  # Carol opened another incident meanwhile
+        del engine.open_by["INC0000001"]  # and Anna moved on
+        await window.queue_tab.refresh_reviewers()
+        assert _description(window, "INC0000002").endswith("·  carol is reviewing")
+        assert "reviewing" not in _description(window, "INC0000001")
+
+    loop.run_until_complete(scenario())

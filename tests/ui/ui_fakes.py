@@ -111,7 +111,7 @@ class FakeEngine:
         self.calls: list[tuple[str, Any]] = []
         self.decisions: list[tuple[str, list[str], str, str | None]] = []  # action, keys, by, reason
         self.seen: list[dict[str, str]] = []  # what each approve said the desk had seen
-        self.reviewing: dict[str, list[str]] = {}  # number -> desks with it open (other desks' claims)
+        self.open_by: dict[str, list[str]] = {}  # number -> desks with it open (other desks' claims)
         self.claims_made: list[tuple[str | None, str]] = []  # (number or None for a release, desk)
         self._auto_push = False
         self.started = False
@@ -249,13 +249,17 @@ class FakeEngine:
 
     async def claim(self, key: str, desk: str) -> list[str]:
         self.claims_made.append((key, desk))
-        return [name for name in self.reviewing.get(key, []) if name != desk]
+        return [name for name in self.open_by.get(key, []) if name != desk]
 
     async def release_claim(self, desk: str) -> None:
         self.claims_made.append((None, desk))
 
+    async def reviewing(self) -> dict[str, tuple[str, ...]]:
+        numbers = {row.number: row.sys_id for row in self.rows.values()}
+        return {numbers[key]: tuple(names) for key, names in self.open_by.items() if key in numbers}
+
     async def reviewers(self, key: str, desk: str) -> list[str]:
-        return [name for name in self.reviewing.get(key, []) if name != desk]
+        return [name for name in self.open_by.get(key, []) if name != desk]
 
     async def retry_return(self, ticket_id: int) -> None:
         self.calls.append(("retry_return", ticket_id))
