@@ -75,12 +75,14 @@ _ACTIONS: dict[str, _Action] = {
 
 def what_happened(item: QueueItem) -> str:
     """ "already rejected by anna at 10:14 UTC": the item's state and the last decision on it."""
-    who = ""
-    if item.decided_by and item.decided_at is not None:
-        who = f"{item.decided_by} at {item.decided_at:%H:%M} UTC"
-    if item.state in (QueueState.PUSHING, QueueState.PUSHED) and who:
-        return f"already {item.state} (approved by {who})"
-    return f"already {item.state}" + (f" by {who}" if who else "")
+    if not item.decided_by or item.decided_at is None:
+        return f"already {item.state}"
+    who = f"{item.decided_by} at {item.decided_at:%H:%M} UTC"
+    if item.state in (QueueState.APPROVED, QueueState.REJECTED, QueueState.DROPPED):
+        return f"already {item.state} by {who}"
+    # pending: someone restored it; pushing, pushed, failed: someone (or auto-push) approved it
+    decision = "restored" if item.state == QueueState.PENDING else "approved"
+    return f"already {item.state} ({decision} by {who})"
 
 
 #: What a desk saw of each item it decides on: key (as passed) -> state shown at the desk.

@@ -184,3 +184,17 @@ def test_request_round_trip(store: Store) -> None:
     assert store.pending_requests() == []
     assert store.purge_requests(before=T0 + timedelta(minutes=10)) == 1
     assert store.get_request(request_id) is None
+
+
+def test_what_happened_names_the_last_decision(store: Store, make_incident: IncidentFactory) -> None:
+    store.upsert_from_incident(make_incident(1), now=T0)
+    [fresh] = store.restore([S1], "anna", seen={S1: "rejected"})
+    assert (fresh.status, fresh.message) == ("unchanged", "INC0000001: already pending")  # nobody decided
+    store.reject([S1], "anna", now=T0)
+    store.restore([S1], "anna", now=T0.replace(minute=5))
+    [again] = store.restore([S1], "bob")
+    assert again.message == "INC0000001: already pending (restored by anna at 09:05 UTC)"
+    store.approve([S1], "anna", now=T0)
+    store.mark_pushing(S1, now=T0)
+    [late] = store.approve([S1], "bob", seen={S1: "pending"})
+    assert late.message == "INC0000001: already pushing (approved by anna at 09:00 UTC) (not approved)"
