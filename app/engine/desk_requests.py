@@ -7,8 +7,8 @@ The desk's side (an attached desk, the CLI) is one call::
     answer = await ask_engine(store, "explain", "INC0010001", timeout=10.0, asked_by="anna")
     explanation = explanation_from_answer(answer)
 
-``ask_engine(store, kind, key, timeout, *, asked_by="", wake=None, poll_seconds=0.25)`` files the
-request, waits for the answer (checking the store every ``poll_seconds``, or sooner when ``wake``
+``ask_engine(store, kind, key, timeout, *, asked_by="", params=None, wake=None, poll_seconds=0.25)``
+files the request, waits for the answer (checking the store every ``poll_seconds``, or sooner when ``wake``
 is set, e.g. by a LISTEN/NOTIFY listener) and returns the answer dict. It raises
 :class:`EngineDidNotAnswer` ("the engine did not answer within 10 s (is it running?)") when no
 engine answered in time (the request is then closed, so a late engine does not do the work for
@@ -21,6 +21,12 @@ Kinds (:data:`KINDS`):
   :class:`app.engine.views.Explanation`; :func:`explanation_from_answer` turns it back into one.
 - ``"reread"``: re-read the incident from ServiceNow now and take it in as a poll would (refreshed
   snapshot, queued, or dropped). Answer: ``{"sys_id", "number", "state", "summary"}``.
+- ``"poll_now"`` (key ignored): one poll of both systems now. Answer: ``{"summary"}``.
+- ``"retry_return"`` (key: the ticket id): re-read a linked ticket and apply its return-trip update
+  again. Answer: ``{"summary"}``.
+- ``"push_anyway"`` (key: incident number or sys_id; ``params={"reason": ...}``; ``asked_by`` is
+  who decided): queue an incident the trigger does not select, approved. Answer: the fields of
+  :class:`app.engine.views.ActionResult` (``key``, ``ok``, ``message``, ``status``).
 
 The engine's side is :class:`DeskRequestAnswerer`: the running engine answers pending requests
 every :data:`TICK_SECONDS` and at once when :attr:`DeskRequestAnswerer.wake` is set.
@@ -47,7 +53,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-KINDS = ("explain", "reread")
+KINDS = ("explain", "reread", "poll_now", "retry_return", "push_anyway")
 TICK_SECONDS = 1.0  # how often the engine looks for requests when nothing wakes it
 PURGE_EVERY = timedelta(minutes=10)
 KEEP_ANSWERED = timedelta(hours=1)
@@ -68,6 +74,7 @@ async def ask_engine(
     timeout: float,
     *,
     asked_by: str = "",
+    params: dict[str, Any] | None = None,
     wake: asyncio.Event | None = None,
     poll_seconds: float = 0.25,
     clock: Callable[[], datetime] = utcnow,
@@ -75,7 +82,7 @@ async def ask_engine(
     """Ask the engine for a live read and wait at most ``timeout`` seconds for its answer."""
     if kind not in KINDS:
         raise ValueError(f"unknown desk request {kind!r} (known: {', '.join(KINDS)})")
-    request_id = await asyncio.to_thread(store.ask, kind, key, asked_by, now=clock())
+    request_id = await asyncio.to_thread(store.ask, kind, key, asked_by, now=clock(), params=params)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
@@ -172,7 +179,17 @@ class DeskRequestAnswerer:
                 return dataclasses.asdict(await self.engine.explain(row.key)), None
             if row.kind == "reread":
                 return await self._reread(row.key), None
-        except (ConnectorError, ValueError, LookupError) as exc:
+            if row.kind == "poll_now":
+                await self.engine.poll_now()
+                return {"summary": "polled ServiceNow and Autotask"}, None
+            if row.kind == "retry_return":
+                await self.engine.retry_return(int(row.key))
+                return {"summary": f"the update from ticket {row.key} was applied again"}, None
+            if row.kind == "push_anyway":
+                reason = str((row.params or {}).get("reason") or "")
+                result = await self.engine.push_anyway(row.key, row.asked_by or "a desk", reason)
+                return dataclasses.asdict(result), None
+        except (ConnectorError, ValueError, LookupError, RuntimeError) as exc:
             return None, str(exc)
         return None, f"unknown request {row.kind!r}"
 

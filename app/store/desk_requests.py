@@ -29,11 +29,19 @@ REQUEST_MAX_AGE = timedelta(minutes=2)
 class DeskRequestStore(StoreSession):
     """Mixed into :class:`app.store.Store`."""
 
-    def ask(self, kind: str, key: str, asked_by: str, *, now: datetime) -> int:
+    def ask(
+        self, kind: str, key: str, asked_by: str, *, now: datetime, params: dict[str, Any] | None = None
+    ) -> int:
         """File a request for the engine; returns its id (wait for the answer with it)."""
         now = require_utc(now, "now")
         with self._write() as session:
-            row = DeskRequest(kind=kind[:16], key=key.strip()[:255], asked_by=asked_by[:40], asked_at=now)
+            row = DeskRequest(
+                kind=kind[:16],
+                key=key.strip()[:255],
+                asked_by=asked_by[:40],
+                asked_at=now,
+                params=dict(params) if params is not None else None,
+            )
             session.add(row)
             session.flush()
             assert row.id is not None

@@ -221,7 +221,8 @@ class DeskClaim(SQLModel, table=True):
 class DeskRequest(SQLModel, table=True):
     """A live read a desk asks of the engine through the store (revision 0008): desks hold no API
     credentials, so "explain an incident the store does not know" or "re-read it now" is a row the
-    engine answers. ``answer`` is the engine's JSON answer; ``error`` what went wrong instead."""
+    engine answers. ``params`` says more than ``key`` can (a reason); ``answer`` is the engine's JSON
+    answer; ``error`` what went wrong instead."""
 
     __tablename__ = "desk_request"
     __table_args__ = (Index("ix_desk_request_pending", "answered_at", "id"),)
@@ -231,6 +232,7 @@ class DeskRequest(SQLModel, table=True):
     key: str = Field(max_length=255)
     asked_by: str = Field(default="", max_length=40)
     asked_at: datetime = Field(sa_type=UTCDateTime)
+    params: dict[str, Any] | None = Field(default=None, sa_type=JSON)  # e.g. push_anyway's reason
     answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     answer: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     error: str | None = Field(default=None, sa_type=Text)

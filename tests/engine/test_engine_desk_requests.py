@@ -57,3 +57,21 @@ async def test_no_engine_no_answer_in_time(harness: Harness) -> None:
         assert desk.pending_requests() == []  # closed: a late engine does not read for nobody
     finally:
         desk.close()
+
+
+async def test_push_anyway_and_poll_now_through_the_engine(harness: Harness) -> None:
+    other = harness.incident(category="inquiry")  # the trigger does not select it
+    engine = harness.engine()
+    await engine.start()
+    assert engine.config.store.url
+    desk = Store.open(engine.config.store.url)
+    try:
+        params = {"reason": "VIP caller, agreed with the lead"}
+        answer = await ask_engine(desk, "push_anyway", other["number"], 30, asked_by="anna", params=params)
+        assert answer["ok"] and answer["status"] == "changed", answer
+        item = desk.get_item(other["number"])
+        assert item is not None and (item.decided_by, item.forced_reason) == ("anna", params["reason"])
+        assert (await ask_engine(desk, "poll_now", "", 30))["summary"] == "polled ServiceNow and Autotask"
+    finally:
+        desk.close()
+        await engine.stop()

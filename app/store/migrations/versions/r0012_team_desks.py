@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("key", sa.String(length=255), nullable=False),
         sa.Column("asked_by", sa.String(length=40), nullable=False),
         sa.Column("asked_at", sa.DateTime(), nullable=False),
+        sa.Column("params", sa.JSON(), nullable=True),
         sa.Column("answered_at", sa.DateTime(), nullable=True),
         sa.Column("answer", sa.JSON(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
