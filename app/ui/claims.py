@@ -3,6 +3,7 @@ release it when the desk moves on, and say who else is reviewing ("anna is revie
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,16 @@ log = logging.getLogger(__name__)
 
 #: Renew well within the store's claim lifetime (app.store.CLAIM_TTL, two minutes).
 RENEW_MS = 45_000
+
+
+def loop_running() -> bool:
+    """Whether an asyncio loop runs now (a timer of a closed window can fire after its loop ended:
+    then there is nobody to run a coroutine, so none is made)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 class ClaimKeeper(QObject):
@@ -68,13 +79,14 @@ class ClaimKeeper(QObject):
         self._others = []
         if number is None:
             self._timer.stop()
-            self._slot.start(self.engine.release_claim(self.desk))
+            if loop_running():  # else the claim simply expires
+                self._slot.start(self.engine.release_claim(self.desk))
         else:
             self._timer.start()
             self._renew()
 
     def _renew(self) -> None:
-        if self.number is not None:
+        if self.number is not None and loop_running():
             self._slot.start(self._claim(self.number))
 
     async def _claim(self, number: str) -> None:

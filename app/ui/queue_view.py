@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from app.engine.events import ItemQueued, ItemRemoved, ItemUpdated
 from app.engine.views import QueueRow
+from app.ui.claims import loop_running
 from app.ui.desk_actions import EDITABLE
 from app.ui.format import desk_user, plural
 from app.ui.preview_pane import PreviewPane
@@ -195,9 +196,7 @@ class QueueTab(QWidget):
         # Who else has which incident open ("anna is reviewing"): claims come and go on other desks.
         self._claims_timer = QTimer(self)
         self._claims_timer.setInterval(REVIEWERS_REFRESH_MS)
-        self._claims_timer.timeout.connect(
-            lambda: spawn(self.refresh_reviewers(), name="reviewers", on_error=self._reviewers_failed)
-        )
+        self._claims_timer.timeout.connect(self._reviewers_tick)
         self._claims_timer.start()
         self._update_counts()
 
@@ -206,6 +205,10 @@ class QueueTab(QWidget):
         rows = await self.engine.list_queue(states=sorted(VISIBLE_STATES))
         self.model.set_rows(rows)
         self._update_counts()
+
+    def _reviewers_tick(self) -> None:
+        if self.isVisible() and loop_running():
+            spawn(self.refresh_reviewers(), name="reviewers", on_error=self._reviewers_failed)
 
     async def refresh_reviewers(self) -> None:
         """Show the current claims in the rows (every few seconds; a change feed may call it too)."""
