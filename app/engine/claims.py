@@ -1,7 +1,9 @@
 """Soft claims for the engine API: "anna is reviewing" (the store side is :mod:`app.store.claims`).
 
 Both the engine and a store-backed attached desk implement these the same way, over the store
-alone (no API call): mix :class:`ClaimsAPI` into any class that has ``store``.
+alone (no API call): mix :class:`ClaimsAPI` into any class that has ``store``. Claims are advisory,
+so after the store was closed (a window releasing its claim while the app shuts down) they do
+nothing rather than open a new connection: the claim expires on its own.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ class ClaimsAPI:
     async def claim(self, key: str, desk: str) -> list[str]:
         """``desk`` has the item open: claim it (or renew the claim; its other claims go), and
         return the other desks reviewing it now. An item not in the queue claims nothing."""
+        if self.store.closed:
+            return []
         item = await asyncio.to_thread(self.store.get_item, key)
         if item is None:
             return []
@@ -31,15 +35,21 @@ class ClaimsAPI:
 
     async def release_claim(self, desk: str) -> None:
         """``desk`` closed its item (or quits): let the others know at once."""
+        if self.store.closed:
+            return
         await asyncio.to_thread(self.store.release_claims, desk)
 
     async def reviewing(self) -> dict[str, tuple[str, ...]]:
         """Every item someone has open now: sys_id -> desks, oldest claim first (the queue list)."""
+        if self.store.closed:
+            return {}
         claims = await asyncio.to_thread(self.store.live_claims, utcnow())
         return {sys_id: tuple(claim.desk for claim in rows) for sys_id, rows in claims.items()}
 
     async def reviewers(self, key: str, desk: str) -> list[str]:
         """The other desks reviewing this item right now (ask before deciding over them)."""
+        if self.store.closed:
+            return []
         item = await asyncio.to_thread(self.store.get_item, key)
         if item is None:
             return []

@@ -80,6 +80,9 @@ class Store(
         self.engine = engine
         #: The pre-migration copy made by :meth:`open`, if a migration ran (show it to the user).
         self.backup_path = backup_path
+        #: Set by :meth:`close`. A call after it would quietly open new connections (a disposed
+        #: SQLAlchemy engine reconnects) that nobody closes: late, optional callers check it.
+        self.closed = False
 
     @classmethod
     def open(cls, url: str | URL | None = None, *, migrate_schema: bool = True) -> Store:
@@ -108,6 +111,7 @@ class Store(
         return cls(engine, backup_path=backup)
 
     def close(self) -> None:
+        self.closed = True
         self.engine.dispose()
 
     def __enter__(self) -> Store:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, QTimer
 
 from app.engine.views import QueueRow
 from app.ui.format import desk_user, reviewing_text
@@ -32,18 +33,23 @@ def loop_running() -> bool:
     return True
 
 
-class ClaimKeeper(QObject):
-    """Holds this desk's claim on the one item it has open."""
+def _claim_failed(error: BaseException) -> None:
+    log.warning("claim not recorded: %s", error)  # claims are advisory: the desk works on
 
-    changed = Signal()  # who else is reviewing the open item changed
 
-    def __init__(self, engine: EngineAPI, parent: QObject | None = None) -> None:
-        super().__init__(parent)
+class ClaimKeeper:
+    """Holds this desk's claim on the one item it has open.
+
+    A plain object (not a QObject) whose timer belongs to ``owner``: it adds no Qt object of its
+    own that the garbage collector could delete from a worker thread."""
+
+    def __init__(self, engine: EngineAPI, owner: QObject, on_change: Callable[[], None]) -> None:
         self.engine = engine
         self.number: str | None = None
         self._others: list[str] = []
-        self._slot = TaskSlot("claim", on_error=self._failed)
-        self._timer = QTimer(self)
+        self._on_change = on_change  # who else is reviewing the open item changed
+        self._slot = TaskSlot("claim", on_error=_claim_failed)
+        self._timer = QTimer(owner)
         self._timer.setInterval(RENEW_MS)
         self._timer.timeout.connect(self._renew)
 
@@ -93,7 +99,4 @@ class ClaimKeeper(QObject):
         others = await self.engine.claim(number, self.desk)
         if number == self.number and others != self._others:
             self._others = others
-            self.changed.emit()
-
-    def _failed(self, error: BaseException) -> None:
-        log.warning("claim not recorded: %s", error)  # claims are advisory: the desk works on
+            self._on_change()

@@ -87,8 +87,7 @@ class PreviewPane(QWidget):
         # Set by the window: a reject waits for its Undo window instead of going out at once.
         self.defer_reject: Callable[[list[str]], None] | None = None
         # This desk's soft claim on the open item; the others see "<name> is reviewing".
-        self.claims = ClaimKeeper(engine, self)
-        self.claims.changed.connect(self._claims_changed)
+        self.claims = ClaimKeeper(engine, self, self._claims_changed)
         self._deferred_seen: dict[str, str] = {}  # rejects waiting for their Undo window
 
         # header: number, description, actions

@@ -31,3 +31,13 @@ async def test_a_desk_that_looked_before_another_decided_is_told_who(harness: Ha
     [rejected] = await engine.reject([number], "bob", "duplicate", seen={number: "pending"})
     assert not rejected.ok and rejected.status == "conflict"
     assert f"{number}: already approved by anna at " in rejected.message
+
+
+async def test_claims_after_the_store_closed_do_nothing(harness: Harness) -> None:
+    """A window releasing its claim while the app shuts down must not reopen the database."""
+    engine = harness.engine()
+    engine.store.close()
+    await engine.release_claim("anna")
+    assert await engine.claim("INC0000001", "anna") == []
+    assert await engine.reviewing() == {}
+    assert engine.store.engine.pool.checkedin() == 0  # no connection was opened again
