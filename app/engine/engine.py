@@ -191,6 +191,8 @@ class SyncEngine(StoreBacked):
         feed = self.changes
         if feed is not None and "queue" in change.topics and change.foreign_to(feed.origin):
             self._push_wake.set()  # a desk decided: push now, not at the next tick
+        if "requests" in change.topics:
+            self.desk_requests.wake.set()  # a desk asked for a live read: answer now
 
     def _published_status(self) -> PublishedStatus:
         return PublishedStatus(dict(self.ctx.health), self.budget(), self.auto_push, self.ctx.clock())

@@ -15,12 +15,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete
 from sqlmodel import col, select
 
+from app.store.changes import watch_table
 from app.store.models import DeskClaim
 from app.store.session import StoreSession, chunks
 from app.store.types import require_utc
 
 #: How long a claim lasts without renewal; a desk renews well within it while the item is open.
 CLAIM_TTL = timedelta(minutes=2)
+
+watch_table("desk_claim", "claims")  # the change feed tells the other desks at once
 
 
 class ClaimStore(StoreSession):

@@ -18,12 +18,15 @@ from typing import Any
 from sqlalchemy import delete
 from sqlmodel import col, select
 
+from app.store.changes import watch_table
 from app.store.models import DeskRequest
 from app.store.session import StoreSession
 from app.store.types import require_utc
 
 #: A request nobody answered within this long is stale: its desk has given up waiting.
 REQUEST_MAX_AGE = timedelta(minutes=2)
+
+watch_table("desk_request", "requests")  # the change feed wakes the engine (and the asking desk)
 
 
 class DeskRequestStore(StoreSession):

@@ -206,7 +206,7 @@ class EngineState(SQLModel, table=True):
 
 
 class DeskClaim(SQLModel, table=True):
-    """A soft claim (revision 0008): a desk has this item open ("Anna is reviewing"). It expires on
+    """A soft claim (revision 0012): a desk has this item open ("Anna is reviewing"). It expires on
     its own; the desk renews it while the item stays open and releases it when it moves on."""
 
     __tablename__ = "desk_claim"
@@ -219,7 +219,7 @@ class DeskClaim(SQLModel, table=True):
 
 
 class DeskRequest(SQLModel, table=True):
-    """A live read a desk asks of the engine through the store (revision 0008): desks hold no API
+    """A live read a desk asks of the engine through the store (revision 0012): desks hold no API
     credentials, so "explain an incident the store does not know" or "re-read it now" is a row the
     engine answers. ``params`` says more than ``key`` can (a reason); ``answer`` is the engine's JSON
     answer; ``error`` what went wrong instead."""

@@ -75,3 +75,19 @@ async def test_push_anyway_and_poll_now_through_the_engine(harness: Harness) -> 
     finally:
         desk.close()
         await engine.stop()
+
+
+async def test_an_attached_desk_explains_through_the_engine(harness: Harness) -> None:
+    """attach() wires the desk's live reads to desk requests: no credentials at the desk."""
+    from app.engine.attach import attach
+
+    other = harness.incident(category="inquiry")  # not in the store: only ServiceNow knows it
+    engine = harness.engine()
+    await engine.start()
+    desk = await attach(engine.config, name="anna")
+    try:
+        explanation = await desk.explain(other["number"])
+        assert explanation.found and not explanation.in_queue and explanation.can_push_anyway
+    finally:
+        await desk.close()
+        await engine.stop()
