@@ -12,6 +12,7 @@ Errors name the file, the key and what is expected, e.g.
 
 from __future__ import annotations
 
+import getpass
 import ipaddress
 import os
 import tomllib
@@ -349,6 +350,34 @@ class WebhookConfig(_Section):
         return value
 
 
+DESK_NAME_MAX = 40  # the store's decided_by / claim columns
+
+
+class DeskConfig(_Section):
+    """Who works at this desk: the name on claims ("anna is reviewing"), decisions and the audit."""
+
+    name: str = ""  # empty: the operating-system user
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        value = " ".join(value.split())
+        if len(value) > DESK_NAME_MAX:
+            raise ValueError(f"at most {DESK_NAME_MAX} characters, got {len(value)}")
+        return value
+
+
+def desk_name(config: AppConfig | None = None) -> str:
+    """This desk's name: ``[desk] name``, else the operating-system user, else "desktop user"."""
+    if config is not None and config.desk.name:
+        return config.desk.name
+    try:
+        name = getpass.getuser()
+    except Exception:  # no user name in this environment: still say it was a person
+        return "desktop user"
+    return name[:DESK_NAME_MAX] or "desktop user"
+
+
 class AppConfig(_Section):
     servicenow: ServiceNowConfig = ServiceNowConfig()
     autotask: AutotaskConfig = AutotaskConfig()
@@ -359,6 +388,7 @@ class AppConfig(_Section):
     duplicates: DuplicatesConfig = DuplicatesConfig()
     return_trip: ReturnTripConfig = ReturnTripConfig()
     webhook: WebhookConfig = WebhookConfig()
+    desk: DeskConfig = DeskConfig()
 
 
 # ---- loading -------------------------------------------------------------------------------------

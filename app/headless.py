@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import getpass
 import json
 import logging
 import signal
@@ -37,6 +36,7 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 from app.config import (
     AppConfig,
     ConfigError,
+    desk_name,
     effective_store_url,
     load_config,
     require_live_settings,
@@ -209,24 +209,22 @@ def build(config: AppConfig, holder: str) -> SyncEngine:
         raise CommandFailed(f"{exc}\n{hint}", EXIT_CONFIG) from None
 
 
-def _cli_user() -> str:
-    """Who decided, for the audit trail and the GUI's "rejected by" (the column holds 40 chars)."""
-    try:
-        user = getpass.getuser()
-    except Exception:  # no login name in some service environments
-        user = "unknown"
-    return f"cli:{user}"[:40]
+def _cli_user(config: AppConfig) -> str:
+    """Who decided, for the audit trail and the GUI's "rejected by": the desk name ([desk] name, else
+    the login name), marked as a command-line decision (the column holds 40 chars)."""
+    return f"cli:{desk_name(config)}"[:40]
 
 
 # ---- short commands ------------------------------------------------------------------------------
 
 
 def cmd_queue_list(args: argparse.Namespace) -> int:
+    from app.engine.claims import with_reviewers
     from app.engine.convert import queue_row
 
     with store_for(args) as store:
         items = store.list_items(args.state or None, args.search, args.limit)
-    rows = [queue_row(item) for item in items]
+        rows = with_reviewers(store, [queue_row(item) for item in items])
     if args.json:
         print_json(rows)
         return EXIT_OK
@@ -255,6 +253,7 @@ def cmd_queue_list(args: argparse.Namespace) -> int:
 def cmd_queue_action(args: argparse.Namespace) -> int:
     """approve/reject/restore/retry: one store transaction, beside a running engine (its change
     feed wakes it at once: an approval is pushed without waiting for the next tick)."""
+    by = args.by or _cli_user(load(args))
     with store_for(args) as store:
         action = {
             "approve": store.approve,
@@ -262,7 +261,7 @@ def cmd_queue_action(args: argparse.Namespace) -> int:
             "restore": store.restore,
             "retry": store.retry,
         }[args.queue_command]
-        results = action(list(args.ids), args.by or _cli_user())
+        results = action(list(args.ids), by)
     failed = 0
     for result in results:
         if result.ok:

@@ -205,6 +205,16 @@ def test_second_engine_on_same_db_exits_1(world: World) -> None:
 # ---- queue, links, status ------------------------------------------------------------------------
 
 
+def test_queue_decisions_carry_the_desk_name(world: World) -> None:
+    """Without --by, a command-line decision is recorded as this desk's ([desk] name), marked cli:."""
+    world.write_config(desk='name = "anna"')
+    incident = world.incident()
+    assert world.cli("run", "--once")[0] == cli.EXIT_OK
+    assert world.cli("queue", "reject", incident["number"])[0] == cli.EXIT_OK
+    [rejected] = world.cli_json("queue", "list", "--state", "rejected")
+    assert rejected["decided_by"] == "cli:anna"
+
+
 def test_queue_list_json_approve_then_run_creates_ticket(world: World) -> None:
     incident = world.incident(short_description="Printer jams")
     assert world.cli("run", "--once")[0] == cli.EXIT_OK
@@ -217,7 +227,7 @@ def test_queue_list_json_approve_then_run_creates_ticket(world: World) -> None:
         "id", "sys_id", "number", "short_description", "category", "priority", "caller", "state",
         "attempts", "last_error", "next_retry_at", "queued_at", "updated_at", "sn_updated_on",
         "decided_by", "drop_reason", "forced_reason", "duplicate_of", "duplicate_note", "overrides",
-        "overridden_by",
+        "overridden_by", "reviewers",
     }  # fmt: skip
     assert world.cli_json("queue", "list", "--state", "approved") == []
 

@@ -80,16 +80,42 @@ class EngineAPI(Protocol):
     async def clear_overrides(self, key: str, by: str) -> ActionResult:
         """Every field of the incident's ticket back to what the mapping gives."""
 
-    async def approve(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]: ...
+    # ``by`` is the desk's name (Settings, ``[desk] name``). ``seen``: the state each key showed at the
+    # desk; a key another desk decided since comes back status "conflict", saying who and when.
+    async def approve(
+        self, keys: Sequence[str], by: str = "user", *, seen: Mapping[str, str] | None = None
+    ) -> list[ActionResult]: ...
 
     async def reject(
-        self, keys: Sequence[str], by: str = "user", reason: str | None = None
+        self,
+        keys: Sequence[str],
+        by: str = "user",
+        reason: str | None = None,
+        *,
+        seen: Mapping[str, str] | None = None,
     ) -> list[ActionResult]:
         """Keep incidents out of Autotask; ``reason`` is kept with the item and in the audit."""
 
-    async def restore(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]: ...
+    async def restore(
+        self, keys: Sequence[str], by: str = "user", *, seen: Mapping[str, str] | None = None
+    ) -> list[ActionResult]: ...
 
-    async def retry(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]: ...
+    async def retry(
+        self, keys: Sequence[str], by: str = "user", *, seen: Mapping[str, str] | None = None
+    ) -> list[ActionResult]: ...
+
+    # --- people (soft claims, app/engine/claims.py) -----------------------------------------------
+    async def claim(self, key: str, desk: str) -> list[str]:
+        """``desk`` has the item open: claim or renew; returns the OTHER desks reviewing it."""
+
+    async def release_claim(self, desk: str) -> None:
+        """``desk`` closed its item: release its claim now (claims also expire on their own)."""
+
+    async def reviewing(self) -> dict[str, tuple[str, ...]]:
+        """Every item someone has open now: sys_id -> desk names (refreshes the queue's rows)."""
+
+    async def reviewers(self, key: str, desk: str) -> list[str]:
+        """The other desks reviewing this item now: approving over them asks first."""
 
     async def retry_return(self, ticket_id: int) -> None:
         """Re-read a linked ticket and apply its return-trip update again."""

@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import socket
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from app.config import AppConfig, effective_store_url
 from app.engine.desk import AskEngine, AttachedDesk
+from app.engine.desk_requests import ask_engine as ask_through_store
 from app.store import EngineAlreadyRunning, EngineLease, Store
 from app.store.lease import DEFAULT_LEASE_TIMEOUT, stale_reason
 
@@ -38,6 +39,12 @@ def live_holder(store: Store) -> EngineLease | None:
 
 async def attach(config: AppConfig, *, name: str, ask_engine: AskEngine | None = None) -> AttachedDesk:
     store = await asyncio.to_thread(open_store, config)
+    if ask_engine is None:  # live reads: a request row the running engine answers (desk_requests)
+
+        async def ask(kind: str, key: str, timeout: float) -> dict[str, Any]:
+            return await ask_through_store(store, kind, key, timeout, asked_by=name)
+
+        ask_engine = ask
     desk = AttachedDesk(config, store, name=name, ask_engine=ask_engine)
     try:
         await desk.start()

@@ -35,6 +35,7 @@ from app.engine.connections import check_close_codes
 from app.engine.context import EngineContext, utcnow
 from app.engine.convert import queue_row
 from app.engine.cycle import CycleReport, undone_lines
+from app.engine.desk_requests import DeskRequestAnswerer
 from app.engine.events import (
     AutoPushChanged,
     EventBus,
@@ -104,6 +105,7 @@ class SyncEngine(StoreBacked):
         self.reconciler = Reconciler(self.ctx, self.outbound, self.returns)
         self.sampler = OverviewSampler(self.ctx)
         self.rule_changes = RuleChanges(self.ctx, self.outbound)
+        self.desk_requests = DeskRequestAnswerer(self)  # live reads the desks ask through the store
         self._lease: Lease | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._push_wake = asyncio.Event()
@@ -149,6 +151,7 @@ class SyncEngine(StoreBacked):
             asyncio.create_task(self._push_loop(), name="push"),
             asyncio.create_task(self._autotask_loop(), name="autotask-poll"),
             asyncio.create_task(self._heartbeat_loop(), name="lease-heartbeat"),
+            asyncio.create_task(self.desk_requests.run(self._stopping), name="desk-requests"),
         ]
         await self._listen_to_desks()
         if self.config.webhook.enabled and self.webhooks is None:
@@ -188,6 +191,8 @@ class SyncEngine(StoreBacked):
         feed = self.changes
         if feed is not None and "queue" in change.topics and change.foreign_to(feed.origin):
             self._push_wake.set()  # a desk decided: push now, not at the next tick
+        if "requests" in change.topics:
+            self.desk_requests.wake.set()  # a desk asked for a live read: answer now
 
     def _published_status(self) -> PublishedStatus:
         return PublishedStatus(dict(self.ctx.health), self.budget(), self.auto_push, self.ctx.clock())

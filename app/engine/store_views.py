@@ -13,6 +13,7 @@ from app.domain.outbound import preview
 from app.domain.overrides import check_override, overrides_from_json
 from app.domain.records import TicketMetadata
 from app.domain.triggers import evaluate
+from app.engine.claims import ClaimsAPI, with_reviewers
 from app.engine.convert import audit_row, link_row, queue_row, queue_row_from_columns
 from app.engine.events import EventBus, ItemUpdated
 from app.engine.views import (
@@ -33,7 +34,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class StoreBacked:
+class StoreBacked(ClaimsAPI):
     """Lists and decisions straight on the store (EngineAPI's share that needs no API): the engine
     and an attached desk both use these. Store calls run in a worker thread."""
 
@@ -56,10 +57,15 @@ class StoreBacked:
         # Rows are built in the worker thread too: 100,000 of them would hold the event loop.
         if search:
             found = self.store.list_items
-            return await self._db(lambda: [queue_row(item) for item in found(states, search)])
+            return await self._db(
+                lambda: with_reviewers(self.store, [queue_row(item) for item in found(states, search)])
+            )
         # The whole list (the desktop's queue): its columns only, no ORM objects, no snapshots.
         return await self._db(
-            lambda: [queue_row_from_columns(columns) for columns in list_queue_columns(self.store, states)]
+            lambda: with_reviewers(
+                self.store,
+                [queue_row_from_columns(columns) for columns in list_queue_columns(self.store, states)],
+            )
         )
 
     async def list_links(self, search: str | None = None, limit: int | None = None) -> list[LinkRow]:
@@ -88,21 +94,32 @@ class StoreBacked:
             if result.item is not None and result.status == "changed":
                 self._decided(result.item)
         self._after_decisions()
-        return [ActionResult(key=r.key, ok=r.ok, message=r.message) for r in results]
+        return [ActionResult(key=r.key, ok=r.ok, message=r.message, status=r.status) for r in results]
 
-    async def approve(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]:
-        return await self._act(self.store.approve, keys, by)
+    async def approve(
+        self, keys: Sequence[str], by: str = "user", *, seen: Mapping[str, str] | None = None
+    ) -> list[ActionResult]:
+        return await self._act(self.store.approve, keys, by, seen=seen)
 
     async def reject(
-        self, keys: Sequence[str], by: str = "user", reason: str | None = None
+        self,
+        keys: Sequence[str],
+        by: str = "user",
+        reason: str | None = None,
+        *,
+        seen: Mapping[str, str] | None = None,
     ) -> list[ActionResult]:
-        return await self._act(self.store.reject, keys, by, reason=reason)
+        return await self._act(self.store.reject, keys, by, reason=reason, seen=seen)
 
-    async def restore(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]:
-        return await self._act(self.store.restore, keys, by)
+    async def restore(
+        self, keys: Sequence[str], by: str = "user", *, seen: Mapping[str, str] | None = None
+    ) -> list[ActionResult]:
+        return await self._act(self.store.restore, keys, by, seen=seen)
 
-    async def retry(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]:
-        return await self._act(self.store.retry, keys, by)
+    async def retry(
+        self, keys: Sequence[str], by: str = "user", *, seen: Mapping[str, str] | None = None
+    ) -> list[ActionResult]:
+        return await self._act(self.store.retry, keys, by, seen=seen)
 
     # ---- per-ticket overrides (the engine and an attached desk alike) ----------------------------
 

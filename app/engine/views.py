@@ -36,6 +36,7 @@ class QueueRow:
     duplicate_note: str | None = None  # why: same caller or CI, how alike, how far apart
     overrides: dict[str, str] = field(default_factory=dict)  # ticket field -> a person's value
     overridden_by: str | None = None  # who set the latest override
+    reviewers: tuple[str, ...] = ()  # desks with the item open right now (soft claims), oldest first
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,9 @@ class ActionResult:
     key: str
     ok: bool
     message: str
+    # changed | unchanged (already so, e.g. another desk approved it first) | invalid | unknown |
+    # conflict (another desk decided it after this desk looked: the message says who and when)
+    status: str = "changed"
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ SQLite (WAL) by default; any SQLAlchemy URL works. The store never holds credent
 live in the OS keyring or the environment, and audit bodies are payloads, never auth headers.
 """
 
+from app.store.claims import CLAIM_TTL
 from app.store.connect import resolve_server_url
 from app.store.db import (
     SchemaStatus,
@@ -13,6 +14,8 @@ from app.store.db import (
     migrate,
     schema_status,
 )
+from app.store.decisions import Seen, what_happened
+from app.store.desk_requests import REQUEST_MAX_AGE
 from app.store.errors import SchemaBehind, SchemaTooNew, StoreError, StoreUnavailable
 from app.store.lease import DEFAULT_LEASE_TIMEOUT, EngineAlreadyRunning, Lease, LeaseLost, pid_alive
 from app.store.models import (
@@ -20,6 +23,8 @@ from app.store.models import (
     AuditEvent,
     AuditOutcome,
     Cursor,
+    DeskClaim,
+    DeskRequest,
     EngineLease,
     EngineState,
     Link,
@@ -38,6 +43,12 @@ from app.store.store import (
 )
 
 __all__ = [
+    "CLAIM_TTL",
+    "REQUEST_MAX_AGE",
+    "DeskClaim",
+    "DeskRequest",
+    "Seen",
+    "what_happened",
     "DEFAULT_LEASE_TIMEOUT",
     "AuditDirection",
     "AuditEvent",

@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Index, Text
+from sqlalchemy import JSON, Column, Index, Integer, PrimaryKeyConstraint, Text
 from sqlmodel import Field, SQLModel
 
 from app.domain.records import Incident
@@ -60,6 +60,9 @@ def _json_dict() -> dict[str, Any]:
     return {}
 
 
+_ITEM_VERSION = Column("version", Integer, nullable=False, server_default="1")
+
+
 class QueueItem(SQLModel, table=True):
     """A triggered incident not yet linked (or just linked: state ``pushed``), with its snapshot."""
 
@@ -91,6 +94,11 @@ class QueueItem(SQLModel, table=True):
     duplicate_of: str | None = Field(default=None, max_length=40)
     duplicate_note: str | None = Field(default=None, sa_type=Text)
     overrides: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    # Row version (revision 0012): every UPDATE is "... WHERE id = ? AND version = ?" and bumps it,
+    # so a change decided on a stale read can never overwrite another desk's (compare-and-set).
+    version: int = Field(default=1, sa_column=_ITEM_VERSION)
+
+    __mapper_args__ = {"version_id_col": _ITEM_VERSION}
 
     def incident(self) -> Incident:
         """The stored snapshot, parsed back into the domain model."""
@@ -195,3 +203,36 @@ class EngineState(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=64)
     value: dict[str, Any] = Field(default_factory=_json_dict, sa_type=JSON)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class DeskClaim(SQLModel, table=True):
+    """A soft claim (revision 0012): a desk has this item open ("Anna is reviewing"). It expires on
+    its own; the desk renews it while the item stays open and releases it when it moves on."""
+
+    __tablename__ = "desk_claim"
+    __table_args__ = (PrimaryKeyConstraint("sys_id", "desk", name="pk_desk_claim"),)
+
+    sys_id: str = Field(max_length=64)
+    desk: str = Field(max_length=40)
+    claimed_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class DeskRequest(SQLModel, table=True):
+    """A live read a desk asks of the engine through the store (revision 0012): desks hold no API
+    credentials, so "explain an incident the store does not know" or "re-read it now" is a row the
+    engine answers. ``params`` says more than ``key`` can (a reason); ``answer`` is the engine's JSON
+    answer; ``error`` what went wrong instead."""
+
+    __tablename__ = "desk_request"
+    __table_args__ = (Index("ix_desk_request_pending", "answered_at", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)
+    key: str = Field(max_length=255)
+    asked_by: str = Field(default="", max_length=40)
+    asked_at: datetime = Field(sa_type=UTCDateTime)
+    params: dict[str, Any] | None = Field(default=None, sa_type=JSON)  # e.g. push_anyway's reason
+    answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    answer: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    error: str | None = Field(default=None, sa_type=Text)

@@ -9,45 +9,38 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
-from app.store.db import IMMEDIATE
 from app.store.models import EngineState
+from app.store.session import StoreSession
 from app.store.types import require_utc
 
 
-class StateStore:
-    """Mixed into :class:`app.store.Store` (which provides ``engine``)."""
-
-    engine: Engine
+class StateStore(StoreSession):
+    """Mixed into :class:`app.store.Store`."""
 
     def get_state(self, key: str) -> EngineState | None:
-        with Session(self.engine, expire_on_commit=False) as session:
+        with self._read() as session:
             return session.get(EngineState, key)
 
     def states_with_prefix(self, prefix: str) -> list[EngineState]:
         query = (
             select(EngineState).where(col(EngineState.key).startswith(prefix)).order_by(col(EngineState.key))
         )
-        with Session(self.engine, expire_on_commit=False) as session:
+        with self._read() as session:
             return list(session.exec(query).all())
 
     def put_state(self, key: str, value: dict[str, Any], *, now: datetime) -> EngineState:
         now = require_utc(now, "now")
-        with Session(self.engine, expire_on_commit=False) as session:
-            session.connection(execution_options={IMMEDIATE: True})
+        with self._write() as session:
             row = session.get(EngineState, key) or EngineState(key=key, updated_at=now)
             row.value = dict(value)
             row.updated_at = now
             session.add(row)
-            session.commit()
             return row
 
     def delete_state(self, key: str) -> None:
-        with Session(self.engine, expire_on_commit=False) as session:
-            session.connection(execution_options={IMMEDIATE: True})
+        with self._write() as session:
             row = session.get(EngineState, key)
             if row is not None:
                 session.delete(row)
-            session.commit()

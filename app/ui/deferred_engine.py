@@ -128,19 +128,43 @@ class DeferredEngine:
     async def clear_overrides(self, key: str, by: str) -> ActionResult:
         return await (await self._ready()).clear_overrides(key, by)
 
-    async def approve(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]:
-        return await (await self._ready()).approve(keys, by)
+    async def approve(
+        self, keys: Sequence[str], by: str = "user", *, seen: Mapping[str, str] | None = None
+    ) -> list[ActionResult]:
+        return await (await self._ready()).approve(keys, by, seen=seen)
 
     async def reject(
-        self, keys: Sequence[str], by: str = "user", reason: str | None = None
+        self,
+        keys: Sequence[str],
+        by: str = "user",
+        reason: str | None = None,
+        *,
+        seen: Mapping[str, str] | None = None,
     ) -> list[ActionResult]:
-        return await (await self._ready()).reject(keys, by, reason)
+        return await (await self._ready()).reject(keys, by, reason, seen=seen)
 
-    async def restore(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]:
-        return await (await self._ready()).restore(keys, by)
+    async def restore(
+        self, keys: Sequence[str], by: str = "user", *, seen: Mapping[str, str] | None = None
+    ) -> list[ActionResult]:
+        return await (await self._ready()).restore(keys, by, seen=seen)
 
-    async def retry(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]:
-        return await (await self._ready()).retry(keys, by)
+    async def retry(
+        self, keys: Sequence[str], by: str = "user", *, seen: Mapping[str, str] | None = None
+    ) -> list[ActionResult]:
+        return await (await self._ready()).retry(keys, by, seen=seen)
+
+    async def claim(self, key: str, desk: str) -> list[str]:
+        return await (await self._ready()).claim(key, desk)
+
+    async def release_claim(self, desk: str) -> None:
+        if self._engine is not None:  # nothing claimed before the engine arrived
+            await self._engine.release_claim(desk)
+
+    async def reviewing(self) -> dict[str, tuple[str, ...]]:
+        return await (await self._ready()).reviewing()
+
+    async def reviewers(self, key: str, desk: str) -> list[str]:
+        return await (await self._ready()).reviewers(key, desk)
 
     async def retry_return(self, ticket_id: int) -> None:
         await (await self._ready()).retry_return(ticket_id)

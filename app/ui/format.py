@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import getpass
 import html
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import overload
 
+from app.config import AppConfig, desk_name
 from app.domain.records import INCIDENT_PRIORITIES
 
 SYSTEM_LABELS: dict[str, str] = {"servicenow": "ServiceNow", "autotask": "Autotask"}
@@ -115,10 +116,17 @@ def incident_key(text: str) -> str:
     return key
 
 
-def desk_user() -> str:
-    """Who decides at this desk: the operating-system user (recorded with every decision)."""
-    try:
-        name = getpass.getuser()
-    except Exception:  # no user name in this environment: still say it was a person
-        return "desktop user"
-    return name[:40] or "desktop user"
+def desk_user(config: AppConfig | None = None) -> str:
+    """Who decides at this desk (recorded with every decision and claim): ``[desk] name``, else the
+    operating-system user."""
+    return desk_name(config)
+
+
+def reviewing_text(names: Iterable[str]) -> str:
+    """Who else has an item open: "anna is reviewing", "anna and bob are reviewing", "" for nobody."""
+    people = list(dict.fromkeys(names))
+    if not people:
+        return ""
+    if len(people) == 1:
+        return f"{people[0]} is reviewing"
+    return f"{', '.join(people[:-1])} and {people[-1]} are reviewing"

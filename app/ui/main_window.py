@@ -594,7 +594,7 @@ class MainWindow(QMainWindow):
         spawn(self._push_anyway_async(number, reason), name="push-anyway", on_error=self._push_anyway_failed)
 
     async def _push_anyway_async(self, number: str, reason: str) -> None:
-        result = await self.engine.push_anyway(number, desk_user(), reason)
+        result = await self.engine.push_anyway(number, desk_user(self.engine.config), reason)
         if result.ok:
             self.explain_panel.hide()
             self.show_message(f"{number} approved: it is pushed with the next cycle (pushed anyway)")

@@ -30,8 +30,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.engine.views import ActionResult, OverrideChoices, QueueRow
+from app.ui.claims import ClaimKeeper
 from app.ui.desk_actions import EDITABLE, DeskActions
-from app.ui.format import desk_user, plural, priority_label
+from app.ui.format import desk_user, plural, priority_label, reviewing_text
 from app.ui.mapping_table import COL_FROM, COL_RULE, COL_TARGET, COL_VALUE, HEADERS, fill_mapping_table
 from app.ui.override_editor import OverrideEditor
 from app.ui.queue_model import STATE_LABELS
@@ -85,6 +86,9 @@ class PreviewPane(QWidget):
         self._busy = False
         # Set by the window: a reject waits for its Undo window instead of going out at once.
         self.defer_reject: Callable[[list[str]], None] | None = None
+        # This desk's soft claim on the open item; the others see "<name> is reviewing".
+        self.claims = ClaimKeeper(engine, self, self._claims_changed)
+        self._deferred_seen: dict[str, str] = {}  # rejects waiting for their Undo window
 
         # header: number, description, actions
         self.title = plain_label()
@@ -244,6 +248,7 @@ class PreviewPane(QWidget):
         state_changed = same_one and self._rows[0].state != rows[0].state
         refreshed = same_one and self._rows[0].updated_at != rows[0].updated_at
         self._rows = list(rows)
+        self.claims.follow(self._rows)
         if not rows:
             self._generation += 1
             self._loader.cancel()
@@ -316,6 +321,9 @@ class PreviewPane(QWidget):
         if row.overrides:
             changed = ", ".join(field_label(target) for target in row.overrides)
             details.append(f"Ticket fields changed by {row.overridden_by or 'a user'}: {changed}")
+        reviewing = reviewing_text(self.claims.others(row))
+        if reviewing:
+            details.append(f"{reviewing} this incident right now")
         self.subtitle.setText("\n".join(details))
         self.desk.show_duplicate(row)
         if row.state == "failed":
@@ -323,6 +331,10 @@ class PreviewPane(QWidget):
             self.failed_banner.show()
         else:
             self.failed_banner.hide()
+
+    def _claims_changed(self) -> None:
+        if len(self._rows) == 1:
+            self._update_header(self._rows[0])
 
     def _load(self, row: QueueRow) -> None:
         self.edit_button.setChecked(False)  # another incident (or a saved change): its ticket first
@@ -474,10 +486,29 @@ class PreviewPane(QWidget):
             )
             if answer != QMessageBox.StandardButton.Yes:
                 return
+        if not self._others_agree(rows):
+            return
         if len(rows) == 1 and rows[0].state == "failed":
             self._run("retry", [rows[0].number])
             return
         self._run("approve", [row.number for row in rows])
+
+    def _others_agree(self, rows: list[QueueRow]) -> bool:
+        """Approving an item another desk has open asks first (their claim is soft: a Yes goes on)."""
+        lines = self.claims.reviewing_lines(rows)
+        if not lines:
+            return True
+        answer = QMessageBox.question(
+            self,
+            "Someone else is reviewing",
+            "\n".join(lines[:5]) + "\nApprove anyway?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            return True
+        self.message.emit(f"Not approved: {lines[0]}")
+        return False
 
     def reject_selected(self) -> None:
         if not self._rows:
@@ -490,6 +521,7 @@ class PreviewPane(QWidget):
             return
         numbers = [row.number for row in rows]
         if self.defer_reject is not None:
+            self._deferred_seen.update(self._seen(numbers))  # sent after the Undo window
             self.actionStarted.emit("reject", numbers)
             self.defer_reject(numbers)
         else:
@@ -497,14 +529,18 @@ class PreviewPane(QWidget):
 
     def reject_now(self, numbers: list[str]) -> None:
         """Send a reject whose Undo window has passed."""
-        spawn(self._act("reject", numbers), name=f"reject-{len(numbers)}", on_error=self._action_failed)
+        held = self._deferred_seen
+        seen = {number: held.pop(number) for number in numbers if number in held}
+        task = self._act("reject", numbers, None, seen)
+        spawn(task, name=f"reject-{len(numbers)}", on_error=self._action_failed)
 
     def reject_with_reason(self, numbers: list[str], reason: str) -> None:
         """A reject someone explained: recorded at once with its reason (no Undo needed)."""
         self._busy = True
+        seen = self._seen(numbers)
         self.actionStarted.emit("reject", numbers)
         spawn(
-            self._act("reject", numbers, reason.strip() or None),
+            self._act("reject", numbers, reason.strip() or None, seen),
             name=f"reject-{len(numbers)}",
             on_error=self._action_failed,
         )
@@ -513,18 +549,27 @@ class PreviewPane(QWidget):
         self._busy = True
         self.approve_button.setEnabled(False)
         self.reject_button.setEnabled(False)
+        seen = self._seen(keys)
         self.actionStarted.emit(action, keys)
-        spawn(self._act(action, keys), name=f"{action}-{len(keys)}", on_error=self._action_failed)
+        spawn(self._act(action, keys, None, seen), name=f"{action}-{len(keys)}", on_error=self._action_failed)
 
-    async def _act(self, action: str, keys: list[str], reason: str | None = None) -> None:
-        by = desk_user()  # "who decided" is the person at this desk, in the store and the audit
+    def _seen(self, keys: list[str]) -> dict[str, str]:
+        """What this desk shows for these items now: a decision another desk made since wins, and
+        the result says who (the store's compare against ``seen``)."""
+        return {row.number: row.state for row in self._rows if row.number in keys}
+
+    async def _act(
+        self, action: str, keys: list[str], reason: str | None = None, seen: dict[str, str] | None = None
+    ) -> None:
+        by = desk_user(self.engine.config)  # the person at this desk, in the store and the audit
+        seen = seen if seen is not None else self._seen(keys)
         try:
             if action == "approve":
-                results = await self.engine.approve(keys, by=by)
+                results = await self.engine.approve(keys, by=by, seen=seen)
             elif action == "retry":
-                results = await self.engine.retry(keys, by=by)
+                results = await self.engine.retry(keys, by=by, seen=seen)
             else:
-                results = await self.engine.reject(keys, by=by, reason=reason)
+                results = await self.engine.reject(keys, by=by, reason=reason, seen=seen)
         finally:
             self._busy = False
             self._update_buttons()
@@ -532,10 +577,13 @@ class PreviewPane(QWidget):
         self.actionFinished.emit(action, results)
 
     def _report(self, action: str, results: list[ActionResult]) -> None:
-        done = [result for result in results if result.ok]
+        done = [result for result in results if result.ok and result.status != "unchanged"]
+        already = [result for result in results if result.ok and result.status == "unchanged"]
         failed = [result for result in results if not result.ok]
         verb = {"approve": "Approved", "retry": "Retrying"}.get(action, "Rejected")
         text = f"{verb} {plural(len(done), 'incident')}"
+        if already:  # e.g. another desk approved it first: say who, not "Approved"
+            text += "; " + "; ".join(result.message for result in already[:3])
         if failed:
             text += f"; {len(failed)} not: " + "; ".join(f"{r.key}: {r.message}" for r in failed[:3])
         self.message.emit(text)

@@ -9,7 +9,7 @@ place emits a ``dataChanged`` for that row only; rows that arrive or leave are a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -27,7 +27,7 @@ from PySide6.QtGui import QBrush
 from app.engine.events import ItemQueued, ItemRemoved, ItemUpdated
 from app.engine.views import QueueRow
 from app.ui.badges import BadgeRole, badge_brushes
-from app.ui.format import humanize_age, local_time, now_utc, priority_label, tooltip_text
+from app.ui.format import humanize_age, local_time, now_utc, priority_label, reviewing_text, tooltip_text
 from app.ui.queue_rows import QueueRows, RowFilter
 from app.ui.table_model import ModelIndex, RowTableModel
 from app.ui.theme import Tone, foreground, is_dark, tint
@@ -111,6 +111,8 @@ class QueueModel(RowTableModel):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._queue = QueueRows(QueueModel.sort_key, RowFilter(VISIBLE_STATES))
+        #: This desk's name: its own claim is not news ("anna is reviewing" is for the others).
+        self.desk = ""
         self._now: datetime = now_utc()
         self._dark = is_dark()  # badge colours: read once, not per painted cell
 
@@ -158,6 +160,9 @@ class QueueModel(RowTableModel):
                     parts.append(f"Next try {local_time(row.next_retry_at)}")
                 if row.decided_by:
                     parts.append(f"Decided by {row.decided_by}")
+                reviewing = reviewing_text(name for name in row.reviewers if name != self.desk)
+                if reviewing:
+                    parts.append(reviewing)
                 return tooltip_text("\n".join(parts))
             return None
         if role in (Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.BackgroundRole):
@@ -186,7 +191,9 @@ class QueueModel(RowTableModel):
         if column == COL_NUMBER:
             return row.number
         if column == COL_DESCRIPTION:
-            return description_text(row)
+            text = description_text(row)
+            reviewing = reviewing_text(name for name in row.reviewers if name != self.desk)
+            return f"{text}  ·  {reviewing}" if reviewing else text
         if column == COL_CATEGORY:
             return row.category
         if column == COL_PRIORITY:
@@ -320,6 +327,16 @@ class QueueModel(RowTableModel):
 
     def set_rows(self, rows: Iterable[QueueRow]) -> None:
         self.adopt(self.prepare(rows))
+
+    def set_reviewers(self, reviewing: Mapping[str, tuple[str, ...]]) -> None:
+        """Who has which item open (soft claims); only rows whose list changed are repainted."""
+        changed = [
+            ItemUpdated(replace(row, reviewers=names))
+            for row in self._queue.by_id.values()
+            if (names := tuple(reviewing.get(row.sys_id, ()))) != row.reviewers
+        ]
+        if changed:
+            self.apply(changed)
 
     def upsert(self, row: QueueRow) -> None:
         self.apply([ItemUpdated(row)])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from app.engine.events import ItemQueued, ItemRemoved, ItemUpdated
 from app.engine.views import QueueRow
+from app.ui.claims import loop_running
 from app.ui.desk_actions import EDITABLE
 from app.ui.format import desk_user, plural
 from app.ui.preview_pane import PreviewPane
@@ -56,6 +58,10 @@ if TYPE_CHECKING:
 
 EVENT_SLICE = 500  # queue events applied per turn of the event loop
 
+log = logging.getLogger(__name__)
+
+REVIEWERS_REFRESH_MS = 15_000  # one small read: the claims that have not expired
+
 
 class QueueTab(QWidget):
     countChanged = Signal(int)  # rows in the model (for the tab title and tray)
@@ -70,6 +76,7 @@ class QueueTab(QWidget):
         self.trigger_lines = list(trigger_lines)
         self.reason_dialog: QInputDialog | None = None
         self.model = QueueModel(self)
+        self.model.desk = desk_user(engine.config)
         self.proxy = QueueFilterProxy(self)
         self.proxy.setSourceModel(self.model)
 
@@ -195,6 +202,11 @@ class QueueTab(QWidget):
         self._age_timer.setInterval(30_000)
         self._age_timer.timeout.connect(lambda: self.model.refresh_ages())
         self._age_timer.start()
+        # Who else has which incident open ("anna is reviewing"): claims come and go on other desks.
+        self._claims_timer = QTimer(self)
+        self._claims_timer.setInterval(REVIEWERS_REFRESH_MS)
+        self._claims_timer.timeout.connect(self._reviewers_tick)
+        self._claims_timer.start()
         self._update_counts()
 
     # ---- data ---------------------------------------------------------------------------------
@@ -210,6 +222,17 @@ class QueueTab(QWidget):
             self._reloading = False
         self._apply_slice()
         self._update_counts()
+
+    def _reviewers_tick(self) -> None:
+        if self.isVisible() and loop_running():
+            spawn(self.refresh_reviewers(), name="reviewers", on_error=self._reviewers_failed)
+
+    async def refresh_reviewers(self) -> None:
+        """Show the current claims in the rows (every few seconds; a change feed may call it too)."""
+        self.model.set_reviewers(await self.engine.reviewing())
+
+    def _reviewers_failed(self, error: BaseException) -> None:
+        log.warning("who is reviewing could not be read: %s", error)  # advisory: the queue works on
 
     def apply_events(self, events: Sequence[ItemQueued | ItemUpdated | ItemRemoved]) -> None:
         """Queue events in slices of EVENT_SLICE per turn of the event loop: a poll that queues
@@ -359,7 +382,7 @@ class QueueTab(QWidget):
         )
 
     async def _restore(self, numbers: list[str]) -> None:
-        results = await self.engine.restore(numbers, by=desk_user())
+        results = await self.engine.restore(numbers, by=desk_user(self.engine.config))
         done = [result.key for result in results if result.ok]
         self.message.emit(f"Restored {', '.join(done)} to the queue" if done else "Nothing restored")
 
@@ -367,7 +390,7 @@ class QueueTab(QWidget):
         spawn(self._retry(numbers), name="retry", on_error=lambda e: self.message.emit(f"Retry failed: {e}"))
 
     async def _retry(self, numbers: list[str]) -> None:
-        results = await self.engine.retry(numbers, by=desk_user())
+        results = await self.engine.retry(numbers, by=desk_user(self.engine.config))
         failed = [f"{result.key}: {result.message}" for result in results if not result.ok]
         self.message.emit("; ".join(failed) if failed else f"Retrying {', '.join(numbers)}")
 

@@ -46,11 +46,13 @@ from app.config import (
     AutotaskConfig,
     ConstantRule,
     CopyRule,
+    DeskConfig,
     DueInHoursRule,
     ServiceNowConfig,
     TemplateRule,
     ValueMapRule,
     default_store_url,
+    desk_name,
     hide_password,
 )
 from app.engine.events import SystemName
@@ -80,6 +82,7 @@ EDITED_KEYS: dict[str, tuple[str, ...]] = {
     "autotask": ("url", "username", "integration_code", "web_url", "poll_seconds"),
     "outbound": ("auto_push",),
     "store": ("url",),
+    "desk": ("name",),
 }
 
 
@@ -376,6 +379,13 @@ class SettingsDialog(QDialog):
             default_store_url(),
             "Empty: a SQLite file in your user data folder. A SQLAlchemy URL lets a team share a database.",
         )
+        self.desk_name_edit = self._line(
+            "desk.name",
+            self.config.desk.name,
+            desk_name(None),
+            "Your name on claims (“anna is reviewing”), decisions and the activity log. "
+            "Empty: your user name on this computer.",
+        )
         # A read-only line shows the whole path (a wrapping label broke it after "/tmp/").
         self.store_url.setAccessibleName("Store URL")
         self.store_url.textChanged.connect(self._store_url_changed)  # after _edited: it sets the error
@@ -395,6 +405,7 @@ class SettingsDialog(QDialog):
         form.addRow("Auto-push", self.rows["outbound.auto_push"])
         form.addRow("Store", self.rows["store.url"])
         form.addRow(self.store_password_label, self.rows["store.password"])
+        form.addRow("Your name", self.rows["desk.name"])
         form.addRow("Config file", path)
         self._store_url_changed()
         page = QWidget()
@@ -645,6 +656,10 @@ class SettingsDialog(QDialog):
             self.tabs.setCurrentIndex(self.tabs.indexOf(self.sync_page))
             self.store_url.setFocus()
             return
+        desk = self.desk_value()
+        if desk is None:
+            self.tabs.setCurrentIndex(self.tabs.indexOf(self.sync_page))
+            return
         if self.first_run:
             untested = [SYSTEM_TITLES[s] for s in ("servicenow", "autotask") if not self.tested_ok(s)]
             if untested:
@@ -656,7 +671,7 @@ class SettingsDialog(QDialog):
                 return
         try:
             self._store_secrets(sn, at)
-            self.write_config(sn, at, self.auto_push.isChecked(), store_url)
+            self.write_config(sn, at, self.auto_push.isChecked(), store_url, desk.name)
         except Exception as exc:  # keyring or file errors: say so, keep the dialog open
             log.exception("saving settings failed")
             message_box(self, QMessageBox.Icon.Critical, "Settings not saved", save_failure_text(exc))
@@ -686,7 +701,22 @@ class SettingsDialog(QDialog):
         text = self.store_url.text().strip()
         return self.config.store.url if text == hide_password(self.config.store.url) else text
 
-    def write_config(self, sn: ServiceNowConfig, at: AutotaskConfig, auto_push: bool, store_url: str) -> None:
+    def desk_value(self) -> DeskConfig | None:
+        """The typed desk name, checked (None, with the error shown under the field, when invalid)."""
+        try:
+            return DeskConfig(name=self.desk_name_edit.text())
+        except ValidationError as exc:
+            self.rows["desk.name"].set_error("; ".join(_errors_by_field(exc).values()))
+            return None
+
+    def write_config(
+        self,
+        sn: ServiceNowConfig,
+        at: AutotaskConfig,
+        auto_push: bool,
+        store_url: str,
+        desk: str | None = None,
+    ) -> None:
         """Set the keys this dialog edits in the file, keeping everything else in it as it is:
         other keys, comments, blank lines and order (tomlkit edits the document in place)."""
         text = self.config_path.read_text(encoding="utf-8") if self.config_path.exists() else ""
@@ -697,12 +727,14 @@ class SettingsDialog(QDialog):
             "autotask": at.model_dump(),
             "outbound": {"auto_push": auto_push},
             "store": {"url": store_url},
+            "desk": {"name": self.config.desk.name if desk is None else desk},
         }
         default_values = {
             "servicenow": defaults.servicenow.model_dump(),
             "autotask": defaults.autotask.model_dump(),
             "outbound": {"auto_push": defaults.outbound.auto_push},
             "store": {"url": defaults.store.url},
+            "desk": {"name": defaults.desk.name},
         }
         for section, keys in EDITED_KEYS.items():
             table = document.get(section)

@@ -123,7 +123,7 @@ class FailingPreviewEngine(FakeEngine):
             raise RuntimeError(self.failure)
         return await super().preview(key)
 
-    async def approve(self, keys: Any, by: str = "user") -> Any:
+    async def approve(self, keys: Any, by: str = "user", *, seen: Any = None) -> Any:
         raise RuntimeError(self.failure)
 
     failure = ""

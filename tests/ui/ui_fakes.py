@@ -110,6 +110,9 @@ class FakeEngine:
         self.budget_state = BudgetState(used=130, limit=10_000, remaining=9_870)
         self.calls: list[tuple[str, Any]] = []
         self.decisions: list[tuple[str, list[str], str, str | None]] = []  # action, keys, by, reason
+        self.seen: list[dict[str, str]] = []  # what each approve said the desk had seen
+        self.open_by: dict[str, list[str]] = {}  # number -> desks with it open (other desks' claims)
+        self.claims_made: list[tuple[str | None, str]] = []  # (number or None for a release, desk)
         self._auto_push = False
         self.started = False
         self.overview_audit: list[AuditPoint] = []  # what the Overview tab aggregates
@@ -176,13 +179,21 @@ class FakeEngine:
     def _by_number(self, key: str) -> QueueRow | None:
         return next((row for row in self.rows.values() if row.number == key), None)
 
-    async def approve(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]:
+    async def approve(
+        self, keys: Sequence[str], by: str = "user", *, seen: Mapping[str, str] | None = None
+    ) -> list[ActionResult]:
         self.calls.append(("approve", list(keys)))
+        self.seen.append(dict(seen or {}))
         self.decisions.append(("approve", list(keys), by, None))
         return [ActionResult(key, True, "approved") for key in keys]
 
     async def reject(
-        self, keys: Sequence[str], by: str = "user", reason: str | None = None
+        self,
+        keys: Sequence[str],
+        by: str = "user",
+        reason: str | None = None,
+        *,
+        seen: Mapping[str, str] | None = None,
     ) -> list[ActionResult]:
         self.calls.append(("reject", list(keys)))
         self.decisions.append(("reject", list(keys), by, reason))
@@ -224,13 +235,31 @@ class FakeEngine:
             self.publish(ItemUpdated(replace(row, overrides={}, overridden_by=None, updated_at=NOW)))
         return ActionResult(key, True, "cleared")
 
-    async def restore(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]:
+    async def restore(
+        self, keys: Sequence[str], by: str = "user", *, seen: Mapping[str, str] | None = None
+    ) -> list[ActionResult]:
         self.calls.append(("restore", list(keys)))
         return [ActionResult(key, True, "restored") for key in keys]
 
-    async def retry(self, keys: Sequence[str], by: str = "user") -> list[ActionResult]:
+    async def retry(
+        self, keys: Sequence[str], by: str = "user", *, seen: Mapping[str, str] | None = None
+    ) -> list[ActionResult]:
         self.calls.append(("retry", list(keys)))
         return [ActionResult(key, True, "retrying") for key in keys]
+
+    async def claim(self, key: str, desk: str) -> list[str]:
+        self.claims_made.append((key, desk))
+        return [name for name in self.open_by.get(key, []) if name != desk]
+
+    async def release_claim(self, desk: str) -> None:
+        self.claims_made.append((None, desk))
+
+    async def reviewing(self) -> dict[str, tuple[str, ...]]:
+        numbers = {row.number: row.sys_id for row in self.rows.values()}
+        return {numbers[key]: tuple(names) for key, names in self.open_by.items() if key in numbers}
+
+    async def reviewers(self, key: str, desk: str) -> list[str]:
+        return [name for name in self.open_by.get(key, []) if name != desk]
 
     async def retry_return(self, ticket_id: int) -> None:
         self.calls.append(("retry_return", ticket_id))

@@ -1,0 +1,62 @@
+"""The one session/transaction helper every aggregate of the store shares.
+
+Why one session per call: the engine calls the store through ``asyncio.to_thread``, so calls come
+from several threads, and a shared Session is not thread-safe. Write transactions take the store's
+write lock first (``BEGIN IMMEDIATE`` on SQLite, the advisory write lock on PostgreSQL: see
+:data:`app.store.db.IMMEDIATE`), so a read-decide-write call never interleaves with another writer.
+Results are detached copies (``expire_on_commit=False``): read them anywhere, change state only
+through the store's methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, Engine, or_
+from sqlmodel import Session, col
+
+from app.store.db import IMMEDIATE
+
+T = TypeVar("T")
+_CHUNK = 500  # stay far below SQLite's bound-parameter limit
+
+#: How callers name a queue item: incident number, sys_id, or queue id.
+Key = str | int
+
+
+class StoreSession:
+    """Base of the store's aggregate mixins: owns ``engine`` and the read/write transactions."""
+
+    engine: Engine
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        """One writing transaction, committed when the block ends (rolled back if it raises)."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            session.connection(execution_options={IMMEDIATE: True})
+            yield session
+            session.commit()
+
+
+def chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
+    """Split an ``IN`` list so no query exceeds the backend's bound-parameter limit."""
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+def due(column: Any, now: datetime) -> ColumnElement[bool]:
+    """A "not before" column that is unset or already passed."""
+    return or_(col(column).is_(None), col(column) <= now)
+
+
+def utcnow() -> datetime:
+    """Aware UTC now (a helper for callers; store methods take ``now`` explicitly for tests)."""
+    return datetime.now(UTC)
