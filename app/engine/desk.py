@@ -38,6 +38,7 @@ from app.engine.events import (
     ItemQueued,
     ItemUpdated,
     LinkChanged,
+    ReviewersChanged,
     SystemName,
 )
 from app.engine.overview import WAITING, read_overview
@@ -204,6 +205,8 @@ class AttachedDesk(StoreBacked):
             self.lease = await self._db(self.store.lease_info)
         if topics & {"state", "cursors"}:
             events += await self._status_changes()
+        if "claims" in topics:
+            events.append(ReviewersChanged())  # the queue re-reads the claims now, not at its timer
         if announce:
             for event in events:
                 self.bus.publish(event)

@@ -41,6 +41,7 @@ from app.engine.events import (
     EventBus,
     ItemUpdated,
     PollFailed,
+    ReviewersChanged,
     SystemName,
 )
 from app.engine.outbound import OutboundPipeline
@@ -193,6 +194,8 @@ class SyncEngine(StoreBacked):
             self._push_wake.set()  # a desk decided: push now, not at the next tick
         if "requests" in change.topics:
             self.desk_requests.wake.set()  # a desk asked for a live read: answer now
+        if feed is not None and "claims" in change.topics and change.foreign_to(feed.origin):
+            self.bus.publish(ReviewersChanged())  # another desk opened or left an incident
 
     def _published_status(self) -> PublishedStatus:
         return PublishedStatus(dict(self.ctx.health), self.budget(), self.auto_push, self.ctx.clock())

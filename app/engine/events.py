@@ -141,6 +141,11 @@ class AutoPushChanged:
     enabled: bool
 
 
+@dataclass(frozen=True)
+class ReviewersChanged:
+    """Another desk claimed or released an incident: "anna is reviewing" may have changed."""
+
+
 EngineEvent = (
     PollStarted
     | PollFinished
@@ -158,6 +163,7 @@ EngineEvent = (
     | HealthChanged
     | BudgetChanged
     | AutoPushChanged
+    | ReviewersChanged
 )
 
 Subscriber = Callable[[EngineEvent], None]

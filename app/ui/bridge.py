@@ -33,6 +33,7 @@ from app.engine.events import (
     PushSucceeded,
     ReturnApplied,
     ReturnFailed,
+    ReviewersChanged,
 )
 
 QUEUE_EVENTS = (ItemQueued, ItemUpdated, ItemRemoved)
@@ -50,6 +51,7 @@ class EngineBridge(QObject):
     healthChanged = Signal(str, object)  # system, HealthState (latest per system)
     budgetChanged = Signal(object)  # BudgetChanged (latest)
     autoPushChanged = Signal(bool)
+    reviewersChanged = Signal()  # claims changed on another desk (one signal per flush at most)
     flushed = Signal(int)  # number of events delivered by one flush (tests, diagnostics)
 
     _wake = Signal()
@@ -97,6 +99,7 @@ class EngineBridge(QObject):
         health: dict[str, HealthChanged] = {}
         budget: BudgetChanged | None = None
         auto_push: bool | None = None
+        reviewers = False
         for event in events:
             if isinstance(event, QUEUE_EVENTS):
                 queue.append(event)
@@ -112,6 +115,8 @@ class EngineBridge(QObject):
                 budget = event
             elif isinstance(event, AutoPushChanged):
                 auto_push = event.enabled
+            elif isinstance(event, ReviewersChanged):
+                reviewers = True
         if queue:
             self.queueEvents.emit(queue)
         if activity:
@@ -126,4 +131,6 @@ class EngineBridge(QObject):
             self.budgetChanged.emit(budget)
         if auto_push is not None:
             self.autoPushChanged.emit(auto_push)
+        if reviewers:
+            self.reviewersChanged.emit()
         self.flushed.emit(len(events))

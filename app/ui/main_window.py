@@ -247,6 +247,7 @@ class MainWindow(QMainWindow):
             )
         )
         self.bridge.autoPushChanged.connect(self._set_auto_push_ui)
+        self.bridge.reviewersChanged.connect(self.queue_tab.reviewers_changed)
         self._build_menus()
         self.restore_state()
 

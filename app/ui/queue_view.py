@@ -224,11 +224,16 @@ class QueueTab(QWidget):
         self._update_counts()
 
     def _reviewers_tick(self) -> None:
-        if self.isVisible() and loop_running():
+        if self.isVisible():
+            self.reviewers_changed()
+
+    def reviewers_changed(self) -> None:
+        """Another desk claimed or released an incident (the change feed said so): re-read now."""
+        if loop_running():
             spawn(self.refresh_reviewers(), name="reviewers", on_error=self._reviewers_failed)
 
     async def refresh_reviewers(self) -> None:
-        """Show the current claims in the rows (every few seconds; a change feed may call it too)."""
+        """Show the current claims in the rows (on the change feed's word, and every few seconds)."""
         self.model.set_reviewers(await self.engine.reviewing())
 
     def _reviewers_failed(self, error: BaseException) -> None:

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QMessageBox
 from ui_fakes import FakeEngine, make_row, wait_until
 
 from app.config import parse_config
+from app.engine.events import ReviewersChanged
 from app.engine.views import ActionResult
 from app.ui.main_window import MainWindow
 from app.ui.queue_model import COL_DESCRIPTION
@@ -140,5 +141,20 @@ def test_rows_follow_the_claims_of_other_desks(
         await window.queue_tab.refresh_reviewers()
         assert _description(window, "INC0000002").endswith("·  carol is reviewing")
         assert "reviewing" not in _description(window, "INC0000001")
+
+    loop.run_until_complete(scenario())
+
+
+def test_another_desks_claim_shows_at_once(
+    window: MainWindow, engine: FakeEngine, loop: qasync.QEventLoop
+) -> None:
+    """The change feed's word (ReviewersChanged) re-reads the claims; the timer plays no part."""
+    window.queue_tab._claims_timer.stop()
+
+    async def scenario() -> None:
+        await _open(window, engine)
+        engine.open_by["INC0000002"] = ["carol"]  # Carol's desk opened it
+        engine.bus.publish(ReviewersChanged())
+        await wait_until(lambda: _description(window, "INC0000002").endswith("·  carol is reviewing"))
 
     loop.run_until_complete(scenario())
