@@ -41,8 +41,17 @@ async def attach(config: AppConfig, *, name: str, ask_engine: AskEngine | None =
     store = await asyncio.to_thread(open_store, config)
     if ask_engine is None:  # live reads: a request row the running engine answers (desk_requests)
 
-        async def ask(kind: str, key: str, timeout: float) -> dict[str, Any]:
-            return await ask_through_store(store, kind, key, timeout, asked_by=name)
+        async def ask(
+            kind: str,
+            key: str,
+            timeout: float,
+            *,
+            asked_by: str | None = None,
+            params: dict[str, Any] | None = None,
+        ) -> dict[str, Any]:
+            return await ask_through_store(
+                store, kind, key, timeout, asked_by=asked_by or name, params=params
+            )
 
         ask_engine = ask
     desk = AttachedDesk(config, store, name=name, ask_engine=ask_engine)

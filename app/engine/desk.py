@@ -19,7 +19,7 @@ import logging
 import socket
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from app.config import AppConfig
 from app.domain.impact import ImpactReport
@@ -69,9 +69,23 @@ log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 
-#: ``await ask_engine(kind, key, timeout)``: a live read answered by the engine through the store
-#: (kinds "explain", "retry_return", "poll_now"); returns the engine's answer as a dict.
-AskEngine = Callable[[str, str, float], Awaitable[dict[str, Any]]]
+
+class AskEngine(Protocol):
+    """``await ask_engine(kind, key, timeout, asked_by=..., params=...)``: a live read answered by
+    the engine through the store (kinds "explain", "retry_return", "poll_now", "push_anyway");
+    returns the engine's answer as a dict. ``asked_by`` defaults to the desk's name."""
+
+    def __call__(
+        self,
+        kind: str,
+        key: str,
+        timeout: float,
+        *,
+        asked_by: str | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> Awaitable[dict[str, Any]]: ...
+
+
 ASK_TIMEOUT_SECONDS = 20.0
 #: Queue rows are re-read from this far before the newest change seen: a transaction stamped
 #: earlier may commit later.
@@ -412,8 +426,21 @@ class AttachedDesk(StoreBacked):
         )
 
     async def push_anyway(self, key: str, by: str, reason: str) -> ActionResult:
+        """Asked of the engine (it reads the incident fresh); its answer comes back as is."""
+        key = key.strip()
+        if self.ask_engine is None:
+            return ActionResult(key, False, self._needs_engine("Push anyway (a fresh read of the incident)"))
+        try:
+            answer = await self.ask_engine(
+                "push_anyway", key, ASK_TIMEOUT_SECONDS, asked_by=by, params={"reason": reason}
+            )
+        except (TimeoutError, RuntimeError) as exc:  # no engine answered, or it said why not
+            return ActionResult(key, False, f"Push anyway not done: {exc}")
         return ActionResult(
-            key.strip(), False, self._needs_engine("Push anyway (a fresh read of the incident)")
+            str(answer.get("key") or key),
+            bool(answer.get("ok")),
+            str(answer.get("message") or ""),
+            str(answer.get("status") or "changed"),
         )
 
     async def test_connection(self, system: SystemName) -> str:
