@@ -136,7 +136,7 @@ class Controller:
             secrets = getattr(self.demo_env, "secrets", None)  # demo credentials, else keyring/env
             # Team mode: when a live engine runs elsewhere this desktop attaches (no credentials).
             engine: EngineAPI = await attach.engine_or_desk(
-                config, secrets=secrets, holder="desktop app", desk_name=desk_user()
+                config, secrets=secrets, holder="desktop app", desk_name=desk_user(config)
             )
             self._follow_rules_file(engine)
         except Exception as exc:

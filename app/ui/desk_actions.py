@@ -78,7 +78,7 @@ class DeskActions(QObject):
         spawn(self._reject(list(rows)), name="reject-duplicates", on_error=self.pane._action_failed)
 
     async def _reject(self, rows: list[QueueRow]) -> None:
-        by = desk_user()
+        by = desk_user(self.pane.engine.config)
         results: list[ActionResult] = []
         by_primary: dict[str, list[str]] = {}
         for row in rows:
@@ -147,7 +147,8 @@ class DeskActions(QObject):
             )
 
     async def _apply(self, number: str, values: dict[str, str | None] | None) -> None:
-        engine, by = self.pane.engine, desk_user()
+        engine = self.pane.engine
+        by = desk_user(engine.config)
         if values is None:
             result = await engine.clear_overrides(number, by=by)
         else:

@@ -116,7 +116,7 @@ def incident_key(text: str) -> str:
     return key
 
 
-def desk_user(config: AppConfig | None = None) -> str:
+def desk_user(config: AppConfig) -> str:
     """Who decides at this desk (recorded with every decision and claim): ``[desk] name``, else the
     operating-system user."""
     return desk_name(config)

@@ -401,7 +401,7 @@ class RulesWindow(QDialog):
 
     async def _save(self, edited: AppConfig) -> None:
         if self.demo:
-            changed = await self.engine.apply_rules(edited, desk_user())
+            changed = await self.engine.apply_rules(edited, desk_user(self.engine.config))
             self._saved(edited, changed, "Applied to this demo session (not saved to a file)")
             return
         try:
@@ -418,7 +418,7 @@ class RulesWindow(QDialog):
             self._say(f"Not saved: cannot write {self.config_path} ({exc.strerror or exc}).", Tone.ERROR)
             self.save_button.setEnabled(True)
             return
-        changed = await self.engine.apply_rules(result.config, desk_user())
+        changed = await self.engine.apply_rules(result.config, desk_user(self.engine.config))
         kept = f"; the previous file is {result.backup.name}" if result.backup else ""
         self._saved(result.config, changed or result.changed, f"Saved to {self.config_path}{kept}")
 

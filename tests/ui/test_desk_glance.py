@@ -373,14 +373,16 @@ def test_reject_with_a_reason_records_who_and_why(
         dialog.setTextValue("duplicate of INC0000007")
         dialog.accept()
         await wait_until(lambda: bool(engine.decisions))
-        assert engine.decisions == [("reject", ["INC0000001"], desk_user(), "duplicate of INC0000007")]
+        assert engine.decisions == [
+            ("reject", ["INC0000001"], desk_user(engine.config), "duplicate of INC0000007")
+        ]
         # approvals say who decided too
         tab.select_number("INC0000002")
         pane = tab.preview
         await wait_until(lambda: pane.preview is not None and pane.preview.number == "INC0000002")
         pane.approve_button.click()
         await wait_until(lambda: len(engine.decisions) == 2)
-        assert engine.decisions[1] == ("approve", ["INC0000002"], desk_user(), None)
+        assert engine.decisions[1] == ("approve", ["INC0000002"], desk_user(engine.config), None)
 
     loop.run_until_complete(scenario())
 
@@ -425,7 +427,7 @@ def test_push_anyway_asks_why_and_records_who(
         dialog.setTextValue("VIP caller")
         dialog.accept()
         await wait_until(lambda: bool(engine.decisions))
-        assert engine.decisions == [("push_anyway", ["INC0010009"], desk_user(), "VIP caller")]
+        assert engine.decisions == [("push_anyway", ["INC0010009"], desk_user(engine.config), "VIP caller")]
         await wait_until(lambda: "pushed anyway" in window.toast.text())
 
     loop.run_until_complete(scenario())

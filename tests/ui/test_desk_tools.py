@@ -107,7 +107,12 @@ def test_suspects_are_marked_grouped_under_their_primary_and_rejected_with_ctrl_
         tab.view.setFocus()
         _ctrl(tab.view, Qt.Key.Key_D)
         await wait_until(lambda: bool(messages))
-        assert engine.decisions[-1] == ("reject", ["INC0000009"], desk_user(), "duplicate of INC0000001")
+        assert engine.decisions[-1] == (
+            "reject",
+            ["INC0000009"],
+            desk_user(engine.config),
+            "duplicate of INC0000001",
+        )
         assert messages[-1] == "Rejected INC0000009 as a duplicate of INC0000001"
         # A primary is no suspect: Ctrl+D on it rejects nothing and says why.
         assert tab.select_number("INC0000001")
@@ -116,7 +121,7 @@ def test_suspects_are_marked_grouped_under_their_primary_and_rejected_with_ctrl_
         _ctrl(tab.view, Qt.Key.Key_D)
         await wait_until(lambda: messages[-1].startswith("None of the selected"))
         assert [d for d in engine.decisions if d[0] == "reject"] == [
-            ("reject", ["INC0000009"], desk_user(), "duplicate of INC0000001")
+            ("reject", ["INC0000009"], desk_user(engine.config), "duplicate of INC0000001")
         ]
 
     loop.run_until_complete(scenario())
@@ -164,7 +169,7 @@ def test_an_override_is_approved_and_pushed_as_shown(
 ) -> None:
     harness, make_window = _real(request)
     incident = harness.incident(short_description="Mail slow", impact="3", urgency="3")
-    engine = harness.engine()
+    engine = harness.engine(harness.config(desk={"name": "anna"}))  # never the OS user
     window = make_window(engine)
 
     async def scenario() -> None:
@@ -182,11 +187,11 @@ def test_an_override_is_approved_and_pushed_as_shown(
         def overridden() -> bool:
             shown_now = pane.preview
             field = shown_now.field("priority") if shown_now is not None else None
-            return field is not None and field.overridden_by == desk_user()
+            return field is not None and field.overridden_by == "anna"
 
         await wait_until(overridden, timeout=WAIT)
         await wait_until(lambda: pane.pages.currentWidget() is pane.ticket, timeout=WAIT)
-        assert pane.ticket.values["Priority"] == f"High  (overridden by {desk_user()})"
+        assert pane.ticket.values["Priority"] == "High  (overridden by anna)"
         assert pane.ticket.title.text() == "Mail slow for the whole sales floor"
         assert pane.preview is not None
         shown_payload = dict(pane.preview.payload)
@@ -201,7 +206,7 @@ def test_an_override_is_approved_and_pushed_as_shown(
         assert ticket["priority"] == harness.at.picklist_id("priority", "High")
         assert ticket["queueID"] == harness.at.picklist_id("queueID", "Level II Support")
         summaries = [event.summary for event in engine.store.list_audit(sys_id=incident["sys_id"])]
-        assert any(f"overridden by {desk_user()}" in summary for summary in summaries)
+        assert any("overridden by anna" in summary for summary in summaries)
 
     run(loop, harness, scenario())
 
@@ -211,7 +216,7 @@ def test_reject_as_duplicate_with_the_banner_button_records_reason_and_who(
 ) -> None:
     harness, make_window = _real(request)
     primary, repeat = repeated_report(harness)
-    engine = harness.engine(harness.config(duplicates={"enabled": True}))
+    engine = harness.engine(harness.config(duplicates={"enabled": True}, desk={"name": "anna"}))
     window = make_window(engine)
 
     async def scenario() -> None:
@@ -229,7 +234,7 @@ def test_reject_as_duplicate_with_the_banner_button_records_reason_and_who(
         await wait_until(rejected, timeout=WAIT)
         item = engine.store.get_item(repeat["sys_id"])
         assert item is not None
-        assert (item.decided_by, item.drop_reason) == (desk_user(), f"duplicate of {primary['number']}")
+        assert (item.decided_by, item.drop_reason) == ("anna", f"duplicate of {primary['number']}")
         await wait_until(lambda: _numbers(window) == [primary["number"]], timeout=WAIT)
         assert harness.at.tickets() == []
 
