@@ -47,8 +47,10 @@ class ClaimKeeper:
         self.engine = engine
         self.number: str | None = None
         self._others: list[str] = []
+        self._heard = False  # _others is the store's word on the open item (not only the row's)
         self._on_change = on_change  # who else is reviewing the open item changed
         self._slot = TaskSlot("claim", on_error=_claim_failed)
+        self._check_slot = TaskSlot("claim-check", on_error=_claim_failed)
         self._timer = QTimer(owner)
         self._timer.setInterval(RENEW_MS)
         self._timer.timeout.connect(self._renew)
@@ -59,6 +61,8 @@ class ClaimKeeper:
 
     def others(self, row: QueueRow | None = None) -> list[str]:
         """The other desks reviewing the open item (from the last claim, and the row's own list)."""
+        if self._heard and (row is None or row.number == self.number):
+            return list(self._others)  # fresher than the row the preview opened with
         names = list(self._others) + (self.others_in(row) if row is not None else [])
         return list(dict.fromkeys(names))
 
@@ -83,6 +87,7 @@ class ClaimKeeper:
             return
         self.number = number
         self._others = []
+        self._heard = False
         if number is None:
             self._timer.stop()
             if loop_running():  # else the claim simply expires
@@ -96,7 +101,21 @@ class ClaimKeeper:
             self._slot.start(self._claim(self.number))
 
     async def _claim(self, number: str) -> None:
-        others = await self.engine.claim(number, self.desk)
-        if number == self.number and others != self._others:
-            self._others = others
+        self._heard_of(number, await self.engine.claim(number, self.desk))
+
+    def recheck(self) -> None:
+        """Another desk claimed or released something: re-read who else has the open item (a read,
+        not a renewal: a write here would wake the other desks, whose re-check would wake us)."""
+        if self.number is not None and loop_running():
+            self._check_slot.start(self._recheck(self.number))
+
+    async def _recheck(self, number: str) -> None:
+        self._heard_of(number, await self.engine.reviewers(number, self.desk))
+
+    def _heard_of(self, number: str, others: list[str]) -> None:
+        if number != self.number:
+            return  # the desk moved on meanwhile
+        changed = others != self._others or not self._heard
+        self._others, self._heard = others, True
+        if changed:
             self._on_change()

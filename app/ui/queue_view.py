@@ -231,6 +231,7 @@ class QueueTab(QWidget):
         """Another desk claimed or released an incident (the change feed said so): re-read now."""
         if loop_running():
             spawn(self.refresh_reviewers(), name="reviewers", on_error=self._reviewers_failed)
+            self.preview.claims.recheck()  # the open item's "ben is reviewing" line too
 
     async def refresh_reviewers(self) -> None:
         """Show the current claims in the rows (on the change feed's word, and every few seconds)."""

@@ -158,3 +158,26 @@ def test_another_desks_claim_shows_at_once(
         await wait_until(lambda: _description(window, "INC0000002").endswith("·  carol is reviewing"))
 
     loop.run_until_complete(scenario())
+
+
+def test_the_open_items_reviewing_line_follows_the_other_desk_at_once(
+    window: MainWindow, engine: FakeEngine, loop: qasync.QEventLoop
+) -> None:
+    """Carol opens, then leaves, the item this desk has open: its "carol is reviewing" line follows
+    at once (it waited for this desk's next renewal, up to 45 s), and nothing is written for it."""
+    window.queue_tab._claims_timer.stop()
+    pane = window.queue_tab.preview
+
+    async def scenario() -> None:
+        await _open(window, engine)
+        claims_before = list(engine.claims_made)
+        engine.open_by["INC0000001"] = ["anna", "carol"]
+        engine.bus.publish(ReviewersChanged())
+        await wait_until(lambda: "anna and carol are reviewing" in pane.subtitle.text())
+        engine.open_by["INC0000001"] = ["anna"]  # carol moved on
+        engine.bus.publish(ReviewersChanged())
+        await wait_until(lambda: "carol" not in pane.subtitle.text())
+        assert "anna is reviewing" in pane.subtitle.text()
+        assert engine.claims_made == claims_before  # a read, not a renewal (no ping-pong between desks)
+
+    loop.run_until_complete(scenario())
