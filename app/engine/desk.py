@@ -25,7 +25,7 @@ from app.config import AppConfig
 from app.domain.impact import ImpactReport
 from app.domain.outbound import Preview, preview
 from app.domain.overrides import overrides_from_json
-from app.domain.overview import Overview, SamplePoint
+from app.domain.overview import Overview
 from app.domain.records import Incident, TicketMetadata, is_sys_id
 from app.engine.convert import audit_row, link_row, queue_row
 from app.engine.events import (
@@ -41,7 +41,7 @@ from app.engine.events import (
     ReviewersChanged,
     SystemName,
 )
-from app.engine.overview import WAITING, read_overview
+from app.engine.overview import levels_now, read_overview
 from app.engine.picklists import PICKLISTS_KEY
 from app.engine.published import STATUS_KEY, SYSTEMS, PublishedStatus, decode
 from app.engine.rules import impact_inputs, sliced_impact
@@ -345,16 +345,7 @@ class AttachedDesk(StoreBacked):
     async def overview(self, window: str = "24h") -> Overview:
         """The Overview tab from the shared store; the "now" levels from the engine's published
         budget and the stored queue counts (the engine keeps the samples)."""
-        counts = await self._db(self.store.counts_by_state)
-        budget = self.status.budget
-        current = SamplePoint(
-            at=self.clock(),
-            queue_waiting=sum(counts.get(state, 0) for state in WAITING),
-            budget_used=budget.used,
-            budget_limit=budget.limit,
-            tenant_count=budget.tenant_count,
-            tenant_limit=budget.tenant_limit,
-        )
+        current = await levels_now(self.store, self.status.budget, self.clock())
         return await read_overview(self.store, window, current.at, current)
 
     async def dry_run(self) -> DryRunReport:

@@ -17,11 +17,34 @@ from datetime import datetime, timedelta
 from app.domain.overview import Overview, SamplePoint, build_overview, window_range
 from app.engine.context import EngineContext
 from app.engine.events import EngineEvent, PollFailed
+from app.engine.views import BudgetState
 from app.store import QueueState, Store
 
 log = logging.getLogger(__name__)
 SAMPLE_SECONDS = 300.0
 WAITING = (QueueState.PENDING, QueueState.APPROVED, QueueState.PUSHING, QueueState.FAILED)
+
+
+async def levels_now(
+    store: Store,
+    budget: BudgetState,
+    at: datetime,
+    *,
+    return_lag_seconds: float | None = None,
+    poll_failures: int = 0,
+) -> SamplePoint:
+    """The queue and budget levels at ``at`` (the engine's sample, a desk's "now" point)."""
+    counts = await asyncio.to_thread(store.counts_by_state)
+    return SamplePoint(
+        at=at,
+        queue_waiting=sum(counts.get(state, 0) for state in WAITING),
+        budget_used=budget.used,
+        budget_limit=budget.limit,
+        tenant_count=budget.tenant_count,
+        tenant_limit=budget.tenant_limit,
+        return_lag_seconds=return_lag_seconds,
+        poll_failures=poll_failures,
+    )
 
 
 class OverviewSampler:
@@ -44,15 +67,10 @@ class OverviewSampler:
     async def current(self) -> SamplePoint:
         """The levels now, and what happened since the last stored sample."""
         ctx = self.ctx
-        counts = await ctx.db(ctx.store.counts_by_state)
-        budget = ctx.pacing.state()
-        return SamplePoint(
-            at=ctx.clock(),
-            queue_waiting=sum(counts.get(state, 0) for state in WAITING),
-            budget_used=budget.used,
-            budget_limit=budget.limit,
-            tenant_count=budget.tenant_count,
-            tenant_limit=budget.tenant_limit,
+        return await levels_now(
+            ctx.store,
+            ctx.pacing.state(),
+            ctx.clock(),
             return_lag_seconds=self._worst_lag,
             poll_failures=self._poll_failures,
         )
