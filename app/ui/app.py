@@ -293,7 +293,15 @@ def run_gui(config_path: str | None, demo: bool) -> int:
     """Run the desktop app until the user quits; returns the process exit code."""
     import qasync
 
+    from app.ui.qt_binding import binding_problem
+
     app = create_application()
+    problem = binding_problem()
+    if problem is not None:  # it would die within minutes, mid-decision: say why now instead
+        log.error("%s", problem)
+        print(problem, file=sys.stderr)
+        message_box(None, QMessageBox.Icon.Critical, "Triage Sync cannot start", problem)
+        return 1
     controller = Controller(app, config_path, demo)
     try:
         if sys.version_info >= (3, 12):
