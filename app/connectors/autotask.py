@@ -45,7 +45,13 @@ from app.connectors.errors import (
     Transient,
     UnexpectedResponse,
 )
-from app.connectors.limits import MAX_RESPONSE_BYTES, bounded_request, call_deadline, json_body
+from app.connectors.limits import (
+    MAX_RESPONSE_BYTES,
+    bounded_request,
+    call_deadline,
+    json_body,
+    off_loop,
+)
 from app.connectors.retry import RetryPolicy, call_with_retries, sane_retry_after
 from app.connectors.server_time import ServerClock
 from app.connectors.zone_trust import trusted_zone_url
@@ -435,7 +441,7 @@ class AutotaskClient:
                     method, target, body=body, params=params, write=write, paced=paced
                 )
                 self._check_status(response, write=write)
-                return self._decode(response, idempotent=idempotent)
+                return await off_loop(response, lambda: self._decode(response, idempotent=idempotent))
 
             try:
                 return await call_with_retries(attempt, self._retry, idempotent=idempotent)

@@ -36,7 +36,13 @@ from app.connectors.errors import (
     Transient,
     UnexpectedResponse,
 )
-from app.connectors.limits import MAX_RESPONSE_BYTES, bounded_request, call_deadline, json_body
+from app.connectors.limits import (
+    MAX_RESPONSE_BYTES,
+    bounded_request,
+    call_deadline,
+    json_body,
+    off_loop,
+)
 from app.connectors.retry import RetryPolicy, call_with_retries, sane_retry_after
 from app.connectors.server_time import ServerClock
 from app.connectors.sn_query import PageKey, build_incident_query
@@ -338,8 +344,8 @@ class ServiceNowClient:
                 method, path, params=params, json=json, headers=self._headers(headers)
             )
         self._raise_for_status(method, response)
-        if expect_body:
-            self._json(method, response)  # validates the envelope once, here, so retries see it
+        if expect_body:  # validates the envelope once, here, so retries see it
+            await off_loop(response, lambda: self._json(method, response))
         return response
 
     def _headers(self, extra: Mapping[str, str] | None) -> dict[str, str]:

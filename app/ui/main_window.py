@@ -614,7 +614,7 @@ class MainWindow(QMainWindow):
         if not self.queue_tab.select_number(key):
             self.queue_tab.state_filter.setCurrentIndex(self.queue_tab.state_filter.count() - 1)
             self.queue_tab.search.clear()
-            self.queue_tab.proxy.set_text("")
+            self.queue_tab.model.set_text("")
             self.queue_tab.select_number(key)
 
     def open_settings(self) -> None:

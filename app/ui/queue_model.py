@@ -12,16 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from PySide6.QtCore import (
-    QAbstractItemModel,
-    QIdentityProxyModel,
-    QModelIndex,
-    QObject,
-    QSortFilterProxyModel,
-    Qt,
-)
+from PySide6.QtCore import QModelIndex, QModelRoleData, QModelRoleDataSpan, QObject, Qt
 from PySide6.QtGui import QBrush
 
 from app.engine.events import ItemQueued, ItemRemoved, ItemUpdated
@@ -52,8 +45,15 @@ _HEADERS = (
 )
 NEEDS_ATTENTION = COL_STATE  # the default sort: failed first, then priority, then age
 
-RowRole = Qt.ItemDataRole.UserRole + 1  # the QueueRow (proxy-safe accessor)
+RowRole = Qt.ItemDataRole.UserRole + 1  # the QueueRow
 SortRole = Qt.ItemDataRole.UserRole + 2
+_DISPLAY = Qt.ItemDataRole.DisplayRole.value
+_ALIGNMENT = Qt.ItemDataRole.TextAlignmentRole.value
+_FOREGROUND = Qt.ItemDataRole.ForegroundRole.value
+_BACKGROUND = Qt.ItemDataRole.BackgroundRole.value
+_CELL_ROLES = frozenset({_DISPLAY, _ALIGNMENT, _FOREGROUND, _BACKGROUND})  # == their enum members
+_CENTRED = int(Qt.AlignmentFlag.AlignCenter)
+_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
 # States the queue shows; the rest (pushed, dropped) leave the view.
 VISIBLE_STATES = frozenset({"pending", "approved", "pushing", "failed", "rejected"})
@@ -114,20 +114,47 @@ class QueueModel(RowTableModel):
         #: This desk's name: its own claim is not news ("anna is reviewing" is for the others).
         self.desk = ""
         self._now: datetime = now_utc()
-        self._dark = is_dark()  # badge colours: read once, not per painted cell
+        self.restyle()
+
+    def restyle(self) -> None:
+        """Colours for the palette now in use: read once, not per painted cell."""
+        self._dark = is_dark()
+        self._failed_tint = QBrush(tint(Tone.ERROR, strength=0.1))
+        self._error_text = QBrush(foreground(Tone.ERROR))
+        if self.rowCount():
+            self.dataChanged.emit(self.index(0, 0), self.index(self.rowCount() - 1, len(_HEADERS) - 1))
 
     def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._queue.shown)
 
     # ---- Qt API -------------------------------------------------------------------------------
+    def multiData(self, index: ModelIndex, span: QModelRoleDataSpan | QModelRoleData) -> None:  # noqa: N802
+        """What a painted cell asks: Qt's delegate wants seven roles per cell, and answering them in
+        one Python call instead of seven (a proxy in between splits them up again) halves the cost
+        of repainting the table. Only values that are there are set: an unset role stays empty."""
+        shown = self._queue.shown.rows
+        position = index.row()
+        if not index.isValid() or position >= len(shown):
+            return
+        values = self._cell(shown[position], index.column())
+        slots = cast(
+            Sequence[QModelRoleData],  # PySide6 indexes a span; its stubs do not say so
+            QModelRoleDataSpan(span) if isinstance(span, QModelRoleData) else span,
+        )
+        for slot in range(len(slots)):
+            role_data = slots[slot]
+            value = values.get(role_data.role())
+            if value is not None:
+                role_data.setData(value)
+
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         shown = self._queue.shown.rows
         if not index.isValid() or index.row() >= len(shown):
             return None
         row = shown[index.row()]
         column = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._display(row, column)
+        if role in _CELL_ROLES:
+            return self._cell(row, column).get(role)
         if role == RowRole:
             return row
         if role == BadgeRole:
@@ -139,52 +166,53 @@ class QueueModel(RowTableModel):
         if role == SortRole:
             return self.sort_key(row, column)
         if role == Qt.ItemDataRole.ToolTipRole:
-            if column == COL_ATTEMPTS and row.last_error:
-                return tooltip_text(row.last_error)
-            if column == COL_DESCRIPTION:
-                if row.duplicate_of and row.duplicate_note:
-                    note = row.duplicate_note[:1].upper() + row.duplicate_note[1:]
-                    return tooltip_text(f"{row.short_description}\n\n{note}")
-                return tooltip_text(row.short_description)
-            if column == COL_AGE:
-                return f"Queued {local_time(row.queued_at, with_date=True)}"
-            if column == COL_STATE:
-                parts = [STATE_LABELS.get(row.state, row.state)]
-                if row.duplicate_of and row.state == "pending":
-                    parts.append(
-                        f"Possible duplicate of {row.duplicate_of}: auto-push leaves it for a person"
-                    )
-                if row.last_error:
-                    parts.append(row.last_error)
-                if row.next_retry_at is not None:
-                    parts.append(f"Next try {local_time(row.next_retry_at)}")
-                if row.decided_by:
-                    parts.append(f"Decided by {row.decided_by}")
-                reviewing = reviewing_text(name for name in row.reviewers if name != self.desk)
-                if reviewing:
-                    parts.append(reviewing)
-                return tooltip_text("\n".join(parts))
-            return None
-        if role in (Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.BackgroundRole):
-            if column == COL_PRIORITY or column == COL_STATE:  # coloured badges
-                kind, value = (
-                    ("priority", row.priority) if column == COL_PRIORITY else ("state", badge_state(row))
-                )
-                brushes = badge_brushes(kind, value, self._dark)
-                if brushes is None:  # a quiet state: plain text
-                    return None
-                return brushes[0] if role == Qt.ItemDataRole.BackgroundRole else brushes[1]
-            if role == Qt.ItemDataRole.ForegroundRole:
-                return (
-                    QBrush(foreground(Tone.ERROR))
-                    if row.state == "failed" and column == COL_ATTEMPTS
-                    else None
-                )
-            return QBrush(tint(Tone.ERROR, strength=0.1)) if row.state == "failed" else None
-        if role == Qt.ItemDataRole.TextAlignmentRole and column in (COL_PRIORITY, COL_STATE):
-            return int(Qt.AlignmentFlag.AlignCenter)
-        if role == Qt.ItemDataRole.TextAlignmentRole and column == COL_AGE:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            return self._tooltip(row, column)
+        return None
+
+    def _cell(self, row: QueueRow, column: int) -> dict[int, Any]:
+        """The roles a painted cell shows (text, colours, alignment); absent ones are empty."""
+        values: dict[int, Any] = {_DISPLAY: self._display(row, column)}
+        if column == COL_PRIORITY or column == COL_STATE:  # coloured badges, centred
+            values[_ALIGNMENT] = _CENTRED
+            kind, value = (
+                ("priority", row.priority) if column == COL_PRIORITY else ("state", badge_state(row))
+            )
+            brushes = badge_brushes(kind, value, self._dark)
+            if brushes is not None:  # None: a quiet state, plain text
+                values[_BACKGROUND], values[_FOREGROUND] = brushes
+                return values
+        elif column == COL_AGE:
+            values[_ALIGNMENT] = _RIGHT
+        if row.state == "failed":
+            values[_BACKGROUND] = self._failed_tint
+            if column == COL_ATTEMPTS:
+                values[_FOREGROUND] = self._error_text
+        return values
+
+    def _tooltip(self, row: QueueRow, column: int) -> str | None:
+        if column == COL_ATTEMPTS and row.last_error:
+            return tooltip_text(row.last_error)
+        if column == COL_DESCRIPTION:
+            if row.duplicate_of and row.duplicate_note:
+                note = row.duplicate_note[:1].upper() + row.duplicate_note[1:]
+                return tooltip_text(f"{row.short_description}\n\n{note}")
+            return tooltip_text(row.short_description)
+        if column == COL_AGE:
+            return f"Queued {local_time(row.queued_at, with_date=True)}"
+        if column == COL_STATE:
+            parts = [STATE_LABELS.get(row.state, row.state)]
+            if row.duplicate_of and row.state == "pending":
+                parts.append(f"Possible duplicate of {row.duplicate_of}: auto-push leaves it for a person")
+            if row.last_error:
+                parts.append(row.last_error)
+            if row.next_retry_at is not None:
+                parts.append(f"Next try {local_time(row.next_retry_at)}")
+            if row.decided_by:
+                parts.append(f"Decided by {row.decided_by}")
+            reviewing = reviewing_text(name for name in row.reviewers if name != self.desk)
+            if reviewing:
+                parts.append(reviewing)
+            return tooltip_text("\n".join(parts))
         return None
 
     def _display(self, row: QueueRow, column: int) -> str:
@@ -240,6 +268,21 @@ class QueueModel(RowTableModel):
     def set_filter(self, row_filter: RowFilter) -> None:
         if row_filter != self._queue.row_filter:
             self._relayout(lambda: self._queue.refilter(row_filter))
+
+    def set_text(self, text: str) -> None:
+        """Show rows whose number, description, category or caller contain ``text``."""
+        self.set_filter(replace(self._queue.row_filter, text=text.strip().casefold()))
+
+    def set_states(self, states: Iterable[str]) -> None:
+        self.set_filter(replace(self._queue.row_filter, states=frozenset(states)))
+
+    @property
+    def states(self) -> frozenset[str]:
+        return self._queue.row_filter.states
+
+    def set_held(self, numbers: Iterable[str]) -> None:
+        """Hide these incidents whatever the filter (a reject waiting for its undo)."""
+        self.set_filter(replace(self._queue.row_filter, held=frozenset(numbers)))
 
     def _relayout(self, change: Callable[[], None]) -> None:
         """A change that moves many rows at once: one layout change; selected rows keep their
@@ -442,18 +485,6 @@ class QueueModel(RowTableModel):
             )
 
 
-def refilter(proxy: QSortFilterProxyModel, change: Callable[[], None]) -> None:
-    """Change filter parameters and re-filter rows (Qt >= 6.9 API when present, else the older one)."""
-    begin = getattr(proxy, "beginFilterChange", None)
-    if begin is not None:
-        begin()
-        change()
-        proxy.endFilterChange(QSortFilterProxyModel.Direction.Rows)
-    else:
-        change()
-        proxy.invalidateRowsFilter()
-
-
 STATE_FILTERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Active", ACTIVE_STATES),
     ("Waiting for approval", ("pending",)),
@@ -461,43 +492,3 @@ STATE_FILTERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Rejected", ("rejected",)),
     ("All", tuple(sorted(VISIBLE_STATES))),
 )
-
-
-class QueueFilterProxy(QIdentityProxyModel):
-    """The filter's face for the views: text over number/description/category/caller, states, and
-    rows held back. The work happens in the source :class:`QueueModel` (no per-row Python
-    callbacks); attaching a model gives it this proxy's filter ("Active" at first)."""
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._filter = RowFilter(frozenset(ACTIVE_STATES))
-
-    def setSourceModel(self, model: QAbstractItemModel) -> None:  # noqa: N802
-        super().setSourceModel(model)
-        if isinstance(model, QueueModel):
-            model.set_filter(self._filter)
-
-    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        """Sorting is the source model's (see QueueModel.sort); the proxy shows its order."""
-        model = self.sourceModel()
-        if isinstance(model, QueueModel):
-            model.sort(column, order)
-
-    def _use(self, row_filter: RowFilter) -> None:
-        self._filter = row_filter
-        model = self.sourceModel()
-        if isinstance(model, QueueModel):
-            model.set_filter(row_filter)
-
-    def set_text(self, text: str) -> None:
-        self._use(replace(self._filter, text=text.strip().casefold()))
-
-    def set_states(self, states: Iterable[str]) -> None:
-        self._use(replace(self._filter, states=frozenset(states)))
-
-    @property
-    def states(self) -> frozenset[str]:
-        return self._filter.states
-
-    def set_held(self, numbers: Iterable[str]) -> None:
-        self._use(replace(self._filter, held=frozenset(numbers)))

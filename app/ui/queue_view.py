@@ -5,10 +5,21 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+import math
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, QPoint, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QEvent,
+    QItemSelection,
+    QItemSelectionModel,
+    QModelIndex,
+    QPoint,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -34,6 +45,7 @@ from app.ui.desk_actions import EDITABLE
 from app.ui.format import desk_user, plural
 from app.ui.preview_pane import PreviewPane
 from app.ui.queue_model import (
+    ACTIVE_STATES,
     COL_AGE,
     COL_ATTEMPTS,
     COL_CALLER,
@@ -45,7 +57,6 @@ from app.ui.queue_model import (
     NEEDS_ATTENTION,
     STATE_FILTERS,
     VISIBLE_STATES,
-    QueueFilterProxy,
     QueueModel,
     RowRole,
 )
@@ -57,6 +68,9 @@ if TYPE_CHECKING:
     from app.engine.api import EngineAPI
 
 EVENT_SLICE = 500  # queue events applied per turn of the event loop
+# During a burst (a poll queueing thousands) the table changes, and repaints, at most this often:
+# each full repaint is several ms of the GUI thread, and nobody reads rows arriving 20 times a second.
+APPLY_SPACING_MS = 250
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +91,7 @@ class QueueTab(QWidget):
         self.reason_dialog: QInputDialog | None = None
         self.model = QueueModel(self)
         self.model.desk = desk_user(engine.config)
-        self.proxy = QueueFilterProxy(self)
-        self.proxy.setSourceModel(self.model)
+        self.model.set_states(ACTIVE_STATES)  # the first choice of "Show"
 
         self.search = QLineEdit()
         # Short enough for the narrowest field (it was cut in the dark theme's larger font at 1280 px).
@@ -97,12 +110,12 @@ class QueueTab(QWidget):
         self._pending: list[ItemQueued | ItemUpdated | ItemRemoved] = []
         self._slice_timer = QTimer(self)
         self._slice_timer.setSingleShot(True)
-        self._slice_timer.setInterval(0)  # the next slice after whatever else is waiting (paint, input)
         self._slice_timer.timeout.connect(self._apply_slice)
+        self._applied_at = -1.0  # monotonic seconds of the last change shown
         self._filter_timer = QTimer(self)
         self._filter_timer.setSingleShot(True)
         self._filter_timer.setInterval(150)  # debounce typing over 100k rows
-        self._filter_timer.timeout.connect(lambda: self.proxy.set_text(self.search.text()))
+        self._filter_timer.timeout.connect(lambda: self.model.set_text(self.search.text()))
         self.search.textChanged.connect(lambda _text: self._filter_timer.start())
         self.state_filter.currentIndexChanged.connect(self._state_filter_changed)
 
@@ -114,7 +127,7 @@ class QueueTab(QWidget):
         bar.addWidget(self.count_label)
 
         self.view = QTableView()
-        self.view.setModel(self.proxy)
+        self.view.setModel(self.model)  # no proxy: it would split each cell's one multiData call into seven
         self.view.setSortingEnabled(True)
         self.view.sortByColumn(NEEDS_ATTENTION, Qt.SortOrder.AscendingOrder)  # failed, priority, age
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -189,9 +202,9 @@ class QueueTab(QWidget):
 
         self.view.selectionModel().selectionChanged.connect(self._selection_changed)
         self.preview.actionStarted.connect(self._decided)
-        for signal in (self.proxy.rowsInserted, self.proxy.rowsRemoved, self.proxy.modelReset):
+        for signal in (self.model.rowsInserted, self.model.rowsRemoved, self.model.modelReset):
             signal.connect(self._schedule_counts)
-        self.proxy.layoutChanged.connect(self._schedule_counts)
+        self.model.layoutChanged.connect(self._schedule_counts)
         self._held_back: frozenset[str] = frozenset()  # rejects waiting for their Undo window
         self._focus_on_arrival = False  # see focus_first
         self._counts_timer = QTimer(self)
@@ -242,10 +255,16 @@ class QueueTab(QWidget):
 
     def apply_events(self, events: Sequence[ItemQueued | ItemUpdated | ItemRemoved]) -> None:
         """Queue events in slices of EVENT_SLICE per turn of the event loop: a poll that queues
-        5,000 incidents never holds the GUI thread for longer than one slice."""
+        5,000 incidents never holds the GUI thread for longer than one slice. A change after a
+        quiet spell shows at once; during a burst, at most every APPLY_SPACING_MS."""
         self._pending.extend(events)
-        if not self._reloading and not self._slice_timer.isActive():
+        if self._reloading or self._slice_timer.isActive():
+            return
+        wait_ms = APPLY_SPACING_MS - (time.monotonic() - self._applied_at) * 1000
+        if wait_ms <= 0:
             self._apply_slice()
+        else:
+            self._slice_timer.start(math.ceil(wait_ms))
 
     def _apply_slice(self) -> None:
         if self._reloading or not self._pending:
@@ -253,8 +272,9 @@ class QueueTab(QWidget):
         events = self._pending[:EVENT_SLICE]
         del self._pending[:EVENT_SLICE]
         self._apply_now(events)
-        if self._pending:
-            self._slice_timer.start()
+        self._applied_at = time.monotonic()
+        if self._pending:  # a backlog drains a slice per turn, after whatever waits (paint, input)
+            self._slice_timer.start(0 if len(events) == EVENT_SLICE else APPLY_SPACING_MS)
 
     @property
     def pending_events(self) -> int:
@@ -265,10 +285,10 @@ class QueueTab(QWidget):
         selected = {row.sys_id for row in self.selected_rows()}
         position = self.view.currentIndex().row()
         self.model.apply(events)
-        if selected and not self.selected_rows() and self.proxy.rowCount():
+        if selected and not self.selected_rows() and self.model.rowCount():
             # The selected incident left the list (pushed by auto-push, dropped): like a mail
             # client, the one that took its place is shown, never a frozen pane.
-            self._select_position(min(max(position, 0), self.proxy.rowCount() - 1))
+            self._select_position(min(max(position, 0), self.model.rowCount() - 1))
         elif selected and any(self._key(event) in selected for event in events):
             self._refresh_preview()
         self._schedule_counts()
@@ -280,7 +300,7 @@ class QueueTab(QWidget):
         positions = [position for position in found if position is not None]
         if not positions:
             return
-        following = range(max(positions) + 1, self.proxy.rowCount())
+        following = range(max(positions) + 1, self.model.rowCount())
         before = range(min(positions) - 1, -1, -1)
         for stretch in (following, before):  # lazily: a 100,000-row queue is not walked
             for position in stretch:
@@ -291,12 +311,12 @@ class QueueTab(QWidget):
 
     def hold_back(self, numbers: list[str]) -> None:
         """Hide incidents whose reject waits for its Undo window."""
-        self.proxy.set_held(numbers)
+        self.model.set_held(numbers)
         self._held_back = frozenset(numbers)
         self._schedule_counts()
 
     def release(self, numbers: list[str], *, select: bool = False) -> None:
-        self.proxy.set_held([])
+        self.model.set_held([])
         self._held_back = frozenset()
         self._schedule_counts()
         if select and numbers:
@@ -314,9 +334,9 @@ class QueueTab(QWidget):
     def focus_first(self) -> None:
         """Start-up: the keyboard is in the queue, on its first row (on the first to arrive when
         the queue starts empty)."""
-        self._focus_on_arrival = self.proxy.rowCount() == 0
+        self._focus_on_arrival = self.model.rowCount() == 0
         self.view.setFocus()
-        if self.proxy.rowCount() and not self.selected_rows():
+        if self.model.rowCount() and not self.selected_rows():
             self._select_position(0)
 
     # ---- right-click ---------------------------------------------------------------------------
@@ -325,7 +345,7 @@ class QueueTab(QWidget):
 
     def row_menu(self, position: int) -> QMenu:
         """The actions for one row (also what Shift+F10 / the menu key open)."""
-        row = self.proxy.index(position, COL_NUMBER).data(RowRole)
+        row = self.model.index(position, COL_NUMBER).data(RowRole)
         menu = QMenu(self)
         if not isinstance(row, QueueRow):
             return menu
@@ -401,7 +421,7 @@ class QueueTab(QWidget):
         self.message.emit("; ".join(failed) if failed else f"Retrying {', '.join(numbers)}")
 
     def _select_position(self, position: int) -> None:
-        self._select_only(self.proxy.index(position, COL_NUMBER))
+        self._select_only(self.model.index(position, COL_NUMBER))
         self._refresh_preview()
 
     def _select_only(self, index: QModelIndex) -> None:
@@ -431,7 +451,7 @@ class QueueTab(QWidget):
         position = self.model.position_of_number(number)
         if position is None:
             return False
-        self._select_only(self.proxy.index(position, COL_NUMBER))
+        self._select_only(self.model.index(position, COL_NUMBER))
         return True
 
     # ---- slots --------------------------------------------------------------------------------
@@ -443,7 +463,7 @@ class QueueTab(QWidget):
 
     def _state_filter_changed(self, _index: int) -> None:
         states = self.state_filter.currentData()
-        self.proxy.set_states(states if isinstance(states, list) else [])
+        self.model.set_states(states if isinstance(states, list) else [])
         self._update_counts()
 
     def _schedule_counts(self, *_args: object) -> None:
@@ -469,7 +489,7 @@ class QueueTab(QWidget):
 
     def _update_counts(self) -> None:
         total = len(self.model)
-        shown = self.proxy.rowCount()
+        shown = self.model.rowCount()
         counts = self.state_counts()
         parts = [
             f"Waiting {counts['pending']:,}",
@@ -515,6 +535,11 @@ class QueueTab(QWidget):
                 )
             self.stack.setCurrentWidget(self.empty)
         self.countChanged.emit(total)
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802
+        if event.type() == QEvent.Type.ApplicationPaletteChange:
+            self.model.restyle()  # badge and failed-row colours for the new light or dark palette
+        super().changeEvent(event)
 
     def focus_index(self) -> QModelIndex:
         return self.view.currentIndex()

@@ -19,6 +19,7 @@ from app.connectors.errors import (
     Transient,
     UnexpectedResponse,
 )
+from app.connectors.limits import LARGE_BODY_BYTES
 from app.connectors.retry import RetryPolicy
 from app.connectors.server_time import ServerClock
 from app.connectors.servicenow import ServiceNowClient, _retry_after
@@ -620,3 +621,30 @@ async def test_tokens_never_appear_in_errors(sim: ServiceNowSimulator, sent: lis
         assert value not in f"{failed.value} {failed.value!r}"
     for secret in (PASSWORD, CLIENT_SECRET):
         assert f"={secret}" not in str(failed.value)
+
+
+async def test_a_large_page_is_decoded_once_and_off_the_event_loop(
+    sim: ServiceNowSimulator, sent: list[tuple[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In the desktop app the event loop is the GUI thread: parsing a 500-record page there (the
+    envelope check did, before the page was parsed again in a worker) stalled the window ~15 ms."""
+    import threading
+
+    decoded: list[tuple[int, int, bool]] = []
+    original = httpx.Response.json
+
+    def recording_json(response: httpx.Response, **kwargs: Any) -> Any:
+        on_loop = threading.current_thread() is threading.main_thread()
+        decoded.append((id(response), len(response.content), on_loop))
+        return original(response, **kwargs)
+
+    monkeypatch.setattr(httpx.Response, "json", recording_json)
+    for n in range(120):
+        sim.create_incident(short_description=f"large page {n} " + "x" * 200)
+    async with make_client(sim, sent, page_size=100) as connector:
+        pages = await collect(connector.query_incidents())
+    assert [len(page) for page in pages] == [100, 20]
+    responses = [response for response, _size, _on_loop in decoded]
+    assert len(responses) == len(set(responses)) == 2, decoded  # each page parsed once, not per check
+    large = [on_loop for _response, size, on_loop in decoded if size >= LARGE_BODY_BYTES]
+    assert large and not any(large), decoded  # large pages parsed in a worker thread

@@ -34,8 +34,8 @@ async def _loaded(window: MainWindow, engine: FakeEngine, count: int = 4) -> Non
 
 
 def _numbers(window: MainWindow) -> list[str]:
-    proxy = window.queue_tab.proxy
-    return [proxy.index(r, 0).data() for r in range(proxy.rowCount())]
+    model = window.queue_tab.model
+    return [model.index(r, 0).data() for r in range(model.rowCount())]
 
 
 # ---- visible feedback ---------------------------------------------------------------------------

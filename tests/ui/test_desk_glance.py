@@ -24,8 +24,8 @@ NOW = datetime(2026, 5, 4, 9, 30, tzinfo=UTC)
 
 
 def _numbers(window: MainWindow) -> list[str]:
-    proxy = window.queue_tab.proxy
-    return [proxy.index(r, COL_NUMBER).data() for r in range(proxy.rowCount())]
+    model = window.queue_tab.model
+    return [model.index(r, COL_NUMBER).data() for r in range(model.rowCount())]
 
 
 def test_queue_opens_on_failed_then_priority_then_age(
@@ -397,7 +397,7 @@ def test_rejected_item_shows_who_and_why(
         window.show()
         tab = window.queue_tab
         tab.select_state_filter("Rejected")
-        await wait_until(lambda: tab.proxy.rowCount() == 1)
+        await wait_until(lambda: tab.model.rowCount() == 1)
         tab.select_number("INC0000001")
         await wait_until(lambda: tab.preview.preview is not None)
         assert "Rejected by alice: duplicate" in tab.preview.subtitle.text()

@@ -134,7 +134,7 @@ def test_row_menus_open_copy_explain_and_restore(
         assert window.explain_panel.isVisible()
         # a rejected incident can be restored from its menu
         tab.select_state_filter("Rejected")
-        await wait_until(lambda: tab.proxy.rowCount() == 1)
+        await wait_until(lambda: tab.model.rowCount() == 1)
         menu = tab.row_menu(0)
         next(a for a in menu.actions() if a.text() == "&Restore to the queue").trigger()
         await wait_until(lambda: ("restore", ["INC0000009"]) in engine.calls)

@@ -53,7 +53,7 @@ async def _polled(window: MainWindow, engine: SyncEngine, rows: int) -> QueueTab
     await shown(window)
     assert (await engine.run_once()).ok
     tab = window.queue_tab
-    await wait_until(lambda: tab.proxy.rowCount() == rows, timeout=WAIT)
+    await wait_until(lambda: tab.model.rowCount() == rows, timeout=WAIT)
     return tab
 
 
@@ -65,7 +65,7 @@ def _ctrl(widget: QWidget, key: Qt.Key) -> None:
 
 
 def _numbers(window: MainWindow) -> list[str]:
-    proxy = window.queue_tab.proxy
+    proxy = window.queue_tab.model
     return [proxy.index(row, COL_NUMBER).data() for row in range(proxy.rowCount())]
 
 
@@ -85,11 +85,11 @@ def test_suspects_are_marked_grouped_under_their_primary_and_rejected_with_ctrl_
         order = _numbers(window)
         assert order.index("INC0000009") == order.index("INC0000001") + 1  # right under its primary
         suspect = order.index("INC0000009")
-        assert tab.proxy.index(suspect, COL_STATE).data() == "Duplicate?"
-        description = tab.proxy.index(suspect, COL_DESCRIPTION)
+        assert tab.model.index(suspect, COL_STATE).data() == "Duplicate?"
+        description = tab.model.index(suspect, COL_DESCRIPTION)
         assert description.data() == "↳ " + rows[-1].short_description  # indented under INC0000001
         assert NOTE[1:] in description.data(Qt.ItemDataRole.ToolTipRole)
-        state_tip = tab.proxy.index(suspect, COL_STATE).data(Qt.ItemDataRole.ToolTipRole)
+        state_tip = tab.model.index(suspect, COL_STATE).data(Qt.ItemDataRole.ToolTipRole)
         assert "Possible duplicate of INC0000001: auto-push leaves it for a person" in state_tip
 
         assert tab.select_number("INC0000009")

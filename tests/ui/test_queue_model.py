@@ -1,4 +1,4 @@
-"""QueueModel and its proxy: in-place updates, batched inserts/removals, sort and filter."""
+"""QueueModel: in-place updates, batched inserts/removals, sort and filter."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ from PySide6.QtCore import QModelIndex, Qt
 from ui_fakes import make_row
 
 from app.engine.events import ItemQueued, ItemRemoved, ItemUpdated
+from app.ui.main_window import MainWindow
 from app.ui.queue_model import (
+    ACTIVE_STATES,
     COL_AGE,
     COL_ATTEMPTS,
     COL_NUMBER,
     COL_PRIORITY,
     COL_STATE,
-    QueueFilterProxy,
     QueueModel,
     RowRole,
 )
@@ -41,10 +42,8 @@ def test_model_passes_qtmodeltester(qtmodeltester: Any) -> None:
     model = QueueModel()
     model.set_rows([make_row(n) for n in range(20)])
     qtmodeltester.check(model)
-    proxy = QueueFilterProxy()
-    proxy.setSourceModel(model)
-    proxy.sort(COL_PRIORITY)
-    qtmodeltester.check(proxy)
+    model.sort(COL_PRIORITY)
+    qtmodeltester.check(model)
 
 
 def test_display_columns() -> None:
@@ -107,13 +106,11 @@ def test_removals_and_pushed_rows_leave_and_index_stays_consistent() -> None:
 def test_sort_by_priority_numeric_and_age_by_time() -> None:
     model = QueueModel()
     model.set_rows([make_row(n, priority=p) for n, p in ((1, 4), (2, 1), (3, 3), (4, 2), (5, 5))])
-    proxy = QueueFilterProxy()
-    proxy.setSourceModel(model)
-    proxy.sort(COL_PRIORITY, Qt.SortOrder.AscendingOrder)
-    labels = [proxy.index(r, COL_PRIORITY).data() for r in range(5)]
+    model.sort(COL_PRIORITY, Qt.SortOrder.AscendingOrder)
+    labels = [model.index(r, COL_PRIORITY).data() for r in range(5)]
     assert labels == ["1 - Critical", "2 - High", "3 - Moderate", "4 - Low", "5 - Planning"]
-    proxy.sort(COL_AGE, Qt.SortOrder.DescendingOrder)  # oldest first
-    numbers = [proxy.index(r, COL_NUMBER).data() for r in range(5)]
+    model.sort(COL_AGE, Qt.SortOrder.DescendingOrder)  # oldest first
+    numbers = [model.index(r, COL_NUMBER).data() for r in range(5)]
     assert numbers == ["INC0000005", "INC0000004", "INC0000003", "INC0000002", "INC0000001"]
 
 
@@ -124,40 +121,35 @@ def test_text_and_state_filter() -> None:
     rows[2] = replace(rows[2], state="rejected")
     rows[3] = replace(rows[3], state="failed")
     model.set_rows(rows)
-    proxy = QueueFilterProxy()
-    proxy.setSourceModel(model)
-    assert proxy.rowCount() == 7  # rejected hidden by the default "active" filter
-    proxy.set_text("lovelace")
-    assert proxy.rowCount() == 1
-    proxy.set_text("INC0000004")
-    assert proxy.rowCount() == 1
-    proxy.set_text("network")  # category of n % 4 == 2 -> rows 2 (rejected) and 6
-    assert proxy.rowCount() == 1
-    proxy.set_text("")
-    proxy.set_states(["failed"])
-    assert [proxy.index(r, COL_NUMBER).data() for r in range(proxy.rowCount())] == ["INC0000003"]
-    proxy.set_states(["rejected"])
-    assert proxy.rowCount() == 1
+    model.set_states(ACTIVE_STATES)  # the queue tab's first choice
+    assert model.rowCount() == 7  # rejected hidden by the "active" filter
+    model.set_text("lovelace")
+    assert model.rowCount() == 1
+    model.set_text("INC0000004")
+    assert model.rowCount() == 1
+    model.set_text("network")  # category of n % 4 == 2 -> rows 2 (rejected) and 6
+    assert model.rowCount() == 1
+    model.set_text("")
+    model.set_states(["failed"])
+    assert [model.index(r, COL_NUMBER).data() for r in range(model.rowCount())] == ["INC0000003"]
+    model.set_states(["rejected"])
+    assert model.rowCount() == 1
 
 
-def test_proxy_follows_in_place_updates(qtmodeltester: Any) -> None:
+def test_filtered_rows_follow_in_place_updates(qtmodeltester: Any) -> None:
     model = QueueModel()
     model.set_rows([make_row(n) for n in range(5)])
-    proxy = QueueFilterProxy()
-    proxy.setSourceModel(model)
-    proxy.set_states(["pending"])
+    model.set_states(["pending"])
     model.apply([ItemUpdated(replace(make_row(1), state="failed"))])
-    assert proxy.rowCount() == 4
+    assert model.rowCount() == 4
     model.apply([ItemUpdated(make_row(1))])
-    assert proxy.rowCount() == 5
-    qtmodeltester.check(proxy)
+    assert model.rowCount() == 5
+    qtmodeltester.check(model)
 
 
 def test_hundred_thousand_rows_stay_fast() -> None:
     model = QueueModel()
-    proxy = QueueFilterProxy()
-    proxy.setSourceModel(model)
-    proxy.sort(COL_AGE, Qt.SortOrder.DescendingOrder)
+    model.sort(COL_AGE, Qt.SortOrder.DescendingOrder)
     started = time.perf_counter()
     model.set_rows([make_row(n) for n in range(100_000)])
     updates = [ItemUpdated(replace(make_row(n * 97 % 100_000), attempts=1)) for n in range(1000)]
@@ -166,7 +158,83 @@ def test_hundred_thousand_rows_stay_fast() -> None:
     model.apply([ItemRemoved(f"sys{n:06d}", "", "gone") for n in range(0, 100_000, 1000)])
     elapsed = time.perf_counter() - started
     assert model.rowCount() == 104_900
-    assert proxy.rowCount() == 104_900
-    assert proxy.index(0, COL_NUMBER).data() == "INC0104999"  # oldest first
+    assert model.rowCount() == 104_900
+    assert model.index(0, COL_NUMBER).data() == "INC0104999"  # oldest first
     assert model.index(0, 0, QModelIndex()).isValid()
     assert elapsed < 10.0, f"100k-row operations took {elapsed:.1f}s"
+
+
+# ---- painting: one multiData call per cell ---------------------------------------------------------
+DELEGATE_ROLES = (
+    Qt.ItemDataRole.FontRole,
+    Qt.ItemDataRole.TextAlignmentRole,
+    Qt.ItemDataRole.ForegroundRole,
+    Qt.ItemDataRole.CheckStateRole,
+    Qt.ItemDataRole.DecorationRole,
+    Qt.ItemDataRole.DisplayRole,
+    Qt.ItemDataRole.BackgroundRole,
+)
+
+
+def _queue_with_every_look() -> QueueModel:
+    model = QueueModel()
+    model.set_rows(
+        [
+            make_row(1, state="failed", attempts=2, last_error="HTTP 500"),
+            make_row(2, priority=1),
+            make_row(3, state="rejected"),
+            make_row(4, duplicate_of="INC0000002", duplicate_note="same caller"),
+            make_row(5, state="approved", reviewers=("anna",)),
+        ]
+    )
+    return model
+
+
+def test_multi_data_answers_each_painted_role_as_data_does(qapp: Any) -> None:
+    """The view asks a cell's roles in one multiData call; it must paint what data() says."""
+    from PySide6.QtCore import QModelRoleData
+
+    model = _queue_with_every_look()
+    for position in range(model.rowCount()):
+        for column in range(model.columnCount()):
+            index = model.index(position, column)
+            for role in DELEGATE_ROLES:
+                asked = QModelRoleData(role)
+                model.multiData(index, asked)
+                assert asked.data() == model.data(index, role), (position, column, role)
+
+
+class CountingQueueModel(QueueModel):
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[int] = []
+        self.cells: list[tuple[int, int]] = []
+
+    def data(self, index: Any, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        self.asked.append(int(role))
+        return super().data(index, role)
+
+    def multiData(self, index: Any, span: Any) -> None:  # noqa: N802
+        self.cells.append((index.row(), index.column()))
+        super().multiData(index, span)
+
+
+def test_a_table_view_paints_each_cell_with_one_multi_data_call(qapp: Any) -> None:
+    """Each painted cell costs one Python call for its seven roles, not seven (a proxy between
+    the view and the model split them up again: a repaint of the table took twice as long)."""
+    from PySide6.QtWidgets import QTableView
+
+    model = CountingQueueModel()
+    model.set_rows([make_row(n) for n in range(30)])
+    view = QTableView()
+    view.setModel(model)
+    view.resize(900, 500)
+    view.viewport().grab()  # a full paint of the visible cells
+    assert len(set(model.cells)) >= 10 * model.columnCount()
+    painted = [role for role in model.asked if role in {int(r) for r in DELEGATE_ROLES}]
+    assert painted == [], f"{len(painted)} per-role data() calls while painting"
+
+
+def test_the_queue_tab_shows_its_model_with_no_proxy_between(window: MainWindow) -> None:
+    tab = window.queue_tab
+    assert tab.view.model() is tab.model

@@ -59,8 +59,8 @@ async def shown(window: MainWindow) -> None:
 
 
 def visible_numbers(window: MainWindow) -> set[str]:
-    proxy = window.queue_tab.proxy
-    return {proxy.index(row, COL_NUMBER).data() for row in range(proxy.rowCount())}
+    model = window.queue_tab.model
+    return {model.index(row, COL_NUMBER).data() for row in range(model.rowCount())}
 
 
 async def select_and_preview(window: MainWindow, number: str) -> None:
@@ -92,7 +92,7 @@ def test_poll_fills_queue_and_preview_shows_the_mapped_ticket(
         assert len(tab.model) == 0
         assert tab.stack.currentWidget() is tab.empty
         window.poll_action.trigger()  # the toolbar's "Poll now": one real cycle of both systems
-        await wait_until(lambda: tab.proxy.rowCount() == 2, timeout=WAIT)
+        await wait_until(lambda: tab.model.rowCount() == 2, timeout=WAIT)
         assert visible_numbers(window) == {laptop["number"], monitor["number"]}
         await wait_until(lambda: window.tabs.tabText(0) == "Queue (2)")
         assert tab.stack.currentWidget() is tab.view
@@ -144,7 +144,7 @@ def test_approve_button_creates_exactly_one_ticket_and_row_leaves(
         report = await engine.run_once()
         assert report.ok, report.failures
         tab = window.queue_tab
-        await wait_until(lambda: tab.proxy.rowCount() == 2, timeout=WAIT)
+        await wait_until(lambda: tab.model.rowCount() == 2, timeout=WAIT)
         await select_and_preview(window, incident["number"])
         finished: list[tuple[str, Any]] = []
         tab.preview.actionFinished.connect(lambda action, results: finished.append((action, results)))
@@ -198,10 +198,10 @@ def test_reject_removes_row_without_pushing(
         await shown(window)
         await engine.run_once()
         tab = window.queue_tab
-        await wait_until(lambda: tab.proxy.rowCount() == 1, timeout=WAIT)
+        await wait_until(lambda: tab.model.rowCount() == 1, timeout=WAIT)
         await select_and_preview(window, incident["number"])
         tab.preview.reject_button.click()
-        await wait_until(lambda: tab.proxy.rowCount() == 0, timeout=WAIT)  # the Active view hides it
+        await wait_until(lambda: tab.model.rowCount() == 0, timeout=WAIT)  # the Active view hides it
         window.toast.flush()  # the Undo window passes: now the reject is sent
         await wait_until(lambda: tab.model.rows()[0].state == "rejected", timeout=WAIT)
         report = await engine.run_once()
@@ -210,9 +210,9 @@ def test_reject_removes_row_without_pushing(
         assert ticket_creates(rig.at) == 0
         # still recoverable: the Rejected filter shows it with its state
         tab.select_state_filter("Rejected")
-        await wait_until(lambda: tab.proxy.rowCount() == 1)
-        assert tab.proxy.index(0, COL_NUMBER).data() == incident["number"]
-        assert tab.proxy.index(0, COL_STATE).data() == "Rejected"
+        await wait_until(lambda: tab.model.rowCount() == 1)
+        assert tab.model.index(0, COL_NUMBER).data() == incident["number"]
+        assert tab.model.index(0, COL_STATE).data() == "Rejected"
         assert (await engine.explain(incident["number"])).state == "rejected"
 
     run(loop, rig, scenario())
@@ -229,7 +229,7 @@ def test_auto_push_toggle_with_dry_run_drains_the_queue(
         await shown(window)
         await engine.start()  # the running engine: accepting auto-push wakes its push loop
         tab = window.queue_tab
-        await wait_until(lambda: tab.proxy.rowCount() == 3, timeout=WAIT)
+        await wait_until(lambda: tab.model.rowCount() == 3, timeout=WAIT)
         assert rig.at.tickets() == []
         window.auto_push_action.trigger()
         await wait_until(lambda: window.autopush_dialog is not None, timeout=WAIT)
@@ -314,7 +314,7 @@ def test_wrong_password_shows_auth_banner_until_fixed(
         rig.sn.settings.password = "not-the-password"
         window.poll_action.trigger()
         await wait_until(lambda: not window.auth_banner.isVisible(), timeout=WAIT)
-        await wait_until(lambda: window.queue_tab.proxy.rowCount() == 1, timeout=WAIT)
+        await wait_until(lambda: window.queue_tab.model.rowCount() == 1, timeout=WAIT)
 
     run(loop, rig, scenario())
 
@@ -350,7 +350,7 @@ def test_event_loop_stays_responsive_during_a_2000_incident_poll(
     gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
     # Loose on purpose: exact timings belong in benchmarks/, this only catches a frozen loop.
     assert max(gaps) < 1.5, f"longest gap between 10 ms timer ticks: {max(gaps) * 1000:.0f} ms"
-    assert window.queue_tab.proxy.rowCount() == count
+    assert window.queue_tab.model.rowCount() == count
 
 
 def test_simulator_menu_drill_raises_the_outage_banner_and_back_to_normal_clears_it(
