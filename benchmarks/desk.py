@@ -234,8 +234,8 @@ def _serve(incidents: int) -> None:
 
 def _desk_stall(rows: int, incidents: int) -> dict[str, Any]:
     import qasync
-    from PySide6.QtWidgets import QApplication
 
+    from app.ui.app import create_application
     from app.ui.main_window import MainWindow
     from benchmarks.run import bench_engine
 
@@ -248,7 +248,7 @@ def _desk_stall(rows: int, incidents: int) -> dict[str, Any]:
         async def initial_load(window: MainWindow) -> None:
             await window.load()
 
-    app = QApplication.instance() or QApplication([])
+    app = create_application()  # as the desktop app sets it up (the interpreter's switch interval)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     simulators = RemoteSimulators(incidents)

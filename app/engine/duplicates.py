@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from app.domain.duplicates import Candidate, DuplicateRules, suspicions
+from app.domain.records import Incident
 from app.engine.context import EngineContext
 from app.engine.convert import queue_row
 from app.engine.events import ItemUpdated
 from app.store import QueueItem, QueueState
+from app.store.duplicates import StoredSnapshot
 
 
 class DuplicateWatch:
@@ -28,6 +30,9 @@ class DuplicateWatch:
         self._unscanned: set[str] = set()  # queued or changed since the last comparison
         self._scanned_once = False
         self._suspects: dict[str, str] = {}  # sys_id -> primary number, as of the last comparison
+        # sys_id -> (the snapshot's version, its candidate): each poll compares thousands of items,
+        # and parsing every snapshot again held the interpreter (and so the GUI thread) for long.
+        self._parsed: dict[str, tuple[tuple[int, datetime], Candidate]] = {}
 
     def changed(self, sys_ids: Iterable[str]) -> None:
         self._unscanned.update(sys_ids)
@@ -61,12 +66,23 @@ class DuplicateWatch:
         for item in changed:
             ctx.bus.publish(ItemUpdated(queue_row(item)))
 
-    def _compare(self, items: list[QueueItem]) -> dict[str, tuple[str, str]]:
-        candidates = [Candidate.from_incident(item.incident()) for item in items]
+    def _compare(self, items: list[StoredSnapshot]) -> dict[str, tuple[str, str]]:
+        candidates = [self._candidate(item) for item in items]
+        compared = {item.sys_id for item in items}
+        for gone in [sys_id for sys_id in self._parsed if sys_id not in compared]:
+            del self._parsed[gone]
         return {
             sys_id: (suspect.primary_number, suspect.reason())
             for sys_id, suspect in suspicions(candidates, self.rules).items()
         }
+
+    def _candidate(self, item: StoredSnapshot) -> Candidate:
+        known = self._parsed.get(item.sys_id)
+        if known is not None and known[0] == item.version:
+            return known[1]
+        candidate = Candidate.from_incident(Incident.model_validate_json(item.snapshot))
+        self._parsed[item.sys_id] = (item.version, candidate)
+        return candidate
 
     async def held(self, items: Iterable[QueueItem]) -> dict[str, str]:
         """sys_id -> why auto-push leaves this pending item for a person."""

@@ -9,8 +9,10 @@ them. Only waiting items are marked; pushed, rejected and dropped ones keep what
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 
 from app.store.desk_session import WAITING, DeskSession
@@ -29,14 +31,31 @@ COMPARED = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class StoredSnapshot:
+    """A queued incident's stored snapshot and which ServiceNow update it is (plain columns: no ORM
+    object per item, so thousands of them cost the garbage collector nothing)."""
+
+    sys_id: str
+    number: str
+    version: tuple[int, datetime]  # (sys_mod_count, sys_updated_on): a new one means a new snapshot
+    snapshot: str
+
+
 class DuplicateStore(DeskSession):
-    def duplicate_candidates(self, queued_since: datetime) -> list[QueueItem]:
+    def duplicate_candidates(self, queued_since: datetime) -> list[StoredSnapshot]:
         """Items worth comparing: queued since then (pushed and rejected ones too: a repeat of an
         incident whose ticket exists, or that a person rejected, is still a repeat), plus every
         waiting item, oldest first. Only waiting items are ever marked."""
         since = require_utc(queued_since, "queued_since")
         query = (
-            select(QueueItem)
+            select_columns(  # SQLAlchemy's: sqlmodel's select() types at most four columns
+                col(QueueItem.sys_id),
+                col(QueueItem.number),
+                col(QueueItem.sn_mod_count),
+                col(QueueItem.sn_updated_on),
+                col(QueueItem.snapshot),
+            )
             .where(
                 col(QueueItem.state).in_(COMPARED),
                 (col(QueueItem.queued_at) >= since) | col(QueueItem.state).in_(WAITING),
@@ -44,7 +63,10 @@ class DuplicateStore(DeskSession):
             .order_by(col(QueueItem.queued_at), col(QueueItem.id))
         )
         with self._desk_read() as session:
-            return list(session.exec(query).all())
+            return [
+                StoredSnapshot(sys_id, number, (mod_count, updated_on), snapshot)
+                for sys_id, number, mod_count, updated_on, snapshot in session.execute(query).all()
+            ]
 
     def mark_duplicates(
         self, compared: Collection[str], found: Mapping[str, tuple[str, str]], *, now: datetime

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ORGANISATION = "Triage Sync"
+GUI_SWITCH_INTERVAL = 0.001  # seconds a thread may hold the interpreter while another waits
 
 
 class Controller:
@@ -279,6 +280,10 @@ def create_application() -> QApplication:
 
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv)
+    # The engine's store calls run in worker threads. Each time the GUI thread asks Python for
+    # something (every painted cell), a busy worker could keep the interpreter for up to 5 ms, the
+    # default; at 1 ms a table repaint beside a busy worker takes half as long (docs/performance.md).
+    sys.setswitchinterval(GUI_SWITCH_INTERVAL)
     app.setApplicationName(APP_NAME)
     app.setApplicationDisplayName(APP_DISPLAY_NAME)
     app.setOrganizationName(ORGANISATION)

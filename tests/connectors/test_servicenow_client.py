@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -648,3 +648,22 @@ async def test_a_large_page_is_decoded_once_and_off_the_event_loop(
     assert len(responses) == len(set(responses)) == 2, decoded  # each page parsed once, not per check
     large = [on_loop for _response, size, on_loop in decoded if size >= LARGE_BODY_BYTES]
     assert large and not any(large), decoded  # large pages parsed in a worker thread
+
+
+async def test_a_page_being_stored_holds_no_raw_json(
+    sim: ServiceNowSimulator, sent: list[tuple[str, str]]
+) -> None:
+    """While the engine stores a page (seconds for 500 incidents) its raw JSON, some 15,000 dicts,
+    must already be let go: kept, each full garbage collection walked it, stalling every thread."""
+    for n in range(30):
+        sim.create_incident(short_description=f"page {n}")
+    async with make_client(sim, sent, page_size=20) as connector:
+        pages = connector.query_incidents()
+        assert isinstance(pages, AsyncGenerator)
+        while True:
+            try:
+                await anext(pages)
+            except StopAsyncIteration:
+                break
+            held = pages.ag_frame.f_locals if pages.ag_frame is not None else {}
+            assert "response" not in held and "rows" not in held  # nor the parsed body with them

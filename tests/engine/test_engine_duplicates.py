@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from desk_helpers import repeated_report
 from engine_harness import Harness
 
+from app.domain.records import Incident
 from app.engine.events import EngineEvent, ItemUpdated
 from app.store import QueueState
 
@@ -88,3 +90,30 @@ async def test_rejecting_the_primary_does_not_let_auto_push_send_its_repeat(harn
     assert harness.at.tickets() == [] and report.pushed == 0
     item = engine.store.get_item(repeat["sys_id"])
     assert item is not None and item.state == QueueState.PENDING and item.duplicate_of == primary["number"]
+
+
+async def test_each_poll_parses_only_the_snapshots_that_changed(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every poll compares the waiting items; parsing all their snapshots again each time held the
+    interpreter (and so the desktop's GUI thread) for a long while with thousands waiting."""
+    from app.domain.duplicates import Candidate
+
+    printers = [harness.incident(short_description=f"Printer {n} out of toner") for n in range(12)]
+    engine = harness.engine(harness.config(duplicates=ON))
+    await engine.run_once()
+    parsed: list[str] = []
+    real = Candidate.from_incident
+
+    def counting(incident: Incident) -> Candidate:
+        parsed.append(incident.number)
+        return real(incident)
+
+    monkeypatch.setattr(Candidate, "from_incident", staticmethod(counting))
+    new = harness.incident(short_description="Scanner jams")
+    await engine.run_once()
+    assert parsed == [new["number"]]  # the twelve already compared are not parsed again
+    parsed.clear()
+    harness.sn.update_incident(printers[3]["sys_id"], short_description="Printer 3 jams")
+    await engine.run_once()
+    assert parsed == [printers[3]["number"]]  # a new update of an incident is a new snapshot

@@ -127,3 +127,15 @@ def test_deferred_engine_waits_for_the_engine_and_forwards_its_events(loop: qasy
 
     loop.run_until_complete(scenario())
     assert [event.reason for event in seen if isinstance(event, ItemRemoved)] == ["gone"]
+
+
+def test_the_desktop_hands_the_interpreter_round_quickly(qapp: Any) -> None:
+    """A busy engine worker thread kept the GUI thread waiting up to 5 ms per Python call (every
+    painted cell is one); the desktop lets a waiting thread in after 1 ms."""
+    import sys
+
+    from app.ui.app import GUI_SWITCH_INTERVAL, create_application
+
+    sys.setswitchinterval(0.005)
+    create_application()
+    assert sys.getswitchinterval() == pytest.approx(GUI_SWITCH_INTERVAL) == 0.001
