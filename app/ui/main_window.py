@@ -440,7 +440,7 @@ class MainWindow(QMainWindow):
         for system, health in self._health.items():
             since = outage_since(health, polls.get(system, 60), now, self._started)
             if since is not None:
-                current[system] = outage_text(system, since)
+                current[system] = outage_text(system, since, health)
         fresh = [text for system, text in current.items() if system not in self._outages]
         self._outages = current
         if current:

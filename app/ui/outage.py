@@ -28,6 +28,17 @@ def outage_since(health: HealthState, poll_seconds: int, now: datetime, started:
     return since
 
 
-def outage_text(system: str, since: datetime) -> str:
+REASON_CHARS = 80  # the banner names the cause; the Activity tab has the whole message
+
+
+def outage_text(system: str, since: datetime, health: HealthState | None = None) -> str:
+    """ "Unreachable" only when the system could not be reached: one that answers with refusals
+    (a 429 storm, server errors) is failing, and the banner says why."""
     name = SYSTEM_LABELS.get(system, system)
-    return f"{name} unreachable since {local_time(since)} — {AFFECTED.get(system, 'data may be stale')}"
+    affected = AFFECTED.get(system, "data may be stale")
+    if health is None or health.level == "offline" or not health.message:
+        return f"{name} unreachable since {local_time(since)} — {affected}"
+    reason = " ".join(health.message.split())
+    if len(reason) > REASON_CHARS:
+        reason = reason[: REASON_CHARS - 1].rstrip() + "…"
+    return f"{name} failing since {local_time(since)} ({reason}) — {affected}"

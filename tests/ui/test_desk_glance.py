@@ -198,6 +198,28 @@ def test_outage_banner_after_two_poll_intervals_and_resolved(
     loop.run_until_complete(scenario())
 
 
+def test_a_system_refusing_requests_is_failing_not_unreachable(
+    window: MainWindow, engine: FakeEngine, loop: qasync.QEventLoop
+) -> None:
+    """After a 429 storm Autotask answers every call; the banner said "unreachable", which sent
+    people checking the network instead of the request budget."""
+
+    async def scenario() -> None:
+        await window.load()
+        window.show()
+        since = now_utc() - timedelta(minutes=10)
+        limited = HealthState("degraded", message="request limit reached: " + "x" * 200, last_success=since)
+        engine.publish(HealthChanged("autotask", limited))
+        await wait_until(window.outage_banner.isVisible)
+        text = window.outage_banner.text()
+        local = since.astimezone().strftime("%H:%M:%S")
+        assert text.startswith(f"Autotask failing since {local} (request limit reached: xxx")
+        assert "unreachable" not in text and len(text) < 200
+        assert text.endswith("…) — tickets are not created and return trips wait")
+
+    loop.run_until_complete(scenario())
+
+
 def test_tray_icon_changes_during_an_outage(qapp: QApplication) -> None:
     from app.ui.theme import app_icon
 

@@ -389,7 +389,9 @@ def test_simulator_menu_drill_raises_the_outage_banner_and_back_to_normal_clears
         assert menu.banner.text() == "Drill running — ServiceNow: Outage (503 Service Unavailable)"
         assert window.toast.text().startswith("Drill: ServiceNow — every request fails with 503")
         await wait_until(lambda: not window.outage_banner.isHidden(), timeout=WAIT)
-        assert window.outage_banner.text().startswith("ServiceNow unreachable since")
+        # It answers, with 503s: failing, not unreachable, and the banner says why.
+        assert window.outage_banner.text().startswith("ServiceNow failing since")
+        assert "503" in window.outage_banner.text() or "navailable" in window.outage_banner.text()
         assert rig.sn.requests.entries()[-1].status == 503
 
         menu.actions_by_key[("servicenow", "normal")].trigger()
