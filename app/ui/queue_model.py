@@ -114,6 +114,7 @@ class QueueModel(RowTableModel):
         #: This desk's name: its own claim is not news ("anna is reviewing" is for the others).
         self.desk = ""
         self._now: datetime = now_utc()
+        self._reviewed: set[str] = set()  # rows shown with reviewers, as of the last set_reviewers
         self.restyle()
 
     def restyle(self) -> None:
@@ -366,18 +367,23 @@ class QueueModel(RowTableModel):
             prepared.refilter(current.row_filter)
         self.beginResetModel()
         self._queue = prepared
+        self._reviewed = {row.sys_id for row in prepared.by_id.values() if row.reviewers}
         self.endResetModel()
 
     def set_rows(self, rows: Iterable[QueueRow]) -> None:
         self.adopt(self.prepare(rows))
 
     def set_reviewers(self, reviewing: Mapping[str, tuple[str, ...]]) -> None:
-        """Who has which item open (soft claims); only rows whose list changed are repainted."""
-        changed = [
-            ItemUpdated(replace(row, reviewers=names))
-            for row in self._queue.by_id.values()
-            if (names := tuple(reviewing.get(row.sys_id, ()))) != row.reviewers
-        ]
+        """Who has which item open (soft claims); only rows whose list changed are repainted. Only
+        the claimed rows are looked at, now and last time: not all of a 100,000-row queue."""
+        by_id = self._queue.by_id
+        changed: list[ItemQueued | ItemUpdated | ItemRemoved] = []
+        for sys_id in self._reviewed | set(reviewing):
+            row = by_id.get(sys_id)
+            names = tuple(reviewing.get(sys_id, ()))
+            if row is not None and names != row.reviewers:
+                changed.append(ItemUpdated(replace(row, reviewers=names)))
+        self._reviewed = {sys_id for sys_id, names in reviewing.items() if names}
         if changed:
             self.apply(changed)
 
@@ -399,6 +405,7 @@ class QueueModel(RowTableModel):
         queue = self._queue
         if not final:
             return
+        self._reviewed.update(sys_id for sys_id, row in final.items() if row is not None and row.reviewers)
         if queue.ranked or (queue.column >= 0 and any(row and row.duplicate_of for row in final.values())):
             # Suspected duplicates sit under their primary: the order is recomputed whole.
             gone = [sys_id for sys_id, row in final.items() if row is None]
