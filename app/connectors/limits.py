@@ -76,16 +76,19 @@ async def bounded_request(
     return response
 
 
-def json_body(response: httpx.Response) -> Any:
-    """``response.json()``, parsed once per response (an envelope check and the page read share it);
-    nesting too deep for the parser is a ``ValueError`` like any bad JSON."""
+def json_body(response: httpx.Response, *, keep: bool = False) -> Any:
+    """``response.json()``; nesting too deep for the parser is a ``ValueError`` like any bad JSON.
+    ``keep``: a check of the envelope that the page read follows; that read then takes the parsed
+    body instead of parsing it again, and the body is let go (a response lives on in a reference
+    cycle until a full collection, and its body with it if it were kept)."""
     if response in _DECODED:
-        return _DECODED[response]
+        return _DECODED[response] if keep else _DECODED.pop(response)
     try:
         document = response.json()
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
-    _DECODED[response] = document
+    if keep:
+        _DECODED[response] = document
     return document
 
 

@@ -348,7 +348,7 @@ class ServiceNowClient:
             )
         self._raise_for_status(method, response)
         if expect_body:  # validates the envelope once, here, so retries see it
-            await off_loop(response, lambda: self._json(method, response))
+            await off_loop(response, lambda: self._json(method, response, keep=True))
         return response
 
     def _headers(self, extra: Mapping[str, str] | None) -> dict[str, str]:
@@ -459,14 +459,14 @@ class ServiceNowClient:
             )
         raise Rejected(SYSTEM, message or f"request refused (HTTP {status})", status=status)
 
-    def _json(self, method: str, response: httpx.Response) -> dict[str, Any]:
+    def _json(self, method: str, response: httpx.Response, *, keep: bool = False) -> dict[str, Any]:
         write = method not in ("GET", "HEAD")
         content_type = response.headers.get("content-type", "").lower()
         text = response.text
         if "html" in content_type or text.lstrip().startswith("<"):
             raise UnexpectedResponse(SYSTEM, HTML_MESSAGE, status=response.status_code, outcome_unknown=write)
         try:
-            document = json_body(response)
+            document = json_body(response, keep=keep)
         except ValueError:
             raise UnexpectedResponse(
                 SYSTEM,

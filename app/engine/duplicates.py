@@ -66,25 +66,24 @@ class DuplicateWatch:
 
     def _compare(self, items: list[StoredSnapshot]) -> tuple[dict[str, tuple[str, str]], list[str]]:
         """(sys_id -> (primary number, reason) for each suspect, every sys_id compared). In a worker
-        thread: with 100,000 waiting, even listing their ids is milliseconds."""
-        candidates = [self._candidate(item) for item in items]
-        compared = [item.sys_id for item in items]
-        kept = set(compared)
-        for gone in [sys_id for sys_id in self._parsed if sys_id not in kept]:
-            self._parsed.pop(gone, None)  # (two scans may overlap)
+        thread: with 100,000 waiting, even listing their ids is milliseconds. Two scans may overlap
+        (a poll and auto-push): each builds its own cache and swaps it in whole, never editing one
+        another thread reads."""
+        known = self._parsed
+        parsed: dict[str, tuple[tuple[int, datetime], Candidate]] = {}
+        for item in items:
+            cached = known.get(item.sys_id)
+            if cached is None or cached[0] != item.version:
+                incident = Incident.model_validate_json(item.snapshot)
+                cached = (item.version, Candidate.from_incident(incident))
+            parsed[item.sys_id] = cached
+        self._parsed = parsed  # also forgets the items no longer compared
+        candidates = [candidate for _version, candidate in parsed.values()]
         found = {
             sys_id: (suspect.primary_number, suspect.reason())
             for sys_id, suspect in suspicions(candidates, self.rules).items()
         }
-        return found, compared
-
-    def _candidate(self, item: StoredSnapshot) -> Candidate:
-        known = self._parsed.get(item.sys_id)
-        if known is not None and known[0] == item.version:
-            return known[1]
-        candidate = Candidate.from_incident(Incident.model_validate_json(item.snapshot))
-        self._parsed[item.sys_id] = (item.version, candidate)
-        return candidate
+        return found, [item.sys_id for item in items]
 
     async def held(self, items: Iterable[QueueItem]) -> dict[str, str]:
         """sys_id -> why auto-push leaves this pending item for a person."""

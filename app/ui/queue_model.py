@@ -52,6 +52,15 @@ _ALIGNMENT = Qt.ItemDataRole.TextAlignmentRole.value
 _FOREGROUND = Qt.ItemDataRole.ForegroundRole.value
 _BACKGROUND = Qt.ItemDataRole.BackgroundRole.value
 _CELL_ROLES = frozenset({_DISPLAY, _ALIGNMENT, _FOREGROUND, _BACKGROUND})  # == their enum members
+# Asked by the delegate for every painted cell, never answered here.
+_NEVER_SET = frozenset(
+    role.value
+    for role in (
+        Qt.ItemDataRole.FontRole,
+        Qt.ItemDataRole.CheckStateRole,
+        Qt.ItemDataRole.DecorationRole,
+    )
+)
 _CENTRED = int(Qt.AlignmentFlag.AlignCenter)
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
@@ -144,7 +153,13 @@ class QueueModel(RowTableModel):
         )
         for slot in range(len(slots)):
             role_data = slots[slot]
-            value = values.get(role_data.role())
+            role = role_data.role()
+            if role in _CELL_ROLES:
+                value = values.get(role)
+            elif role in _NEVER_SET:
+                continue
+            else:  # tooltip, the row, sort keys...: whoever asks gets what data() says
+                value = self.data(index, role)
             if value is not None:
                 role_data.setData(value)
 

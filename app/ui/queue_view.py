@@ -537,8 +537,10 @@ class QueueTab(QWidget):
         self.countChanged.emit(total)
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802
-        if event.type() == QEvent.Type.ApplicationPaletteChange:
-            self.model.restyle()  # badge and failed-row colours for the new light or dark palette
+        # A child widget hears of a new application palette as PaletteChange (only windows get
+        # ApplicationPaletteChange): badge and failed-row colours for the new light or dark one.
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+            self.model.restyle()
         super().changeEvent(event)
 
     def focus_index(self) -> QModelIndex:

@@ -117,3 +117,47 @@ async def test_each_poll_parses_only_the_snapshots_that_changed(
     harness.sn.update_incident(printers[3]["sys_id"], short_description="Printer 3 jams")
     await engine.run_once()
     assert parsed == [printers[3]["number"]]  # a new update of an incident is a new snapshot
+
+
+def test_overlapping_comparisons_do_not_trip_over_the_shared_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A poll and auto-push can compare at the same time, each in a worker thread: one pruned the
+    parsed-candidate cache while the other filled it ("dictionary changed size during iteration")."""
+    import sys
+    import threading
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from app.engine import duplicates
+    from app.store.duplicates import StoredSnapshot
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # switch threads as often as possible
+    monkeypatch.setattr(duplicates.Incident, "model_validate_json", staticmethod(lambda text: text))
+    monkeypatch.setattr(duplicates.Candidate, "from_incident", staticmethod(lambda incident: incident))
+    monkeypatch.setattr(duplicates, "suspicions", lambda candidates, rules: {})
+    watch = duplicates.DuplicateWatch.__new__(duplicates.DuplicateWatch)
+    watch._parsed, watch.rules = {}, SimpleNamespace()
+    stamp = datetime(2026, 1, 1, tzinfo=UTC)
+    errors: list[BaseException] = []
+
+    def compare(prefix: str) -> None:
+        try:
+            for round_ in range(8):
+                watch._compare(
+                    [
+                        StoredSnapshot(f"{prefix}{round_}-{n}", "n", (round_, stamp), "{}")
+                        for n in range(20_000)
+                    ]
+                )
+        except BaseException as error:  # noqa: BLE001 (reported below)
+            errors.append(error)
+
+    threads = [threading.Thread(target=compare, args=(prefix,)) for prefix in "ab"]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []

@@ -11,6 +11,7 @@ from ui_fakes import make_row
 
 from app.engine.events import ItemQueued, ItemRemoved, ItemUpdated
 from app.engine.views import QueueRow
+from app.ui.badges import BadgeRole
 from app.ui.main_window import MainWindow
 from app.ui.queue_model import (
     ACTIVE_STATES,
@@ -191,15 +192,16 @@ def _queue_with_every_look() -> QueueModel:
     return model
 
 
-def test_multi_data_answers_each_painted_role_as_data_does(qapp: Any) -> None:
-    """The view asks a cell's roles in one multiData call; it must paint what data() says."""
+def test_multi_data_answers_each_role_as_data_does(qapp: Any) -> None:
+    """The view asks a cell's roles in one multiData call; it must paint what data() says, and any
+    other caller of multiData gets what data() gives too."""
     from PySide6.QtCore import QModelRoleData
 
     model = _queue_with_every_look()
     for position in range(model.rowCount()):
         for column in range(model.columnCount()):
             index = model.index(position, column)
-            for role in DELEGATE_ROLES:
+            for role in (*DELEGATE_ROLES, Qt.ItemDataRole.ToolTipRole, RowRole, BadgeRole):
                 asked = QModelRoleData(role)
                 model.multiData(index, asked)
                 assert asked.data() == model.data(index, role), (position, column, role)
@@ -265,3 +267,32 @@ def test_reviewers_follow_claims_without_walking_every_row() -> None:
     model._queue.by_id = Watched(model._queue.by_id)
     model.set_reviewers({make_row(4).sys_id: ("dan",)})
     assert Watched.touched == 0
+
+
+def test_badges_follow_a_switch_to_the_dark_palette(window: MainWindow, qapp: Any) -> None:
+    """A child widget hears of a new application palette as PaletteChange, not the
+    ApplicationPaletteChange only windows get: the badges kept the light colours."""
+    from PySide6.QtGui import QColor, QPalette
+
+    from app.ui.badges import badge_brushes
+
+    tab = window.queue_tab
+    tab.model.set_rows([make_row(1, state="approved")])
+    light = qapp.palette()
+    dark = QPalette(light)
+    for role, colour in ((QPalette.ColorRole.Window, "#202020"), (QPalette.ColorRole.Base, "#181818")):
+        dark.setColor(role, QColor(colour))
+    dark.setColor(QPalette.ColorRole.WindowText, QColor("#eeeeee"))
+    dark.setColor(QPalette.ColorRole.Text, QColor("#eeeeee"))
+    index = tab.model.index(0, COL_STATE)
+    assert not tab.model._dark
+    try:
+        qapp.setPalette(dark)
+        qapp.processEvents()
+        expected = badge_brushes("state", "approved", True)
+        assert tab.model._dark and expected is not None
+        assert tab.model.data(index, Qt.ItemDataRole.BackgroundRole) == expected[0]
+    finally:
+        qapp.setPalette(light)
+        qapp.processEvents()
+    assert not tab.model._dark
