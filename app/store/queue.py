@@ -6,7 +6,7 @@ state through :func:`move_item`, so each state's leftovers are reset in one plac
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import case, func, or_
@@ -81,6 +81,15 @@ def item_by_sys_id(session: Session, sys_id: str) -> QueueItem | None:
     return session.exec(select(QueueItem).where(col(QueueItem.sys_id) == sys_id)).first()
 
 
+def items_by_sys_id(session: Session, sys_ids: Sequence[str]) -> dict[str, QueueItem]:
+    """The queue items of these incidents (those that have one), by sys_id."""
+    found: dict[str, QueueItem] = {}
+    for chunk in chunks(sorted(set(sys_ids))):
+        for item in session.exec(select(QueueItem).where(col(QueueItem.sys_id).in_(chunk))).all():
+            found[item.sys_id] = item
+    return found
+
+
 def require_item(session: Session, sys_id: str) -> QueueItem:
     item = item_by_sys_id(session, sys_id)
     if item is None:
@@ -129,48 +138,68 @@ class QueueStore(AuditStore):
         )
 
     def upsert_from_incident(self, incident: Incident, *, now: datetime) -> tuple[QueueItem, bool, bool]:
-        """Queue a triggered incident, or refresh the snapshot of the queued one.
+        """One incident: :meth:`upsert_from_incidents` with a batch of one."""
+        [result] = self.upsert_from_incidents([incident], now=now)
+        return result
 
-        Returns ``(item, created, changed)``. New -> pending. An existing item keeps its state
-        (a rejected item stays rejected) and takes the snapshot only when the incident is newer
-        (sys_mod_count, then sys_updated_on): a late, older read never overwrites a newer one.
-        A dropped item that matches the trigger again goes back to pending (changed=True).
-        A pushed item is left alone: the link owns it now.
+    def upsert_from_incidents(
+        self, incidents: Sequence[Incident], *, now: datetime
+    ) -> list[tuple[QueueItem, bool, bool]]:
+        """Queue triggered incidents, or refresh the snapshots of queued ones: all in one transaction
+        (a poll stores a page at a time), ``(item, created, changed)`` per incident in their order.
+
+        New -> pending. An existing item keeps its state (a rejected item stays rejected) and takes
+        the snapshot only when the incident is newer (sys_mod_count, then sys_updated_on): a late,
+        older read never overwrites a newer one. A dropped item that matches the trigger again goes
+        back to pending (changed=True). A pushed item is left alone: the link owns it now. Each
+        incident is taken as if stored alone after the ones before it (the same sys_id twice: the
+        second sees the first). If any fails, none is stored.
         """
         now = require_utc(now, "now")
+        if not incidents:
+            return []
         with self._write() as session:
-            item = item_by_sys_id(session, incident.sys_id)
-            if item is None:
-                item = new_item(incident, now)
-                session.add(item)
-                summary = f"{incident.number} matches the trigger; queued for approval"
-                self._queued(session, item, now, summary)
-                return item, True, False
+            items = items_by_sys_id(session, [incident.sys_id for incident in incidents])
+            results: list[tuple[QueueItem, bool, bool]] = []
+            for incident in incidents:
+                result = self._take_incident(session, items.get(incident.sys_id), incident, now)
+                items[incident.sys_id] = result[0]
+                results.append(result)
+            return results
 
-            newer = (incident.sys_mod_count, incident.sys_updated_on) > (
-                item.sn_mod_count,
-                item.sn_updated_on,
-            )
-            if item.state == QueueState.DROPPED:
-                if newer:
-                    apply_snapshot(item, incident)
-                move_item(item, QueueState.PENDING, now)
-                item.decided_by = item.decided_at = None  # nobody decided this round yet
-                summary = f"{item.number} matches the trigger again; back in the queue"
-                self._queued(session, item, now, summary)
-                return item, False, True
-            if item.state not in _REFRESHABLE or not newer:
-                return item, False, False
-            apply_snapshot(item, incident)
-            item.updated_at = now
-            self._queued(
-                session,
-                item,
-                now,
-                f"{item.number} changed in ServiceNow (update {incident.sys_mod_count}); refreshed",
-                kind="refreshed",
-            )
+    def _take_incident(
+        self, session: Session, item: QueueItem | None, incident: Incident, now: datetime
+    ) -> tuple[QueueItem, bool, bool]:
+        """One incident of :meth:`upsert_from_incidents` into ``session``; ``item``: its queue item
+        as this transaction sees it, if any."""
+        if item is None:
+            item = new_item(incident, now)
+            session.add(item)
+            summary = f"{incident.number} matches the trigger; queued for approval"
+            self._queued(session, item, now, summary)
+            return item, True, False
+
+        newer = (incident.sys_mod_count, incident.sys_updated_on) > (item.sn_mod_count, item.sn_updated_on)
+        if item.state == QueueState.DROPPED:
+            if newer:
+                apply_snapshot(item, incident)
+            move_item(item, QueueState.PENDING, now)
+            item.decided_by = item.decided_at = None  # nobody decided this round yet
+            summary = f"{item.number} matches the trigger again; back in the queue"
+            self._queued(session, item, now, summary)
             return item, False, True
+        if item.state not in _REFRESHABLE or not newer:
+            return item, False, False
+        apply_snapshot(item, incident)
+        item.updated_at = now
+        self._queued(
+            session,
+            item,
+            now,
+            f"{item.number} changed in ServiceNow (update {incident.sys_mod_count}); refreshed",
+            kind="refreshed",
+        )
+        return item, False, True
 
     def get_item(self, key: Key) -> QueueItem | None:
         """By incident number (case-insensitive), sys_id, or queue id (int or digit string)."""

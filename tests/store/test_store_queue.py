@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
+from sqlalchemy.orm.exc import StaleDataError
+from sqlmodel import Session
 from store_helpers import T0, IncidentFactory, sys_id
 
+import app.store.queue as queue_module
+from app.domain.records import Incident
 from app.store import (
     AuditOutcome,
     InvalidTransition,
     ItemNotFound,
     LinkConflict,
+    QueueItem,
     QueueState,
     Store,
 )
+from app.store.changes import Change, ChangeFeed
 from app.store.store import Store as StoreClass
 
 S1 = sys_id(1)
@@ -92,6 +98,119 @@ def test_upsert_dropped_item_requeued(store: Store, make_incident: IncidentFacto
     store.drop(S1, "re-categorised to HR", now=T0)
     item, created, changed = store.upsert_from_incident(make_incident(1, mod=2), now=T0)
     assert (created, changed, item.state, item.drop_reason) == (False, True, QueueState.PENDING, None)
+
+
+# ---- a page of incidents in one transaction ------------------------------------------------------
+
+
+def test_upsert_batch_takes_each_incident_as_if_stored_alone(
+    store: Store, make_incident: IncidentFactory
+) -> None:
+    """One transaction for a page, with every per-incident rule of the single upsert: new ->
+    pending with its audit line, dropped -> pending again, refreshable states refreshed only when
+    newer, pushed left alone, and the same sys_id twice sees its first copy."""
+    states = [QueueState.DROPPED, QueueState.REJECTED, QueueState.APPROVED, QueueState.PUSHED]
+    for n, state in enumerate(states, start=1):
+        store.upsert_from_incident(make_incident(n, mod=1), now=T0)
+        _set_state(store, sys_id(n), state)
+    later = T0 + timedelta(minutes=10)
+    page = [
+        make_incident(1, mod=1),  # dropped, not newer: back in the queue, snapshot kept
+        make_incident(2, mod=2, short_description="newer"),  # rejected: refreshed, stays rejected
+        make_incident(3, mod=0, short_description="older"),  # approved: an older read changes nothing
+        make_incident(4, mod=9),  # pushed: the link owns it
+        make_incident(5),  # new
+        make_incident(5, mod=3, short_description="again"),  # the same page names it twice
+    ]
+    results = store.upsert_from_incidents(page, now=later)
+    assert [(item.sys_id, created, changed) for item, created, changed in results] == [
+        (sys_id(1), False, True),
+        (sys_id(2), False, True),
+        (sys_id(3), False, False),
+        (sys_id(4), False, False),
+        (sys_id(5), True, False),
+        (sys_id(5), False, True),
+    ]
+    expected = {
+        1: (QueueState.PENDING, 1, "Printer 1 on fire"),
+        2: (QueueState.REJECTED, 2, "newer"),
+        3: (QueueState.APPROVED, 1, "Printer 3 on fire"),
+        4: (QueueState.PUSHED, 1, "Printer 4 on fire"),
+        5: (QueueState.PENDING, 3, "again"),
+    }
+    for n, (state, mod, text) in expected.items():
+        item = store.get_item(sys_id(n))
+        assert item is not None and (item.state, item.sn_mod_count, item.short_description) == (
+            state,
+            mod,
+            text,
+        )
+    assert [e.kind for e in store.list_audit(sys_id=sys_id(5))] == ["refreshed", "queued"]
+    assert store.list_audit(sys_id=sys_id(1), limit=1)[0].summary.endswith(
+        "matches the trigger again; back in the queue"
+    )
+    assert store.upsert_from_incidents([], now=later) == []
+
+
+def test_upsert_batch_that_fails_midway_stores_nothing(
+    store: Store, make_incident: IncidentFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.upsert_from_incident(make_incident(1), now=T0)
+    audit_before = len(store.list_audit(limit=1000))
+    made: list[str] = []
+
+    def new_item_then_crash(incident: Incident, now: datetime) -> QueueItem:
+        made.append(incident.sys_id)
+        if len(made) == 3:
+            raise RuntimeError("crash in the middle of the page")
+        return real_new_item(incident, now)
+
+    real_new_item = queue_module.new_item
+    monkeypatch.setattr(queue_module, "new_item", new_item_then_crash)
+    page = [make_incident(1, mod=4), *(make_incident(n) for n in range(2, 6))]
+    with pytest.raises(RuntimeError, match="crash in the middle"):
+        store.upsert_from_incidents(page, now=T0 + timedelta(minutes=1))
+    assert made == [sys_id(2), sys_id(3), sys_id(4)]  # two new rows (and a refresh) before the crash
+    assert store.states_by_sys_id([sys_id(n) for n in range(1, 6)]) == {S1: QueueState.PENDING}
+    item = store.get_item(S1)
+    assert item is not None and item.sn_mod_count == 0  # the refresh went with the rest
+    assert len(store.list_audit(limit=1000)) == audit_before
+
+
+def test_a_stale_read_fails_after_a_batch_refresh(store: Store, make_incident: IncidentFactory) -> None:
+    """The row version (revision 0012) moves on a batch refresh as on any other UPDATE."""
+    store.upsert_from_incident(make_incident(1), now=T0)
+    with Session(store.engine, expire_on_commit=False) as session:
+        stale = session.get(QueueItem, 1)
+        assert stale is not None and stale.version == 1
+        session.commit()
+        [(item, _, changed)] = store.upsert_from_incidents([make_incident(1, mod=2)], now=T0)
+        assert changed and item.version == 2
+        stale.state = QueueState.REJECTED
+        with pytest.raises(StaleDataError):
+            session.commit()
+    assert _state(store, S1) is QueueState.PENDING
+
+
+async def test_a_batch_wakes_another_connection_once(
+    store: Store, db_url: str, make_incident: IncidentFactory
+) -> None:
+    """A page is one commit, so one announcement (NOTIFY on PostgreSQL): desks still see new items."""
+    other = Store.open(db_url)
+    feed = ChangeFeed(store.engine)
+    await feed.start()
+    seen: list[Change] = []
+    feed.subscribe(seen.append)
+    try:
+        waiting = feed.wait({"queue"}, timeout=10.0)
+        other.upsert_from_incidents([make_incident(n) for n in range(1, 51)], now=T0)
+        change = await waiting
+        assert change is not None and {"queue", "audit"} <= change.topics and change.foreign_to(feed.origin)
+        assert len(store.states_by_sys_id([sys_id(n) for n in range(1, 51)])) == 50
+        assert len([c for c in seen if "queue" in c.topics]) == 1
+    finally:
+        await feed.close()
+        other.close()
 
 
 # ---- user transitions -----------------------------------------------------------------------------
