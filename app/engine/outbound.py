@@ -136,7 +136,11 @@ class OutboundPipeline:
         )
 
     async def ingest(self, incidents: Sequence[Incident], counts: PollCounts | None = None) -> None:
-        """Full, freshly read incidents (from a poll or an id-only notification) -> queue changes."""
+        """Full, freshly read incidents (from a poll or an id-only notification) -> queue changes.
+
+        The matching ones are stored in one transaction (a page at a time, not one per incident);
+        their events follow its commit, in the page's order. Waiting items that stopped matching
+        leave the queue afterwards, each in its own (rare) transaction."""
         if not incidents:
             return
         ctx = self.ctx
@@ -145,29 +149,34 @@ class OutboundPipeline:
         linked = await ctx.db(ctx.store.linked_sys_ids_among, ids)
         states = await ctx.db(ctx.store.states_by_sys_id, ids)
         read_at = time.monotonic()
-        naming: list[tuple[QueueItem, Incident]] = []  # new items whose correlation_id names a ticket
-        touched: list[str] = []  # queued or changed: compared for suspected duplicates below
+        matched: list[Incident] = []
+        leaving: list[tuple[Incident, str]] = []  # no longer matching: dropped if still waiting
         for incident in incidents:
             verdict = evaluate(ctx.config.trigger, incident, linked=incident.sys_id in linked)
-            state = states.get(incident.sys_id)
             if verdict.matched:
-                item, created, changed = await ctx.db(
-                    ctx.store.upsert_from_incident, incident, now=ctx.clock()
-                )
-                self._read_at[incident.sys_id] = read_at
-                if created and named_ticket_id(incident) is not None:
-                    naming.append((item, incident))
-                if created or changed:
-                    touched.append(incident.sys_id)
-                if created:
-                    counts.queued += 1
-                    ctx.bus.publish(ItemQueued(queue_row(item)))
-                elif changed:
-                    counts.refreshed += 1
-                    ctx.bus.publish(ItemUpdated(queue_row(item)))
-            elif state in WAITING and incident.sys_id not in self._in_flight:
-                if await self._drop(incident.sys_id, incident.number, "; ".join(verdict.reasons())):
-                    counts.removed += 1
+                matched.append(incident)
+            elif states.get(incident.sys_id) in WAITING:
+                leaving.append((incident, "; ".join(verdict.reasons())))
+        stored = await ctx.db(ctx.store.upsert_from_incidents, matched, now=ctx.clock()) if matched else []
+        naming: list[tuple[QueueItem, Incident]] = []  # new items whose correlation_id names a ticket
+        touched: list[str] = []  # queued or changed: compared for suspected duplicates below
+        for incident, (item, created, changed) in zip(matched, stored, strict=True):
+            self._read_at[incident.sys_id] = read_at
+            if created and named_ticket_id(incident) is not None:
+                naming.append((item, incident))
+            if created or changed:
+                touched.append(incident.sys_id)
+            if created:
+                counts.queued += 1
+                ctx.bus.publish(ItemQueued(queue_row(item)))
+            elif changed:
+                counts.refreshed += 1
+                ctx.bus.publish(ItemUpdated(queue_row(item)))
+        for incident, reason in leaving:
+            if incident.sys_id not in self._in_flight and await self._drop(
+                incident.sys_id, incident.number, reason
+            ):
+                counts.removed += 1
         if touched:  # compared once the poll (or the notification) is through: see compare_new()
             self.duplicates.changed(touched)
         await self._adopt_named(naming)

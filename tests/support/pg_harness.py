@@ -12,6 +12,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -56,4 +57,15 @@ def pg_schema_url() -> Iterator[str]:
         admin.dispose()
 
 
-__all__ = ["DEFAULT_URL", "pg_schema_url", "server_url"]
+@contextmanager
+def backend_store_url(backend: str, sqlite_file: Path) -> Iterator[str]:
+    """A store URL on ``backend`` ("sqlite": a file at ``sqlite_file``; "postgresql": a fresh
+    schema, dropped on exit), for fixtures parametrised over both."""
+    if backend == "sqlite":
+        yield f"sqlite:///{sqlite_file}"
+        return
+    with pg_schema_url() as url:
+        yield url
+
+
+__all__ = ["DEFAULT_URL", "backend_store_url", "pg_schema_url", "server_url"]

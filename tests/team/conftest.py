@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from pg_harness import pg_schema_url
+from pg_harness import backend_store_url
 from sim_harness import SimHarness
 
 from app.simulators.autotask import AutotaskSimulator
@@ -22,10 +22,7 @@ def simulators() -> Iterator[tuple[ServiceNowSimulator, AutotaskSimulator]]:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def team_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'team.sqlite3'}"
-        return
-    with pg_schema_url() as url:
+    with backend_store_url(request.param, tmp_path / "team.sqlite3") as url:
         yield url
 
 
