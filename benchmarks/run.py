@@ -326,20 +326,36 @@ async def with_stall_probe(work: Callable[[], Awaitable[Any]]) -> tuple[float, A
     return worst, result
 
 
-async def stall(incidents: int) -> dict[str, Any]:
-    with Rig(0.0) as rig:
-        engine = rig.engine(auto_push=False)
+async def stall(incidents: int, backend: str = "sqlite") -> dict[str, Any]:
+    """One cycle polls and queues ``incidents`` (500 a page): how long, the longest event-loop stall,
+    and how many transactions the store committed meanwhile (``backend``: sqlite or postgresql)."""
+    from contextlib import nullcontext
+
+    from sqlalchemy import event
+    from team import pg_schema
+
+    with Rig(0.0) as rig, pg_schema() if backend == "postgresql" else nullcontext(rig.db) as db:
+        engine = rig.engine(db, auto_push=False)
         for n in range(incidents):
             rig.sn.create_incident(short_description=f"Stall {n}", **IT)
+        commits = 0
+
+        def counted(_connection: Any) -> None:
+            nonlocal commits
+            commits += 1
+
+        event.listen(engine.store.engine, "commit", counted)
         began = time.perf_counter()
         worst, report = await with_stall_probe(lambda: engine.run_once())
         seconds = time.perf_counter() - began
         await engine.close()
     return {
+        "store": backend,
         "incidents": incidents,
         "queued": report.queued,
         "poll_seconds": seconds,
         "max_stall_ms": worst * 1000,
+        "commits": commits,
     }
 
 
@@ -572,6 +588,13 @@ def main() -> None:
         help="throughput at latency >= 200 ms (1,000 would take minutes per run)",
     )
     parser.add_argument("--stall-incidents", type=int, default=5000)
+    parser.add_argument(
+        "--stall-store",
+        nargs="+",
+        choices=["sqlite", "postgresql"],
+        default=["sqlite"],
+        help="stall: the store(s) the engine writes to (postgresql: a throwaway schema, see team.py)",
+    )
     parser.add_argument("--rows", type=int, default=100_000, help="queueview rows and footprint links")
     parser.add_argument(
         "--sizes",
@@ -688,11 +711,14 @@ def main() -> None:
             ),
         ]
     if "stall" in args.which:
-        rows = [median_of([asyncio.run(stall(args.stall_incidents)) for _ in range(args.repeat)])]
+        rows = [
+            median_of([asyncio.run(stall(args.stall_incidents, backend)) for _ in range(args.repeat)])
+            for backend in args.stall_store
+        ]
         results["stall"] = rows
         md += [
             "### Event-loop stall while polling and queueing",
-            table(rows, ["incidents", "queued", "poll_seconds", "max_stall_ms", "runs"]),
+            table(rows, ["store", "incidents", "queued", "poll_seconds", "max_stall_ms", "commits", "runs"]),
         ]
     if "queueview" in args.which:
         rows = [median_of([queueview(args.rows) for _ in range(args.repeat)])]
