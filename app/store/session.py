@@ -62,8 +62,8 @@ def let_others_run() -> None:
     """Between the rows of a long write (a poll's page: ~300 ms of Python for 500 rows), let go of
     the GIL for a moment. The store runs in a worker thread beside the thread of the event loop,
     which in the desktop is the GUI thread: without this the GUI thread waits up to the interpreter's
-    switch interval (5 ms) every time it re-enters Python while painting, and a 500-row batch
-    stretched its worst stall from ~150 ms to ~450 ms (docs/performance.md, "Storing a poll")."""
+    switch interval (5 ms) every time it re-enters Python while painting, and 500-row batches made
+    its worst stall during a poll about twice as long (docs/performance.md, "Storing a poll")."""
     time.sleep(0)
 
 
