@@ -16,7 +16,7 @@ from app.domain.records import Incident
 from app.store.audit import AuditStore
 from app.store.errors import StoreError
 from app.store.models import AuditDirection, AuditOutcome, QueueItem, QueueState
-from app.store.session import Key, chunks, due, let_others_run
+from app.store.session import Key, chunks, due
 from app.store.types import require_utc
 
 
@@ -31,7 +31,6 @@ class InvalidTransition(StoreError):
 #: Still waiting for a push: the poller re-checks these, and they may be dropped.
 OPEN_STATES = frozenset({QueueState.PENDING, QueueState.APPROVED, QueueState.FAILED})
 _REFRESHABLE = OPEN_STATES | {QueueState.REJECTED, QueueState.PUSHING}
-_FLUSH_EVERY = 50  # rows of a batch written between two flushes (all in its one transaction)
 
 # What entering a state clears: the leftovers of the item's last round that no longer apply there
 # (a retry time once nothing is scheduled, an error once approved again, a drop reason once back).
@@ -162,13 +161,10 @@ class QueueStore(AuditStore):
         with self._write() as session:
             items = items_by_sys_id(session, [incident.sys_id for incident in incidents])
             results: list[tuple[QueueItem, bool, bool]] = []
-            for n, incident in enumerate(incidents, start=1):
+            for incident in incidents:
                 result = self._take_incident(session, items.get(incident.sys_id), incident, now)
                 items[incident.sys_id] = result[0]
                 results.append(result)
-                if n % _FLUSH_EVERY == 0:
-                    session.flush()  # the flush's Python work in slices too, not one long run
-                let_others_run()
             return results
 
     def _take_incident(

@@ -10,7 +10,6 @@ through the store's methods.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -56,15 +55,6 @@ def chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
 def due(column: Any, now: datetime) -> ColumnElement[bool]:
     """A "not before" column that is unset or already passed."""
     return or_(col(column).is_(None), col(column) <= now)
-
-
-def let_others_run() -> None:
-    """Between the rows of a long write (a poll's page: ~300 ms of Python for 500 rows), let go of
-    the GIL for a moment. The store runs in a worker thread beside the thread of the event loop,
-    which in the desktop is the GUI thread: without this the GUI thread waits up to the interpreter's
-    switch interval (5 ms) every time it re-enters Python while painting, and 500-row batches made
-    its worst stall during a poll about twice as long (docs/performance.md, "Storing a poll")."""
-    time.sleep(0)
 
 
 def utcnow() -> datetime:
