@@ -23,6 +23,7 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from app.connectors.errors import AuthFailed, ConnectorError, NotFound, Rejected
 from app.domain.outbound import Preview, outbound_synced_values, preview
@@ -46,6 +47,7 @@ from app.engine.events import (
     SystemName,
 )
 from app.engine.picklists import PreflightFailed, create_ticket, has_picklist_errors, replan
+from app.engine.views import QueueRow
 from app.engine.writeback import WriteBack, fill_ticket_numbers
 from app.store import InvalidTransition, LinkConflict, QueueItem, QueueState
 
@@ -149,29 +151,26 @@ class OutboundPipeline:
         linked = await ctx.db(ctx.store.linked_sys_ids_among, ids)
         states = await ctx.db(ctx.store.states_by_sys_id, ids)
         read_at = time.monotonic()
-        matched: list[Incident] = []
-        leaving: list[tuple[Incident, str]] = []  # no longer matching: dropped if still waiting
-        for incident in incidents:
-            verdict = evaluate(ctx.config.trigger, incident, linked=incident.sys_id in linked)
-            if verdict.matched:
-                matched.append(incident)
-            elif states.get(incident.sys_id) in WAITING:
-                leaving.append((incident, "; ".join(verdict.reasons())))
-        stored = await ctx.db(ctx.store.upsert_from_incidents, matched, now=ctx.clock()) if matched else []
+        # The trigger over a 500-incident page, and the queue rows of what was stored, are
+        # milliseconds of CPU each: in worker threads (the event loop is the desktop's GUI thread).
+        matched, leaving = await asyncio.to_thread(self._sort_page, incidents, linked, states)
+        stored = await ctx.db(self._store_page, matched, ctx.clock()) if matched else []
         naming: list[tuple[QueueItem, Incident]] = []  # new items whose correlation_id names a ticket
         touched: list[str] = []  # queued or changed: compared for suspected duplicates below
-        for incident, (item, created, changed) in zip(matched, stored, strict=True):
+        # Published in one go, in page order: nothing else (a push of one of them) can come between.
+        for incident, (item, created, row) in zip(matched, stored, strict=True):
             self._read_at[incident.sys_id] = read_at
             if created and named_ticket_id(incident) is not None:
                 naming.append((item, incident))
-            if created or changed:
-                touched.append(incident.sys_id)
+            if row is None:
+                continue
+            touched.append(incident.sys_id)
             if created:
                 counts.queued += 1
-                ctx.bus.publish(ItemQueued(queue_row(item)))
-            elif changed:
+                ctx.bus.publish(ItemQueued(row))
+            else:
                 counts.refreshed += 1
-                ctx.bus.publish(ItemUpdated(queue_row(item)))
+                ctx.bus.publish(ItemUpdated(row))
         for incident, reason in leaving:
             if incident.sys_id not in self._in_flight and await self._drop(
                 incident.sys_id, incident.number, reason
@@ -180,6 +179,31 @@ class OutboundPipeline:
         if touched:  # compared once the poll (or the notification) is through: see compare_new()
             self.duplicates.changed(touched)
         await self._adopt_named(naming)
+
+    def _sort_page(
+        self, incidents: Sequence[Incident], linked: set[str], states: dict[str, QueueState]
+    ) -> tuple[list[Incident], list[tuple[Incident, str]]]:
+        """(the incidents the trigger matches, the waiting ones it no longer does and why)."""
+        matched: list[Incident] = []
+        leaving: list[tuple[Incident, str]] = []
+        for incident in incidents:
+            verdict = evaluate(self.ctx.config.trigger, incident, linked=incident.sys_id in linked)
+            if verdict.matched:
+                matched.append(incident)
+            elif states.get(incident.sys_id) in WAITING:
+                leaving.append((incident, "; ".join(verdict.reasons())))
+        return matched, leaving
+
+    def _store_page(
+        self, incidents: Sequence[Incident], now: datetime
+    ) -> list[tuple[QueueItem, bool, QueueRow | None]]:
+        """In the store's worker thread: the page stored in one transaction, and for each item
+        (item, created, the queue row its event carries when it was queued or changed)."""
+        stored = self.ctx.store.upsert_from_incidents(incidents, now=now)
+        return [
+            (item, created, queue_row(item) if created or changed else None)
+            for item, created, changed in stored
+        ]
 
     async def _adopt_named(self, naming: Sequence[tuple[QueueItem, Incident]]) -> None:
         """An incident whose correlation_id names an existing ticket is linked, not pushed, even

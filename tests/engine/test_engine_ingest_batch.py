@@ -126,3 +126,33 @@ async def test_a_crash_in_the_middle_of_a_page_stores_none_of_it(
     queued_lines = [e.sys_id for e in engine.store.list_audit(limit=10 * total) if e.kind == "queued"]
     assert sorted(queued_lines) == sorted(created)
     assert engine.store.get_cursor("servicenow").watermark is not None
+
+
+async def test_a_page_is_sorted_and_its_rows_built_off_the_event_loop(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In the desktop the event loop is the GUI thread: running the trigger over a 500-incident page
+    and building its 500 queue rows there were ~18 and ~15 ms without a repaint."""
+    import threading
+
+    import app.engine.outbound as outbound
+
+    on_loop: list[str] = []
+
+    def recording(real: Any, name: str) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if threading.current_thread() is threading.main_thread():
+                on_loop.append(name)
+            return real(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(outbound, "evaluate", recording(outbound.evaluate, "trigger"))
+    monkeypatch.setattr(outbound, "queue_row", recording(outbound.queue_row, "queue row"))
+    for n in range(30):
+        harness.incident(short_description=f"Disk {n}")
+    events: list[EngineEvent] = []
+    engine = harness.engine(harness.config(), events=events)
+    await engine.run_once()
+    assert len(_queued(events)) == 30
+    assert on_loop == []
