@@ -38,7 +38,7 @@ def outage_text(system: str, since: datetime, health: HealthState | None = None)
     affected = AFFECTED.get(system, "data may be stale")
     if health is None or health.level == "offline" or not health.message:
         return f"{name} unreachable since {local_time(since)} — {affected}"
-    reason = " ".join(health.message.split())
+    reason = " ".join(health.message.split()).removeprefix(f"{name}: ")  # named once is enough
     if len(reason) > REASON_CHARS:
         reason = reason[: REASON_CHARS - 1].rstrip() + "…"
     return f"{name} failing since {local_time(since)} ({reason}) — {affected}"

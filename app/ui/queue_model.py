@@ -141,7 +141,8 @@ class QueueModel(RowTableModel):
     def multiData(self, index: ModelIndex, span: QModelRoleDataSpan | QModelRoleData) -> None:  # noqa: N802
         """What a painted cell asks: Qt's delegate wants seven roles per cell, and answering them in
         one Python call instead of seven (a proxy in between splits them up again) halves the cost
-        of repainting the table. Only values that are there are set: an unset role stays empty."""
+        of repainting the table. Every slot is written: Qt's delegate reuses one span for all
+        cells, so a slot left alone would show the previous cell's colour or alignment."""
         shown = self._queue.shown.rows
         position = index.row()
         if not index.isValid() or position >= len(shown):
@@ -157,10 +158,12 @@ class QueueModel(RowTableModel):
             if role in _CELL_ROLES:
                 value = values.get(role)
             elif role in _NEVER_SET:
-                continue
+                value = None
             else:  # tooltip, the row, sort keys...: whoever asks gets what data() says
                 value = self.data(index, role)
-            if value is not None:
+            if value is None:
+                role_data.clearData()
+            else:
                 role_data.setData(value)
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:

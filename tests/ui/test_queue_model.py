@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtGui import QBrush
 from ui_fakes import make_row
 
 from app.engine.events import ItemQueued, ItemRemoved, ItemUpdated
@@ -296,3 +297,25 @@ def test_badges_follow_a_switch_to_the_dark_palette(window: MainWindow, qapp: An
         qapp.setPalette(light)
         qapp.processEvents()
     assert not tab.model._dark
+
+
+def test_the_delegate_shows_each_cell_as_it_is_not_as_the_one_before(qapp: Any) -> None:
+    """Qt's delegate reuses one set of role slots for every cell it paints: a slot multiData left
+    alone kept the previous cell's badge colour and centring (the whole table turned the colour of
+    the priority badges)."""
+    from PySide6.QtWidgets import QStyledItemDelegate, QStyleOptionViewItem
+
+    model = _queue_with_every_look()
+    delegate = QStyledItemDelegate()
+    for position in range(model.rowCount()):
+        for column in range(model.columnCount()):  # a badge, then a plain cell, with one delegate
+            index = model.index(position, column)
+            option = QStyleOptionViewItem()
+            delegate.initStyleOption(option, index)
+            background = model.data(index, Qt.ItemDataRole.BackgroundRole)
+            assert option.backgroundBrush == (background if background is not None else QBrush())
+            alignment = model.data(index, Qt.ItemDataRole.TextAlignmentRole)
+            if alignment is None:  # the delegate's default
+                assert option.displayAlignment & Qt.AlignmentFlag.AlignLeft, (position, column)
+            else:
+                assert int(option.displayAlignment) == alignment, (position, column)

@@ -391,6 +391,7 @@ def test_simulator_menu_drill_raises_the_outage_banner_and_back_to_normal_clears
         await wait_until(lambda: not window.outage_banner.isHidden(), timeout=WAIT)
         # It answers, with 503s: failing, not unreachable, and the banner says why.
         assert window.outage_banner.text().startswith("ServiceNow failing since")
+        assert window.outage_banner.text().count("ServiceNow") == 1  # not "(ServiceNow: Service ...)"
         assert "503" in window.outage_banner.text() or "navailable" in window.outage_banner.text()
         assert rig.sn.requests.entries()[-1].status == 503
 
