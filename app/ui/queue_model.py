@@ -5,6 +5,8 @@ Rows live in display order beside their sort keys, search text and the filter
 place emits a ``dataChanged`` for that row only; rows that arrive or leave are announced as one
 ``beginInsertRows``/``beginRemoveRows`` block per contiguous run (a layout change when they scatter);
 ``beginResetModel`` is used only for full reloads. That keeps a 100,000-row queue responsive.
+The table does not paint from this model: it paints from the cells of the rows on screen, which
+app/ui/queue_cells.py keeps in Qt's own item model (a Python model is asked per painted cell).
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from PySide6.QtCore import QModelIndex, QModelRoleData, QModelRoleDataSpan, QObject, Qt
+from PySide6.QtCore import QModelIndex, QObject, Qt
 from PySide6.QtGui import QBrush
 
 from app.engine.events import ItemQueued, ItemRemoved, ItemUpdated
@@ -52,15 +54,6 @@ _ALIGNMENT = Qt.ItemDataRole.TextAlignmentRole.value
 _FOREGROUND = Qt.ItemDataRole.ForegroundRole.value
 _BACKGROUND = Qt.ItemDataRole.BackgroundRole.value
 _CELL_ROLES = frozenset({_DISPLAY, _ALIGNMENT, _FOREGROUND, _BACKGROUND})  # == their enum members
-# Asked by the delegate for every painted cell, never answered here.
-_NEVER_SET = frozenset(
-    role.value
-    for role in (
-        Qt.ItemDataRole.FontRole,
-        Qt.ItemDataRole.CheckStateRole,
-        Qt.ItemDataRole.DecorationRole,
-    )
-)
 _CENTRED = int(Qt.AlignmentFlag.AlignCenter)
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
@@ -137,35 +130,7 @@ class QueueModel(RowTableModel):
     def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._queue.shown)
 
-    # ---- Qt API -------------------------------------------------------------------------------
-    def multiData(self, index: ModelIndex, span: QModelRoleDataSpan | QModelRoleData) -> None:  # noqa: N802
-        """What a painted cell asks: Qt's delegate wants seven roles per cell, and answering them in
-        one Python call instead of seven (a proxy in between splits them up again) halves the cost
-        of repainting the table. Every slot is written: Qt's delegate reuses one span for all
-        cells, so a slot left alone would show the previous cell's colour or alignment."""
-        shown = self._queue.shown.rows
-        position = index.row()
-        if not index.isValid() or position >= len(shown):
-            return
-        values = self._cell(shown[position], index.column())
-        slots = cast(
-            Sequence[QModelRoleData],  # PySide6 indexes a span; its stubs do not say so
-            QModelRoleDataSpan(span) if isinstance(span, QModelRoleData) else span,
-        )
-        for slot in range(len(slots)):
-            role_data = slots[slot]
-            role = role_data.role()
-            if role in _CELL_ROLES:
-                value = values.get(role)
-            elif role in _NEVER_SET:
-                value = None
-            else:  # tooltip, the row, sort keys...: whoever asks gets what data() says
-                value = self.data(index, role)
-            if value is None:
-                role_data.clearData()
-            else:
-                role_data.setData(value)
-
+    # ---- Qt API (asked by position; the view paints from app/ui/queue_cells.py) --------------------
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         shown = self._queue.shown.rows
         if not index.isValid() or index.row() >= len(shown):
@@ -173,7 +138,7 @@ class QueueModel(RowTableModel):
         row = shown[index.row()]
         column = index.column()
         if role in _CELL_ROLES:
-            return self._cell(row, column).get(role)
+            return self.cell(row, column).get(role)
         if role == RowRole:
             return row
         if role == BadgeRole:
@@ -188,7 +153,7 @@ class QueueModel(RowTableModel):
             return self._tooltip(row, column)
         return None
 
-    def _cell(self, row: QueueRow, column: int) -> dict[int, Any]:
+    def cell(self, row: QueueRow, column: int) -> dict[int, Any]:
         """The roles a painted cell shows (text, colours, alignment); absent ones are empty."""
         values: dict[int, Any] = {_DISPLAY: self._display(row, column)}
         if column == COL_PRIORITY or column == COL_STATE:  # coloured badges, centred
@@ -335,6 +300,10 @@ class QueueModel(RowTableModel):
     def row_at(self, row: int) -> QueueRow:
         """The shown row at ``row``."""
         return self._queue.shown.rows[row]
+
+    def shown_rows(self) -> list[QueueRow]:
+        """The shown rows in display order (the live list: copy it to keep it)."""
+        return self._queue.shown.rows
 
     def row_for(self, sys_id: str) -> QueueRow | None:
         return self._queue.by_id.get(sys_id)

@@ -44,6 +44,7 @@ from app.ui.claims import loop_running
 from app.ui.desk_actions import EDITABLE
 from app.ui.format import desk_user, plural
 from app.ui.preview_pane import PreviewPane
+from app.ui.queue_cells import QueueCells
 from app.ui.queue_model import (
     ACTIVE_STATES,
     COL_AGE,
@@ -58,7 +59,6 @@ from app.ui.queue_model import (
     STATE_FILTERS,
     VISIBLE_STATES,
     QueueModel,
-    RowRole,
 )
 from app.ui.tasks import spawn
 from app.ui.theme import add_focus_ring
@@ -71,6 +71,9 @@ EVENT_SLICE = 500  # queue events applied per turn of the event loop
 # During a burst (a poll queueing thousands) the table changes, and repaints, at most this often:
 # each full repaint is several ms of the GUI thread, and nobody reads rows arriving 20 times a second.
 APPLY_SPACING_MS = 250
+#: The counts (filter, tab title, tooltip) change at most this often during a burst: each change
+#: of their text lays out and repaints the whole window (~15 ms of Qt painting at 1280x800).
+COUNTS_SPACING_MS = 1000
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +130,9 @@ class QueueTab(QWidget):
         bar.addWidget(self.count_label)
 
         self.view = QTableView()
-        self.view.setModel(self.model)  # no proxy: it would split each cell's one multiData call into seven
+        # The view paints from cells Qt holds (the rows on screen), never asking Python per cell.
+        self.cells = QueueCells(self.model, self)
+        self.cells.attach(self.view)
         self.view.setSortingEnabled(True)
         self.view.sortByColumn(NEEDS_ATTENTION, Qt.SortOrder.AscendingOrder)  # failed, priority, age
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -209,7 +214,7 @@ class QueueTab(QWidget):
         self._focus_on_arrival = False  # see focus_first
         self._counts_timer = QTimer(self)
         self._counts_timer.setSingleShot(True)
-        self._counts_timer.setInterval(50)
+        self._counted_at = -math.inf  # monotonic seconds of the last count update
         self._counts_timer.timeout.connect(self._update_counts)
         self._age_timer = QTimer(self)
         self._age_timer.setInterval(30_000)
@@ -341,13 +346,14 @@ class QueueTab(QWidget):
 
     # ---- right-click ---------------------------------------------------------------------------
     def _context_menu(self, point: QPoint) -> None:
-        show_row_menu(self.view, point, RowRole, lambda _row: self.row_menu(self.view.currentIndex().row()))
+        current_row = self.view.currentIndex
+        show_row_menu(self.view, point, self._row_at, lambda _row: self.row_menu(current_row().row()))
 
     def row_menu(self, position: int) -> QMenu:
         """The actions for one row (also what Shift+F10 / the menu key open)."""
-        row = self.model.index(position, COL_NUMBER).data(RowRole)
+        row = self.model.row_at(position) if 0 <= position < self.model.rowCount() else None
         menu = QMenu(self)
-        if not isinstance(row, QueueRow):
+        if row is None:
             return menu
         if not any(selected.sys_id == row.sys_id for selected in self.selected_rows()):
             self._select_position(position)
@@ -421,7 +427,7 @@ class QueueTab(QWidget):
         self.message.emit("; ".join(failed) if failed else f"Retrying {', '.join(numbers)}")
 
     def _select_position(self, position: int) -> None:
-        self._select_only(self.model.index(position, COL_NUMBER))
+        self._select_only(self.cells.index(position, COL_NUMBER))
         self._refresh_preview()
 
     def _select_only(self, index: QModelIndex) -> None:
@@ -441,17 +447,21 @@ class QueueTab(QWidget):
         selection = self.view.selectionModel()
         if selection is None:
             return rows
+        shown = self.model.rowCount()
         for index in selection.selectedRows(COL_NUMBER):
-            row = index.data(RowRole)
-            if isinstance(row, QueueRow):
-                rows.append(row)
+            if 0 <= index.row() < shown:
+                rows.append(self.model.row_at(index.row()))
         return rows
+
+    def _row_at(self, index: QModelIndex) -> QueueRow | None:
+        """The queue row at a view index (the view's cells hold text, not rows)."""
+        return self.model.row_at(index.row()) if 0 <= index.row() < self.model.rowCount() else None
 
     def select_number(self, number: str) -> bool:
         position = self.model.position_of_number(number)
         if position is None:
             return False
-        self._select_only(self.model.index(position, COL_NUMBER))
+        self._select_only(self.cells.index(position, COL_NUMBER))
         return True
 
     # ---- slots --------------------------------------------------------------------------------
@@ -467,8 +477,11 @@ class QueueTab(QWidget):
         self._update_counts()
 
     def _schedule_counts(self, *_args: object) -> None:
+        """Counts follow changes 50 ms later after a quiet spell, at most every COUNTS_SPACING_MS
+        during a burst."""
         if not self._counts_timer.isActive():
-            self._counts_timer.start()
+            since_ms = (time.monotonic() - self._counted_at) * 1000
+            self._counts_timer.start(max(50, math.ceil(COUNTS_SPACING_MS - since_ms)))
 
     def select_state_filter(self, label: str) -> None:
         """Choose a filter by its name ("Rejected"), whatever count its text carries."""
@@ -488,6 +501,7 @@ class QueueTab(QWidget):
         return counts
 
     def _update_counts(self) -> None:
+        self._counted_at = time.monotonic()
         total = len(self.model)
         shown = self.model.rowCount()
         counts = self.state_counts()
@@ -514,9 +528,10 @@ class QueueTab(QWidget):
                 # first incidents when they arrive, unless the person has begun typing somewhere.
                 self.view.setFocus()
             self._focus_on_arrival = False
-            if self.view.hasFocus() and not self.view.selectionModel().hasSelection():
+            if arrived and self.view.hasFocus() and not self.view.selectionModel().hasSelection():
                 # The demo's (or an empty morning's) first rows arrive after the window opened:
-                # the keyboard lands on the first of them, not on nothing.
+                # the keyboard lands on the first of them, not on nothing. Only on arrival: a
+                # selection the person cleared stays cleared when the counts next change.
                 self._select_position(0)
         else:
             if total:

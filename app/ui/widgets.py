@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QUrl, Signal, SignalInstance
+from PySide6.QtCore import QEvent, QModelIndex, QObject, QPoint, Qt, QUrl, Signal, SignalInstance
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -303,13 +303,19 @@ def add_record_actions(
 
 
 def show_row_menu(
-    view: QAbstractItemView, point: QPoint, role: int, menu_for: Callable[[Any], QMenu | None]
+    view: QAbstractItemView,
+    point: QPoint,
+    item_at: int | Callable[[QModelIndex], Any],
+    menu_for: Callable[[Any], QMenu | None],
 ) -> None:
-    """Right-click (or the menu key: the current row) opens ``menu_for(row object)``."""
+    """Right-click (or the menu key: the current row) opens ``menu_for(row object)``; the row object
+    is the index's data in role ``item_at``, or what ``item_at(index)`` returns."""
     index = view.indexAt(point)
     if not index.isValid():
         index = view.currentIndex()
-    item = index.data(role) if index.isValid() else None
+    if not index.isValid():
+        return
+    item = item_at(index) if callable(item_at) else index.data(item_at)
     if item is None:
         return
     view.setCurrentIndex(index)

@@ -108,6 +108,9 @@ def check_widget_tree(root: QWidget, hostile: str) -> int:
         model = view.model()
         if model is None:
             continue
+        # The queue paints from cells Qt holds (app/ui/queue_cells.py); its tooltips come from
+        # the queue model behind them.
+        model = getattr(model, "source", model)
         for index in _indexes(model):
             tip = index.data(Qt.ItemDataRole.ToolTipRole)
             if isinstance(tip, str) and MARK in tip:

@@ -7,12 +7,10 @@ from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, Qt
-from PySide6.QtGui import QBrush
 from ui_fakes import make_row
 
 from app.engine.events import ItemQueued, ItemRemoved, ItemUpdated
 from app.engine.views import QueueRow
-from app.ui.badges import BadgeRole
 from app.ui.main_window import MainWindow
 from app.ui.queue_model import (
     ACTIVE_STATES,
@@ -167,83 +165,6 @@ def test_hundred_thousand_rows_stay_fast() -> None:
     assert elapsed < 10.0, f"100k-row operations took {elapsed:.1f}s"
 
 
-# ---- painting: one multiData call per cell ---------------------------------------------------------
-DELEGATE_ROLES = (
-    Qt.ItemDataRole.FontRole,
-    Qt.ItemDataRole.TextAlignmentRole,
-    Qt.ItemDataRole.ForegroundRole,
-    Qt.ItemDataRole.CheckStateRole,
-    Qt.ItemDataRole.DecorationRole,
-    Qt.ItemDataRole.DisplayRole,
-    Qt.ItemDataRole.BackgroundRole,
-)
-
-
-def _queue_with_every_look() -> QueueModel:
-    model = QueueModel()
-    model.set_rows(
-        [
-            make_row(1, state="failed", attempts=2, last_error="HTTP 500"),
-            make_row(2, priority=1),
-            make_row(3, state="rejected"),
-            make_row(4, duplicate_of="INC0000002", duplicate_note="same caller"),
-            make_row(5, state="approved", reviewers=("anna",)),
-        ]
-    )
-    return model
-
-
-def test_multi_data_answers_each_role_as_data_does(qapp: Any) -> None:
-    """The view asks a cell's roles in one multiData call; it must paint what data() says, and any
-    other caller of multiData gets what data() gives too."""
-    from PySide6.QtCore import QModelRoleData
-
-    model = _queue_with_every_look()
-    for position in range(model.rowCount()):
-        for column in range(model.columnCount()):
-            index = model.index(position, column)
-            for role in (*DELEGATE_ROLES, Qt.ItemDataRole.ToolTipRole, RowRole, BadgeRole):
-                asked = QModelRoleData(role)
-                model.multiData(index, asked)
-                assert asked.data() == model.data(index, role), (position, column, role)
-
-
-class CountingQueueModel(QueueModel):
-    def __init__(self) -> None:
-        super().__init__()
-        self.asked: list[int] = []
-        self.cells: list[tuple[int, int]] = []
-
-    def data(self, index: Any, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        self.asked.append(int(role))
-        return super().data(index, role)
-
-    def multiData(self, index: Any, span: Any) -> None:  # noqa: N802
-        self.cells.append((index.row(), index.column()))
-        super().multiData(index, span)
-
-
-def test_a_table_view_paints_each_cell_with_one_multi_data_call(qapp: Any) -> None:
-    """Each painted cell costs one Python call for its seven roles, not seven (a proxy between
-    the view and the model split them up again: a repaint of the table took twice as long)."""
-    from PySide6.QtWidgets import QTableView
-
-    model = CountingQueueModel()
-    model.set_rows([make_row(n) for n in range(30)])
-    view = QTableView()
-    view.setModel(model)
-    view.resize(900, 500)
-    view.viewport().grab()  # a full paint of the visible cells
-    assert len(set(model.cells)) >= 10 * model.columnCount()
-    painted = [role for role in model.asked if role in {int(r) for r in DELEGATE_ROLES}]
-    assert painted == [], f"{len(painted)} per-role data() calls while painting"
-
-
-def test_the_queue_tab_shows_its_model_with_no_proxy_between(window: MainWindow) -> None:
-    tab = window.queue_tab
-    assert tab.view.model() is tab.model
-
-
 def test_reviewers_follow_claims_without_walking_every_row() -> None:
     """Claims are re-read every few seconds; comparing them with each of 100,000 rows took ~25 ms
     of the GUI thread each time. Only rows claimed now or last time are looked at."""
@@ -297,25 +218,3 @@ def test_badges_follow_a_switch_to_the_dark_palette(window: MainWindow, qapp: An
         qapp.setPalette(light)
         qapp.processEvents()
     assert not tab.model._dark
-
-
-def test_the_delegate_shows_each_cell_as_it_is_not_as_the_one_before(qapp: Any) -> None:
-    """Qt's delegate reuses one set of role slots for every cell it paints: a slot multiData left
-    alone kept the previous cell's badge colour and centring (the whole table turned the colour of
-    the priority badges)."""
-    from PySide6.QtWidgets import QStyledItemDelegate, QStyleOptionViewItem
-
-    model = _queue_with_every_look()
-    delegate = QStyledItemDelegate()
-    for position in range(model.rowCount()):
-        for column in range(model.columnCount()):  # a badge, then a plain cell, with one delegate
-            index = model.index(position, column)
-            option = QStyleOptionViewItem()
-            delegate.initStyleOption(option, index)
-            background = model.data(index, Qt.ItemDataRole.BackgroundRole)
-            assert option.backgroundBrush == (background if background is not None else QBrush())
-            alignment = model.data(index, Qt.ItemDataRole.TextAlignmentRole)
-            if alignment is None:  # the delegate's default
-                assert option.displayAlignment & Qt.AlignmentFlag.AlignLeft, (position, column)
-            else:
-                assert int(option.displayAlignment) == alignment, (position, column)

@@ -19,7 +19,7 @@ from app.engine.views import QueueRow
 from app.ui.main_window import MainWindow
 from app.ui.queue_model import ACTIVE_STATES, COL_NUMBER, COL_PRIORITY, COL_STATE, QueueModel, RowRole
 from app.ui.queue_rows import QueueRows, RowFilter
-from app.ui.queue_view import APPLY_SPACING_MS, EVENT_SLICE
+from app.ui.queue_view import APPLY_SPACING_MS, COUNTS_SPACING_MS, EVENT_SLICE
 
 
 def _shown(model: QueueModel) -> list[str]:
@@ -183,6 +183,32 @@ def test_during_a_burst_the_table_changes_at_most_every_spacing(
         await wait_until(lambda: tab.pending_events == 0)
         assert len(tab.model) == 11 and changes[-1] == 11
         assert sorted(set(changes)) == [1, 11]  # the ten batches as one change: never 2, 3, ... rows
+
+    loop.run_until_complete(scenario())
+
+
+def test_during_a_burst_the_counts_change_at_most_every_counts_spacing(
+    window: MainWindow, engine: FakeEngine, loop: qasync.QEventLoop
+) -> None:
+    """Each new count text (filter, tab title) lays out and repaints the whole window: during a
+    burst they change once a second, not with every batch; the last batch is counted."""
+    tab = window.queue_tab
+    counted: list[int] = []
+    tab.countChanged.connect(counted.append)
+
+    async def scenario() -> None:
+        await window.load()
+        counted.clear()
+        tab.apply_events([ItemQueued(make_row(1))])
+        await wait_until(lambda: counted[-1:] == [1])  # after a quiet spell: 50 ms later
+        for n in range(2, 6):  # batches right behind it, each applied (spacing 0 for this test)
+            tab._applied_at = -1.0
+            tab.apply_events([ItemQueued(make_row(n))])
+            assert tab.pending_events == 0
+        assert counted == [1]
+        assert tab._counts_timer.remainingTime() > COUNTS_SPACING_MS / 2  # waits out the second
+        await wait_until(lambda: counted[-1:] == [5])
+        assert counted == [1, 5]
 
     loop.run_until_complete(scenario())
 

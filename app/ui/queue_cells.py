@@ -1,0 +1,177 @@
+"""What the queue's table paints: the cells of the rows on screen, held by Qt in C++.
+
+A Python model answers every painted cell with Python calls (``rowCount``, ``columnCount`` and
+``multiData``: three per cell, ~500 per repaint). Each call must take the interpreter lock, so while
+the engine's worker threads run Python (a poll storing 5,000 incidents) a repaint took 20-35 ms
+instead of one frame; and the calls alone cost half of an idle repaint. The view therefore shows
+this :class:`QueueCells`, a ``QStandardItemModel`` that follows :class:`QueueModel` row for row
+(the same positions, structure changes and persistent indexes) but holds cell values only for the
+rows on screen, written from Python when they change or scroll into view. Painting then runs in
+C++ from start to end, without the interpreter lock.
+
+:class:`QueueModel` stays the source of truth: rows, order, filter, tooltips and sort keys are asked
+there by position (``QueueModel.row_at``), never from these items.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt
+from PySide6.QtGui import QHelpEvent, QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import QTableView, QToolTip
+
+if TYPE_CHECKING:
+    from app.engine.views import QueueRow
+    from app.ui.queue_model import QueueModel
+
+#: Rows written beyond each edge of the screen, so a small scroll finds them ready.
+MARGIN_ROWS = 8
+_TOOLTIP = Qt.ItemDataRole.ToolTipRole.value
+
+
+class QueueCells(QStandardItemModel):
+    """The view's model: ``source``'s shown rows, cell values only for the rows on screen.
+
+    Only ``sort`` is overridden in Python (a header click). Nothing a repaint asks (``rowCount``,
+    ``index``, ``multiData``, ``flags``, ``headerData``) may be: Qt would call into Python per cell.
+    """
+
+    def __init__(self, source: QueueModel, parent: QObject | None = None) -> None:
+        super().__init__(0, source.columnCount(), parent)
+        self.source = source
+        self.setHorizontalHeaderLabels(list(source.HEADERS))
+        self._view: QTableView | None = None
+        self._written: dict[int, QueueRow] = {}  # position -> the row its items show
+        self._before: list[QueueRow] = []  # the source's order when a layout change began
+        source.rowsInserted.connect(self._inserted)
+        source.rowsRemoved.connect(self._removed)
+        source.layoutAboutToBeChanged.connect(self._before_layout)
+        source.layoutChanged.connect(self._after_layout)
+        source.modelReset.connect(self._reset)
+        source.dataChanged.connect(self._changed)
+        self._resize(source.rowCount())
+
+    # ---- the view -------------------------------------------------------------------------------
+    def attach(self, view: QTableView) -> None:
+        """Show in ``view``: cells follow its scrolling and size; tooltips come from the source."""
+        self._view = view
+        view.setModel(self)
+        view.setEditTriggers(QTableView.EditTrigger.NoEditTriggers)
+        view.verticalScrollBar().valueChanged.connect(lambda _value: self.write_screen())
+        view.viewport().installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+        view = self._view
+        if view is None or watched is not view.viewport():
+            return False
+        kind = event.type()
+        if kind == QEvent.Type.Resize:
+            self.write_screen()
+        elif kind == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
+            index = view.indexAt(event.pos())
+            source = self.source
+            tip = source.data(source.index(index.row(), index.column()), _TOOLTIP) if index.isValid() else ""
+            if isinstance(tip, str) and tip:
+                QToolTip.showText(event.globalPos(), tip, view.viewport(), view.visualRect(index))
+            else:
+                QToolTip.hideText()
+            return True
+        return False
+
+    def screen_rows(self) -> range:
+        """The positions on screen, with a margin each side (all of them, up to a screenful, when
+        there is no view yet)."""
+        count = self.rowCount()
+        view = self._view
+        if view is None:
+            return range(min(count, 64))
+        top = max(view.rowAt(0), 0)
+        bottom = view.rowAt(view.viewport().height() - 1)
+        if bottom < 0:  # the rows end above the bottom edge
+            bottom = count - 1
+        return range(max(top - MARGIN_ROWS, 0), min(bottom + MARGIN_ROWS + 1, count))
+
+    def write_screen(self) -> None:
+        """Write the cells of every on-screen row whose items do not show its current row."""
+        source = self.source
+        columns = source.columnCount()
+        written = self._written
+        for position in self.screen_rows():
+            row = source.row_at(position)
+            if written.get(position) is row:
+                continue
+            for column in range(columns):
+                item = QStandardItem()
+                for role, value in source.cell(row, column).items():
+                    item.setData(value, role)
+                self.setItem(position, column, item)
+            written[position] = row
+
+    # ---- following the source --------------------------------------------------------------------
+    def _resize(self, count: int) -> None:
+        if count > self.rowCount():
+            self.insertRows(self.rowCount(), count - self.rowCount())
+        elif count < self.rowCount():
+            self.removeRows(count, self.rowCount() - count)
+
+    def _inserted(self, parent: QModelIndex, first: int, last: int) -> None:
+        if not parent.isValid():
+            # Items move down with their rows. Each position's written row is checked by identity,
+            # so a shifted one is rewritten (a row never sits at two positions at once).
+            self.insertRows(first, last - first + 1)
+            self.write_screen()
+
+    def _removed(self, parent: QModelIndex, first: int, last: int) -> None:
+        if not parent.isValid():
+            # Forget it all: a position past the new end would otherwise still name its old row,
+            # and an empty item made there later would pass for that row's cells.
+            self._written.clear()
+            self.removeRows(first, last - first + 1)
+            self.write_screen()
+
+    def _before_layout(self, *_args: Any) -> None:
+        """The source is about to move rows (sort, filter, scattered arrivals): keep its order as it
+        is now (a copy of the list, not of the rows) to find each persistent index's row after."""
+        self._before = list(self.source.shown_rows())
+
+    def _after_layout(self, *_args: Any) -> None:
+        """Rows moved (and may have come or gone): grow, move every persistent index (the view's
+        selection and current row) to its row's new place or drop it (the row left), shrink.
+
+        The persistent indexes are listed only after this model announced its own layout change:
+        the selection model makes new ones for the selected rows at that moment."""
+        source = self.source
+        before, self._before = self._before, []
+        count = source.rowCount()
+        if count > self.rowCount():
+            self.insertRows(self.rowCount(), count - self.rowCount())
+        self.layoutAboutToBeChanged.emit()
+        old = self.persistentIndexList()
+        new: list[QModelIndex] = []
+        for index in old:
+            position = source.position_of(before[index.row()].sys_id) if index.row() < len(before) else None
+            new.append(self.index(position, index.column()) if position is not None else QModelIndex())
+        self.changePersistentIndexList(old, new)
+        self._written.clear()
+        self.layoutChanged.emit()
+        if count < self.rowCount():
+            self.removeRows(count, self.rowCount() - count)
+        self.write_screen()
+
+    def _reset(self) -> None:
+        self._written.clear()
+        self.removeRows(0, self.rowCount())
+        self._resize(self.source.rowCount())
+        self.write_screen()
+
+    def _changed(self, top: QModelIndex, bottom: QModelIndex, *_roles: Any) -> None:
+        first, last = top.row(), bottom.row()
+        for position in [position for position in self._written if first <= position <= last]:
+            del self._written[position]  # a few screenfuls at most, whatever the span
+        self.write_screen()
+
+    # ---- Qt API ---------------------------------------------------------------------------------
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """A header click: the source sorts; its layout change reaches here."""
+        self.source.sort(column, order)
