@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QSplitter,
     QStyle,
     QSystemTrayIcon,
-    QTabWidget,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -55,7 +54,7 @@ from app.ui.tasks import TaskSlot, spawn
 from app.ui.theme import Tone, app_icon, std_icon
 from app.ui.toast import Toast
 from app.ui.tray import TrayIcon
-from app.ui.widgets import Banner, BannerArea, exec_async, message_box
+from app.ui.widgets import Banner, BannerArea, SteadyTabs, exec_async, message_box
 
 if TYPE_CHECKING:
     from app.engine.api import EngineAPI
@@ -173,7 +172,7 @@ class MainWindow(QMainWindow):
         self.links_tab = LinksTab(engine)
         self.activity_tab.whyNot.connect(self.explain_number)
         self.links_tab.whyNot.connect(self.explain_number)
-        self.tabs = QTabWidget()
+        self.tabs = SteadyTabs()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.queue_tab, "Queue")
         self.tabs.addTab(self.activity_tab, "Activity")
@@ -476,7 +475,7 @@ class MainWindow(QMainWindow):
         self.tray.set_status("\n".join(lines))
 
     def _queue_count(self, count: int) -> None:
-        self.tabs.setTabText(TAB_QUEUE, f"Queue ({count:,})" if count else "Queue")
+        self.tabs.set_title(TAB_QUEUE, f"Queue ({count:,})" if count else "Queue")
         self._update_tray_tooltip()
 
     def _refresh_relative_times(self) -> None:

@@ -8,6 +8,7 @@ import pytest
 import qasync
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import QApplication
 from ui_fakes import FakeEngine, make_row, wait_until
 
 from app.engine.events import (
@@ -368,3 +369,54 @@ def test_state_is_restored(window: MainWindow, engine: FakeEngine, loop: qasync.
         assert again.tabs.currentIndex() == 2
     finally:
         again.detach()
+
+
+def test_a_new_queue_count_repaints_the_tab_bar_not_the_whole_window(
+    window: MainWindow, engine: FakeEngine, loop: qasync.QEventLoop
+) -> None:
+    """QTabWidget.setTabText lays out and repaints the whole tab widget (the queue, the preview):
+    ~15 ms of painting every second of a burst. A count that still fits changes the bar alone."""
+    from PySide6.QtCore import QEvent, QObject
+
+    class Paints(QObject):
+        """Names the watched widgets that paint (names, not the objects: nothing kept alive)."""
+
+        def __init__(self, watched: dict[str, QObject]) -> None:
+            super().__init__()
+            self.names = {id(widget): name for name, widget in watched.items()}
+            self.seen: list[str] = []
+
+        def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+            if event.type() == QEvent.Type.Paint and id(watched) in self.names:
+                self.seen.append(self.names[id(watched)])
+            return False
+
+    async def scenario() -> None:
+        engine.add_rows([make_row(n) for n in range(1, 13)])
+        await window.load()
+        window.resize(1280, 800)
+        window.show()
+        tab, bar = window.queue_tab, window.tabs.tabBar()
+        await wait_until(lambda: window.tabs.tabText(0) == "Queue (12)")
+        await wait_until(lambda: tab.stack.currentWidget() is tab.view)
+        await wait_until(lambda: tab.preview.pages.currentWidget() is tab.preview.ticket)  # settled
+        handle = window.windowHandle()
+        await wait_until(lambda: handle is not None and handle.isExposed())
+        paints = Paints({"bar": bar, "preview": tab.preview, "queue": tab.view.viewport()})
+        QApplication.instance().installEventFilter(paints)  # type: ignore[union-attr]
+        try:
+            window.repaint()  # whatever was waiting to be painted is, now
+            assert "queue" in paints.seen
+            paints.seen.clear()
+            window._queue_count(13)  # same width in digits
+            await wait_until(lambda: "bar" in paints.seen)  # one flush paints every dirty widget
+            assert window.tabs.tabText(0) == "Queue (13)"
+            assert paints.seen == ["bar"]
+            window._queue_count(100_000)  # wider: the tab widget makes room for it
+            assert window.tabs.tabText(0) == "Queue (100,000)"
+            assert bar.width() >= bar.sizeHint().width()
+            assert bar.tabRect(3).right() <= bar.width()  # the last tab is not pushed out
+        finally:
+            QApplication.instance().removeEventFilter(paints)  # type: ignore[union-attr]
+
+    loop.run_until_complete(scenario())
