@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt
-from PySide6.QtGui import QHelpEvent, QStandardItemModel
-from PySide6.QtWidgets import QTableView, QToolTip
+from PySide6.QtCore import QModelIndex, QObject, Qt
+from PySide6.QtGui import QStandardItemModel
+from PySide6.QtWidgets import QTableView
 
 if TYPE_CHECKING:
     from app.engine.views import QueueRow
@@ -37,6 +37,7 @@ PAINTED_ROLES = tuple(
         Qt.ItemDataRole.BackgroundRole,
     )
 )
+WRITTEN_ROLES = (*PAINTED_ROLES, _TOOLTIP)
 
 
 class QueueCells(QStandardItemModel):
@@ -63,30 +64,24 @@ class QueueCells(QStandardItemModel):
 
     # ---- the view -------------------------------------------------------------------------------
     def attach(self, view: QTableView) -> None:
-        """Show in ``view``: cells follow its scrolling and size; tooltips come from the source."""
+        """Show in ``view``: cells follow its scrolling and size; a cell's tooltip is written when
+        the mouse enters it. No event filter: that is a Python call for every event of the view
+        (each paint too), waiting for the interpreter lock while the engine's workers run Python."""
         self._view = view
         view.setModel(self)
         view.setEditTriggers(QTableView.EditTrigger.NoEditTriggers)
-        view.verticalScrollBar().valueChanged.connect(lambda _value: self.write_screen())
-        view.viewport().installEventFilter(self)
+        scroll = view.verticalScrollBar()
+        scroll.valueChanged.connect(lambda _value: self.write_screen())
+        scroll.rangeChanged.connect(lambda _low, _high: self.write_screen())  # the view's height
+        view.setMouseTracking(True)  # for ``entered``: emitted when the mouse reaches another cell
+        view.entered.connect(self.write_tooltip)
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
-        view = self._view
-        if view is None or watched is not view.viewport():
-            return False
-        kind = event.type()
-        if kind == QEvent.Type.Resize:
-            self.write_screen()
-        elif kind == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
-            index = view.indexAt(event.pos())
-            source = self.source
-            tip = source.data(source.index(index.row(), index.column()), _TOOLTIP) if index.isValid() else ""
-            if isinstance(tip, str) and tip:
-                QToolTip.showText(event.globalPos(), tip, view.viewport(), view.visualRect(index))
-            else:
-                QToolTip.hideText()
-            return True
-        return False
+    def write_tooltip(self, index: QModelIndex) -> None:
+        """The cell under the mouse gets its tooltip from the queue model (Qt shows it from here)."""
+        source = self.source
+        if index.isValid() and index.row() < source.rowCount():
+            tip = source.data(source.index(index.row(), index.column()), _TOOLTIP)
+            self.setData(index, tip if isinstance(tip, str) and tip else None, _TOOLTIP)
 
     def screen_rows(self) -> range:
         """The positions on screen, with a margin each side (all of them, up to a screenful, when
@@ -114,7 +109,7 @@ class QueueCells(QStandardItemModel):
                 # Into the item in place (made on first use): replacing an item (setItem) is a
                 # layout change for Qt, ~0.5 ms each with 100,000 rows. Every painted role is
                 # given, None for the absent ones: the item keeps roles it is not told about.
-                values = dict.fromkeys(PAINTED_ROLES)
+                values = dict.fromkeys(WRITTEN_ROLES)  # the tooltip too: it was another row's
                 values.update(source.cell(row, column))
                 self.setItemData(self.index(position, column), values)
             written[position] = row

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QHideEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import QApplication, QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from app.ui.theme import Tone, banner_background, css_color, foreground, text_color, tone_icon
@@ -60,7 +60,6 @@ class Toast(QFrame):
         # Ctrl+Z reaches an "Undo" from anywhere in the window (a text field keeps its own Ctrl+Z).
         self.undo_shortcut = QShortcut(QKeySequence(QKeySequence.StandardKey.Undo), parent)
         self.undo_shortcut.activated.connect(self._undo_key)
-        parent.installEventFilter(self)
         self.hide()
 
     def show_message(
@@ -142,6 +141,21 @@ class Toast(QFrame):
         x = (parent.width() - width) // 2
         y = parent.height() - self.height() - MARGIN
         self.move(max(0, x), max(0, y))
+
+    # The parent's resizes move the toast; watched only while it shows: an event filter is a Python
+    # call for every event of the window (each paint too), which waits for the interpreter lock
+    # while the engine's worker threads run Python.
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
+        parent = self.parentWidget()
+        if parent is not None:
+            parent.installEventFilter(self)
+        super().showEvent(event)
+
+    def hideEvent(self, event: QHideEvent) -> None:  # noqa: N802
+        parent = self.parentWidget()
+        if parent is not None:
+            parent.removeEventFilter(self)
+        super().hideEvent(event)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
         if watched is self.parentWidget() and event.type() == QEvent.Type.Resize and self.isVisible():

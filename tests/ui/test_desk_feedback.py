@@ -356,3 +356,28 @@ def test_shutdown_lets_a_pending_reject_finish(loop: qasync.QEventLoop) -> None:
 
     loop.run_until_complete(scenario())
     assert done == ["reject"]
+
+
+def test_the_toast_follows_the_window_while_it_shows_and_watches_nothing_when_hidden(
+    window: MainWindow, qapp: Any
+) -> None:
+    """The toast keeps its place at the bottom when the window is resized; hidden, it does not
+    watch the window's events (each would be a Python call, every paint included)."""
+    window.resize(1000, 700)
+    window.show()
+    toast = window.toast
+    parent = toast.parentWidget()
+    toast.show_message("Approved 1 incident")
+    qapp.processEvents()
+    window.resize(1280, 800)
+    qapp.processEvents()
+    assert toast.geometry().bottom() > parent.height() - 60
+    assert abs(toast.geometry().center().x() - parent.width() // 2) <= 2
+    toast.dismiss()
+    seen: list[int] = []
+    original = toast.eventFilter
+    toast.eventFilter = lambda watched, event: seen.append(int(event.type())) or original(watched, event)  # type: ignore[method-assign]
+    parent.update()
+    window.resize(1100, 760)
+    qapp.processEvents()
+    assert seen == []
