@@ -161,3 +161,38 @@ def test_overlapping_comparisons_do_not_trip_over_the_shared_cache(monkeypatch: 
     finally:
         sys.setswitchinterval(interval)
     assert errors == []
+
+
+async def test_marking_loads_only_the_items_whose_mark_changes(harness: Harness) -> None:
+    """All waiting items are compared each poll; writing the verdict loaded each as a full ORM
+    object (18 s of Python at 100,000 waiting). Only the items whose mark changes are loaded."""
+    from sqlalchemy import event
+
+    from app.store import QueueItem
+
+    for n in range(8):
+        harness.incident(short_description=f"Badge reader {n} offline on floor {n}")
+    engine = harness.engine(harness.config(duplicates=ON))
+    await engine.run_once()
+    loaded: list[str] = []
+
+    def on_load(target: QueueItem, _context: object) -> None:
+        loaded.append(target.number)
+
+    event.listen(QueueItem, "load", on_load)
+    try:
+        store = engine.store
+        compared = sorted(store.open_sys_ids())
+        assert len(compared) == 8
+        loaded.clear()
+        assert store.mark_duplicates(compared, {}, now=engine.ctx.clock()) == []  # nothing changes
+        assert loaded == []
+        first = store.get_item(compared[0])
+        assert first is not None
+        loaded.clear()
+        changed = store.mark_duplicates(
+            compared, {first.sys_id: ("INC0000001", "same caller")}, now=engine.ctx.clock()
+        )
+        assert [item.sys_id for item in changed] == [first.sys_id] and loaded == [first.number]
+    finally:
+        event.remove(QueueItem, "load", on_load)
