@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QModelIndex, QObject, Qt
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, QObject, Qt
 from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import QTableView
 
@@ -90,10 +90,17 @@ class QueueCells(QStandardItemModel):
         view = self._view
         if view is None:
             return range(min(count, 64))
-        top = max(view.rowAt(0), 0)
-        bottom = view.rowAt(view.viewport().height() - 1)
-        if bottom < 0:  # the rows end above the bottom edge
-            bottom = count - 1
+        height = view.viewport().height()
+        per_screen = height // max(view.verticalHeader().defaultSectionSize(), 1) + 1
+        top = view.rowAt(0)
+        if top < 0:
+            # Scrolled past the end (the list just got shorter, the view has not scrolled back
+            # yet): it is about to show the last screenful.
+            top, bottom = max(count - per_screen, 0), count - 1
+        else:
+            bottom = view.rowAt(height - 1)
+            if bottom < 0:  # the rows end above the bottom edge
+                bottom = min(top + per_screen, count) - 1
         return range(max(top - MARGIN_ROWS, 0), min(bottom + MARGIN_ROWS + 1, count))
 
     def write_screen(self) -> None:
@@ -152,6 +159,7 @@ class QueueCells(QStandardItemModel):
         count = source.rowCount()
         if count > self.rowCount():
             self.insertRows(self.rowCount(), count - self.rowCount())
+        everything = self._selects_everything()
         self.layoutAboutToBeChanged.emit()
         old = self.persistentIndexList()
         new: list[QModelIndex] = []
@@ -163,7 +171,46 @@ class QueueCells(QStandardItemModel):
         self.layoutChanged.emit()
         if count < self.rowCount():
             self.removeRows(count, self.rowCount() - count)
+        if everything:
+            self._select_again(before)
         self.write_screen()
+
+    def _selects_everything(self) -> bool:
+        """The view's selection is one range over the whole table (Ctrl+A). Qt's selection model
+        keeps such a selection through a layout change by selecting the whole table again when the
+        row count is the same: rows that arrived (a filter's, a poll's) would come up selected."""
+        view = self._view
+        selection = view.selectionModel() if view is not None else None
+        if selection is None:
+            return False
+        ranges = selection.selection()
+        if ranges.size() != 1:
+            return False
+        only = ranges.at(0)
+        return (only.top(), only.left(), only.bottom(), only.right()) == (
+            0,
+            0,
+            self.rowCount() - 1,
+            self.columnCount() - 1,
+        )
+
+    def _select_again(self, rows: list[QueueRow]) -> None:
+        """Select exactly the rows that were selected (all of ``rows``) where they are now."""
+        view = self._view
+        selection = view.selectionModel() if view is not None else None
+        if selection is None:
+            return
+        source = self.source
+        found = (source.position_of(row.sys_id) for row in rows)
+        positions = sorted(position for position in found if position is not None)
+        chosen = QItemSelection()
+        last_column = self.columnCount() - 1
+        start = 0
+        for at in range(1, len(positions) + 1):  # contiguous runs, one range each
+            if at == len(positions) or positions[at] != positions[at - 1] + 1:
+                chosen.select(self.index(positions[start], 0), self.index(positions[at - 1], last_column))
+                start = at
+        selection.select(chosen, QItemSelectionModel.SelectionFlag.ClearAndSelect)
 
     def _reset(self) -> None:
         self._written.clear()

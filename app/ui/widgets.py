@@ -336,15 +336,19 @@ class SteadyTabs(QTabWidget):
     def set_title(self, index: int, text: str) -> None:
         bar = self.tabBar()
         bar.setTabText(index, text)
-        if not self._bar_fits():
+        if self._bar_fits():
+            self._title_only = True  # the layout request the bar posts now asks for nothing new
+        else:
             self.setTabText(index, text)
 
     def _bar_fits(self) -> bool:
         bar = self.tabBar()
         hint = bar.sizeHint()
-        return hint.width() <= bar.width() and hint.height() == bar.height()
+        return bar.isVisible() and hint.width() <= bar.width() and hint.height() == bar.height()
 
     def event(self, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.LayoutRequest and self._bar_fits():
-            return True  # the bar's new title fits in the room it has: nothing to lay out
+        if event.type() == QEvent.Type.LayoutRequest and getattr(self, "_title_only", False):
+            self._title_only = False
+            if self._bar_fits():
+                return True  # only a title changed, and it fits in the room it has
         return super().event(event)

@@ -8,10 +8,11 @@ from datetime import timedelta
 import pytest
 from desk_helpers import repeated_report
 from engine_harness import Harness
+from sqlmodel import select
 
 from app.domain.records import Incident
 from app.engine.events import EngineEvent, ItemUpdated
-from app.store import QueueState
+from app.store import QueueItem, QueueState
 
 ON = {"enabled": True}  # the shared harness switches the check off for the other tests
 
@@ -196,3 +197,37 @@ async def test_marking_loads_only_the_items_whose_mark_changes(harness: Harness)
         assert [item.sys_id for item in changed] == [first.sys_id] and loaded == [first.number]
     finally:
         event.remove(QueueItem, "load", on_load)
+
+
+async def test_marks_touch_only_waiting_items_that_were_compared_and_audit_once(harness: Harness) -> None:
+    for n in range(6):
+        harness.incident(short_description=f"Badge reader {n} offline on floor {n}")
+    engine = harness.engine(harness.config(duplicates=ON))
+    await engine.run_once()
+    store = engine.store
+    ids = sorted(store.open_sys_ids())
+    a, b, c, d, e, f = ids
+    with store._desk_write() as session:
+        for item in session.exec(select(QueueItem)).all():
+            if item.sys_id == c:
+                item.state = QueueState.PUSHED
+            if item.sys_id == f:
+                item.state = QueueState.APPROVED
+            if item.sys_id in (d, e):
+                item.duplicate_of, item.duplicate_note = "INC9", "old"
+            session.add(item)
+    now = engine.ctx.clock()
+    found = {a: ("INC1", "same caller"), b: ("INC1", "same caller"), c: ("INC1", "x"), f: ("INC2", "y")}
+    changed = store.mark_duplicates([a, c, d, f], found, now=now)
+    assert sorted(item.sys_id for item in changed) == sorted([a, d, f])
+    got = {sys_id: store.get_item(sys_id) for sys_id in ids}
+    assert (got[a].duplicate_of, got[a].duplicate_note) == ("INC1", "same caller")
+    assert got[b].duplicate_of is None  # not compared: untouched
+    assert got[c].duplicate_of is None  # pushed: never marked
+    assert got[d].duplicate_of is None  # compared, no longer a suspect: cleared
+    assert got[e].duplicate_of == "INC9"  # not compared: keeps its mark
+    assert got[f].duplicate_of == "INC2"  # approved is waiting too
+    assert store.mark_duplicates([a, c, d, f], found, now=now) == []  # stable
+    store.mark_duplicates([a], {a: ("INC1", "another reason")}, now=now)
+    audits = [x for x in store.list_audit(sys_id=a) if x.kind == "duplicate"]
+    assert len(audits) == 1
