@@ -107,8 +107,13 @@ class QueueCells(QStandardItemModel):
         """Write the cells of every on-screen row whose items do not show its current row."""
         source = self.source
         columns = source.columnCount()
+        screen = self.screen_rows()
+        if len(self._written) > 4 * len(screen) + 64:
+            # Scrolled far: forget rows written long ago (they are written again if they come
+            # back), so the record stays a few screenfuls long.
+            self._written = {position: row for position, row in self._written.items() if position in screen}
         written = self._written
-        for position in self.screen_rows():
+        for position in screen:
             row = source.row_at(position)
             if written.get(position) is row:
                 continue
@@ -221,7 +226,7 @@ class QueueCells(QStandardItemModel):
     def _changed(self, top: QModelIndex, bottom: QModelIndex, *_roles: Any) -> None:
         first, last = top.row(), bottom.row()
         for position in [position for position in self._written if first <= position <= last]:
-            del self._written[position]  # a few screenfuls at most, whatever the span
+            del self._written[position]  # a few screenfuls at most (write_screen keeps it so)
         self.write_screen()
 
     # ---- Qt API ---------------------------------------------------------------------------------

@@ -145,6 +145,17 @@ def test_cells_follow_every_kind_of_change(window: MainWindow) -> None:
     assert_screen_matches(tab)
 
 
+def test_scrolling_through_a_long_queue_keeps_the_record_of_written_rows_short(window: MainWindow) -> None:
+    tab = _tab(window, 3000)
+    bar = tab.view.verticalScrollBar()
+    for value in range(0, bar.maximum() + 1, 20):  # a screenful at a time, to the end
+        bar.setValue(value)
+    screen = len(tab.cells.screen_rows())
+    assert len(tab.cells._written) <= 5 * screen + 64
+    bar.setValue(0)  # rows forgotten on the way are written again when they come back
+    assert_screen_matches(tab)
+
+
 def test_a_row_that_leaves_and_comes_back_at_the_end_gets_its_cells_again(window: MainWindow) -> None:
     tab = _tab(window, 12)  # every row on screen
     model = tab.model
