@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select as select_columns
-from sqlmodel import col, select
+from sqlmodel import col
 
 from app.store.desk_session import WAITING, DeskSession
 from app.store.models import AuditOutcome, QueueItem, QueueState
+from app.store.queue import items_by_sys_id
 from app.store.types import require_utc
 
 # A rejected incident was still a report of its problem: a repeat of it waits for a person too (its
@@ -29,7 +30,6 @@ COMPARED = (
     QueueState.PUSHED,
     QueueState.REJECTED,
 )
-CHUNK = 500  # ids per IN list
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,31 +88,27 @@ class DuplicateStore(DeskSession):
                     col(QueueItem.sys_id), col(QueueItem.duplicate_of), col(QueueItem.duplicate_note)
                 ).where(col(QueueItem.state).in_(WAITING))
             ).all()
-            moved = sorted(
+            moved = [
                 sys_id
                 for sys_id, primary, note in marks
                 if sys_id in wanted and (primary, note) != found.get(sys_id, (None, None))
-            )
-            for start in range(0, len(moved), CHUNK):
-                rows = session.exec(
-                    select(QueueItem).where(col(QueueItem.sys_id).in_(moved[start : start + CHUNK]))
-                ).all()
-                for item in rows:
-                    if item.state not in WAITING:
-                        continue
-                    primary, note = found.get(item.sys_id, (None, None))
-                    newly = item.duplicate_of is None and primary is not None
-                    item.duplicate_of, item.duplicate_note = primary, note
-                    item.updated_at = now
-                    session.add(item)
-                    changed.append(item)
-                    if newly:
-                        self._desk_audit(
-                            session,
-                            item,
-                            now=now,
-                            kind="duplicate",
-                            outcome=AuditOutcome.SKIPPED,
-                            summary=f"{item.number}: {note}; auto-push leaves it for a person",
-                        )
+            ]
+            for item in items_by_sys_id(session, moved).values():
+                if item.state not in WAITING:
+                    continue
+                primary, note = found.get(item.sys_id, (None, None))
+                newly = item.duplicate_of is None and primary is not None
+                item.duplicate_of, item.duplicate_note = primary, note
+                item.updated_at = now
+                session.add(item)
+                changed.append(item)
+                if newly:
+                    self._desk_audit(
+                        session,
+                        item,
+                        now=now,
+                        kind="duplicate",
+                        outcome=AuditOutcome.SKIPPED,
+                        summary=f"{item.number}: {note}; auto-push leaves it for a person",
+                    )
         return changed
