@@ -71,8 +71,8 @@ EVENT_SLICE = 500  # queue events applied per turn of the event loop
 # During a burst (a poll queueing thousands) the table changes, and repaints, at most this often:
 # each full repaint is several ms of the GUI thread, and nobody reads rows arriving 20 times a second.
 APPLY_SPACING_MS = 250
-#: The counts (filter, tab title, tooltip) change at most this often during a burst: each change
-#: of their text lays out and repaints the whole window (~15 ms of Qt painting at 1280x800).
+#: The counts (filter, tab title, tooltip) change at most this often during a burst: each new text
+#: lays out and repaints the filter bar and the tab bar, and nobody reads counts 4 times a second.
 COUNTS_SPACING_MS = 1000
 
 log = logging.getLogger(__name__)
@@ -351,7 +351,7 @@ class QueueTab(QWidget):
 
     def row_menu(self, position: int) -> QMenu:
         """The actions for one row (also what Shift+F10 / the menu key open)."""
-        row = self.model.row_at(position) if 0 <= position < self.model.rowCount() else None
+        row = self._row(position)
         menu = QMenu(self)
         if row is None:
             return menu
@@ -447,15 +447,19 @@ class QueueTab(QWidget):
         selection = self.view.selectionModel()
         if selection is None:
             return rows
-        shown = self.model.rowCount()
         for index in selection.selectedRows(COL_NUMBER):
-            if 0 <= index.row() < shown:
-                rows.append(self.model.row_at(index.row()))
+            row = self._row_at(index)
+            if row is not None:
+                rows.append(row)
         return rows
+
+    def _row(self, position: int) -> QueueRow | None:
+        """The queue row shown at ``position`` (None past either end)."""
+        return self.model.row_at(position) if 0 <= position < self.model.rowCount() else None
 
     def _row_at(self, index: QModelIndex) -> QueueRow | None:
         """The queue row at a view index (the view's cells hold text, not rows)."""
-        return self.model.row_at(index.row()) if 0 <= index.row() < self.model.rowCount() else None
+        return self._row(index.row())
 
     def select_number(self, number: str) -> bool:
         position = self.model.position_of_number(number)

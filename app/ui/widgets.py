@@ -333,6 +333,8 @@ class SteadyTabs(QTabWidget):
     preview, every second while a poll fills the queue and its tab title counts along. Titles are
     changed through :meth:`set_title`; a title that needs more room still gets the full layout."""
 
+    _title_only = False  # set_title changed a title that fits: the next layout request is its own
+
     def set_title(self, index: int, text: str) -> None:
         bar = self.tabBar()
         bar.setTabText(index, text)
@@ -347,7 +349,7 @@ class SteadyTabs(QTabWidget):
         return bar.isVisible() and hint.width() <= bar.width() and hint.height() == bar.height()
 
     def event(self, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.LayoutRequest and getattr(self, "_title_only", False):
+        if event.type() == QEvent.Type.LayoutRequest and self._title_only:
             self._title_only = False
             if self._bar_fits():
                 return True  # only a title changed, and it fits in the room it has
