@@ -18,6 +18,7 @@ suspects, each with the sentence that says why. Pure code: no IO, no clock.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -54,6 +55,11 @@ class DuplicateRules:
         return self.window > timedelta(0)
 
 
+# A Candidate's fields in order, as a plain tuple (what a long-lived cache keeps: see fields()).
+CandidateFields = tuple[str, str, str, str, str, str, str, datetime]
+_CALLER_ID, _CI = 3, 5  # where CandidateFields hold what the buckets are made of
+
+
 @dataclass(frozen=True)
 class Candidate:
     """The few incident fields the rule reads."""
@@ -79,6 +85,20 @@ class Candidate:
             ci=incident.cmdb_ci,
             ci_name=incident.cmdb_ci_name or incident.cmdb_ci,
             opened_at=opened,
+        )
+
+    def fields(self) -> CandidateFields:
+        """``Candidate(*c.fields()) == c``. A tuple of strings and times is not tracked by the
+        garbage collector: 100,000 of them kept between polls cost its full passes nothing."""
+        return (
+            self.sys_id,
+            self.number,
+            self.short_description,
+            self.caller_id,
+            self.caller_name,
+            self.ci,
+            self.ci_name,
+            self.opened_at,
         )
 
     @cached_property
@@ -246,6 +266,17 @@ def find_groups(candidates: Iterable[Candidate], rules: DuplicateRules) -> list[
             break
     by_id = {c.sys_id: c for c in ordered}
     return [DuplicateGroup(by_id[primary], tuple(found)) for primary, found in suspects.items()]
+
+
+def comparable(rows: Iterable[CandidateFields]) -> list[Candidate]:
+    """The candidates among ``rows`` that share a caller or a CI with another one: only they can
+    be or have a repeat (``match`` needs one of them shared). The others are not made into
+    candidates at all: with 100,000 waiting, objects made for each and kept through seconds of
+    comparing set off full garbage collections, which hold every thread (the GUI's too)."""
+    listed = list(rows)
+    callers = Counter(row[_CALLER_ID] for row in listed if row[_CALLER_ID])
+    cis = Counter(row[_CI] for row in listed if row[_CI])
+    return [Candidate(*row) for row in listed if callers[row[_CALLER_ID]] > 1 or cis[row[_CI]] > 1]
 
 
 def suspicions(candidates: Sequence[Candidate], rules: DuplicateRules) -> dict[str, Suspicion]:

@@ -8,17 +8,18 @@ repeat of one queued in the same poll; it waits until the comparison has run).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from app.domain.duplicates import Candidate, DuplicateRules, suspicions
+from app.domain.duplicates import Candidate, CandidateFields, DuplicateRules, comparable, suspicions
 from app.domain.records import Incident
 from app.engine.context import EngineContext
 from app.engine.convert import queue_row
 from app.engine.events import ItemUpdated
 from app.store import QueueItem, QueueState
 from app.store.duplicates import StoredSnapshot
+
+Parsed = tuple[tuple[int, datetime], CandidateFields]  # (snapshot version, the candidate's fields)
 
 
 class DuplicateWatch:
@@ -30,9 +31,11 @@ class DuplicateWatch:
         self._unscanned: set[str] = set()  # queued or changed since the last comparison
         self._scanned_once = False
         self._suspects: dict[str, str] = {}  # sys_id -> primary number, as of the last comparison
-        # sys_id -> (the snapshot's version, its candidate): each poll compares thousands of items,
-        # and parsing every snapshot again held the interpreter (and so the GUI thread) for long.
-        self._parsed: dict[str, tuple[tuple[int, datetime], Candidate]] = {}
+        # sys_id -> (the snapshot's version, its candidate's fields): each poll compares thousands
+        # of items, and parsing every snapshot again held the interpreter (and so the GUI thread)
+        # for long. Plain tuples of strings and times: the garbage collector stops tracking them,
+        # so 100,000 cached candidates do not lengthen each of its full passes.
+        self._parsed: dict[str, Parsed] = {}
 
     def changed(self, sys_ids: Iterable[str]) -> None:
         self._unscanned.update(sys_ids)
@@ -53,9 +56,9 @@ class DuplicateWatch:
         # have been queued a little later than it was opened.
         since = ctx.clock() - 2 * self.rules.window
         try:
-            items = await ctx.db(ctx.store.duplicate_candidates, since)
-            # Parsing the snapshots and comparing is pure CPU: off the event loop (the GUI's loop).
-            found, compared = await asyncio.to_thread(self._compare, items)
+            # Reading, parsing and comparing: off the event loop (the GUI's loop), and what they
+            # make is freed there too (freeing 100,000 snapshots took the GUI thread ~10 ms).
+            found, compared = await ctx.db(self._read_and_compare, since)
             changed = await ctx.db(ctx.store.mark_duplicates, compared, found, now=ctx.clock())
         except BaseException:
             self._unscanned |= pending  # not compared: they stay held until a comparison runs
@@ -64,26 +67,36 @@ class DuplicateWatch:
         for item in changed:
             ctx.bus.publish(ItemUpdated(queue_row(item)))
 
-    def _compare(self, items: list[StoredSnapshot]) -> tuple[dict[str, tuple[str, str]], list[str]]:
+    def _read_and_compare(self, since: datetime) -> tuple[dict[str, tuple[str, str]], list[str]]:
+        """The items to compare, read without the snapshots already parsed, then compared (in a
+        worker thread)."""
+        known = self._parsed  # swapped whole by each scan, never edited: this one stays as it is
+        versions = {sys_id: version for sys_id, (version, _fields) in known.items()}
+        return self._compare(self.ctx.store.duplicate_candidates(since, versions), known)
+
+    def _compare(
+        self, items: list[StoredSnapshot], known: dict[str, Parsed]
+    ) -> tuple[dict[str, tuple[str, str]], list[str]]:
         """(sys_id -> (primary number, reason) for each suspect, every sys_id compared). In a worker
-        thread: with 100,000 waiting, even listing their ids is milliseconds. Two scans may overlap
-        (a poll and auto-push): each builds its own cache and swaps it in whole, never editing one
-        another thread reads."""
-        known = self._parsed
-        parsed: dict[str, tuple[tuple[int, datetime], Candidate]] = {}
-        for item in items:
-            cached = known.get(item.sys_id)
-            if cached is None or cached[0] != item.version:
-                incident = Incident.model_validate_json(item.snapshot)
-                cached = (item.version, Candidate.from_incident(incident))
-            parsed[item.sys_id] = cached
+        thread: with 100,000 waiting, even listing their ids is milliseconds. ``items`` come
+        without a snapshot where ``known`` has their version. Two scans may overlap (a poll and
+        auto-push): each builds its own cache and swaps it in whole, never editing one another
+        thread reads."""
+        parsed: dict[str, Parsed] = {}
+        for sys_id, _number, version, snapshot in items:
+            if snapshot is None:
+                cached = known[sys_id]
+            else:
+                candidate = Candidate.from_incident(Incident.model_validate_json(snapshot))
+                cached = (version, candidate.fields())
+            parsed[sys_id] = cached
         self._parsed = parsed  # also forgets the items no longer compared
-        candidates = [candidate for _version, candidate in parsed.values()]
+        candidates = comparable(fields for _version, fields in parsed.values())
         found = {
             sys_id: (suspect.primary_number, suspect.reason())
             for sys_id, suspect in suspicions(candidates, self.rules).items()
         }
-        return found, [item.sys_id for item in items]
+        return found, [item[0] for item in items]
 
     async def held(self, items: Iterable[QueueItem]) -> dict[str, str]:
         """sys_id -> why auto-push leaves this pending item for a person."""

@@ -9,7 +9,6 @@ them. Only waiting items are marked; pushed, rejected and dropped ones keep what
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select as select_columns
@@ -18,6 +17,7 @@ from sqlmodel import col
 from app.store.desk_session import WAITING, DeskSession
 from app.store.models import AuditOutcome, QueueItem, QueueState
 from app.store.queue import items_by_sys_id
+from app.store.session import chunks
 from app.store.types import require_utc
 
 # A rejected incident was still a report of its problem: a repeat of it waits for a person too (its
@@ -32,30 +32,33 @@ COMPARED = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class StoredSnapshot:
-    """A queued incident's stored snapshot and which ServiceNow update it is (plain columns: no ORM
-    object per item, so thousands of them cost the garbage collector nothing)."""
-
-    sys_id: str
-    number: str
-    version: tuple[int, datetime]  # (sys_mod_count, sys_updated_on): a new one means a new snapshot
-    snapshot: str
+# A queued incident's stored snapshot and which ServiceNow update it is, (sys_id, number, version,
+# snapshot): version is (sys_mod_count, sys_updated_on), a new one means a new snapshot; snapshot is
+# None when the reader already had this version. A plain tuple of strings and times, not an object:
+# the garbage collector stops tracking it, so 100,000 of them do not lengthen its full passes (each
+# one holds every thread, the desktop's GUI thread included).
+StoredSnapshot = tuple[str, str, tuple[int, datetime], str | None]
 
 
 class DuplicateStore(DeskSession):
-    def duplicate_candidates(self, queued_since: datetime) -> list[StoredSnapshot]:
+    def duplicate_candidates(
+        self, queued_since: datetime, known: Mapping[str, tuple[int, datetime]] | None = None
+    ) -> list[StoredSnapshot]:
         """Items worth comparing: queued since then (pushed and rejected ones too: a repeat of an
         incident whose ticket exists, or that a person rejected, is still a repeat), plus every
-        waiting item, oldest first. Only waiting items are ever marked."""
+        waiting item, oldest first. Only waiting items are ever marked.
+
+        ``known``: sys_id -> the version the caller has already parsed; those items come without
+        their snapshot (``None``). Each poll compares every waiting item: reading 100,000 snapshots
+        of a few KB to parse the few new ones was most of the check's time and memory."""
         since = require_utc(queued_since, "queued_since")
-        query = (
+        known = known or {}
+        versions = (
             select_columns(  # SQLAlchemy's: sqlmodel's select() types at most four columns
                 col(QueueItem.sys_id),
                 col(QueueItem.number),
                 col(QueueItem.sn_mod_count),
                 col(QueueItem.sn_updated_on),
-                col(QueueItem.snapshot),
             )
             .where(
                 col(QueueItem.state).in_(COMPARED),
@@ -64,10 +67,24 @@ class DuplicateStore(DeskSession):
             .order_by(col(QueueItem.queued_at), col(QueueItem.id))
         )
         with self._desk_read() as session:
-            return [
-                StoredSnapshot(sys_id, number, (mod_count, updated_on), snapshot)
-                for sys_id, number, mod_count, updated_on, snapshot in session.execute(query).all()
+            connection = session.connection()  # Core rows, streamed: no ORM buffering of every row
+            listed: list[StoredSnapshot] = [
+                (sys_id, number, (mod_count, updated_on), None)
+                for sys_id, number, mod_count, updated_on in connection.execute(versions)
             ]
+            wanted = [sys_id for sys_id, _number, version, _none in listed if known.get(sys_id) != version]
+            # The snapshot with the version it is (read again: it may have changed in between).
+            texts: dict[str, tuple[tuple[int, datetime], str]] = {}
+            for chunk in chunks(wanted):
+                snapshots = select_columns(
+                    col(QueueItem.sys_id),
+                    col(QueueItem.sn_mod_count),
+                    col(QueueItem.sn_updated_on),
+                    col(QueueItem.snapshot),
+                ).where(col(QueueItem.sys_id).in_(chunk))
+                for sys_id, mod_count, updated_on, snapshot in connection.execute(snapshots):
+                    texts[sys_id] = ((mod_count, updated_on), snapshot)
+        return [(item[0], item[1], *texts[item[0]]) if item[0] in texts else item for item in listed]
 
     def mark_duplicates(
         self, compared: Collection[str], found: Mapping[str, tuple[str, str]], *, now: datetime
@@ -83,11 +100,13 @@ class DuplicateStore(DeskSession):
             # let SQLite pick the state index and scan most of the table for each chunk. Only the
             # few items whose mark changes are loaded to be written (by id alone, same reason).
             wanted = set(compared)
-            marks = session.execute(
+            # Core rows, streamed: 100,000 ORM-buffered rows lived long enough to set off full
+            # garbage collections.
+            marks = session.connection().execute(
                 select_columns(
                     col(QueueItem.sys_id), col(QueueItem.duplicate_of), col(QueueItem.duplicate_note)
                 ).where(col(QueueItem.state).in_(WAITING))
-            ).all()
+            )
             moved = [
                 sys_id
                 for sys_id, primary, note in marks

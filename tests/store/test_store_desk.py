@@ -66,9 +66,13 @@ def test_duplicate_marks_are_set_once_audited_and_cleared(
     candidates = store.duplicate_candidates(T0 + timedelta(minutes=2))
     # Waiting items whatever their age, recent rejected ones (a repeat of a rejected report still
     # waits for a person); never a dropped one.
-    assert [item.number for item in candidates] == ["INC0000001", "INC0000002", "INC0000003"]
+    assert [number for _sys_id, number, _version, _snapshot in candidates] == [
+        "INC0000001",
+        "INC0000002",
+        "INC0000003",
+    ]
 
-    compared = [item.sys_id for item in candidates]
+    compared = [item_sys_id for item_sys_id, _number, _version, _snapshot in candidates]
     note = "possible duplicate of INC0000001: same caller x, 80 % of the words alike, opened 5 min apart"
     changed = store.mark_duplicates(compared, {sys_id(2): ("INC0000001", note)}, now=T0)
     assert [item.number for item in changed] == ["INC0000002"]
@@ -82,3 +86,30 @@ def test_duplicate_marks_are_set_once_audited_and_cleared(
     assert [i.number for i in cleared] == ["INC0000002"]
     item = store.get_item("INC0000002")
     assert item is not None and item.duplicate_of is None and item.state == QueueState.PENDING
+
+
+def test_duplicate_candidates_leave_out_the_snapshots_the_reader_has(
+    store: Store, make_incident: IncidentFactory
+) -> None:
+    """Each poll compares every waiting item: with 100,000 waiting, reading all their snapshots to
+    parse the few new ones was most of the check. Known versions come without their text; a newer
+    update of an incident comes with its text and the version that text is."""
+    for n in (1, 2, 3):
+        store.upsert_from_incident(make_incident(n, minutes=n), now=T0 + timedelta(minutes=n))
+    first = store.duplicate_candidates(T0)
+    assert all(snapshot is not None for _id, _number, _version, snapshot in first)
+    known = {item_sys_id: version for item_sys_id, _number, version, _snapshot in first}
+
+    assert [snapshot for *_, snapshot in store.duplicate_candidates(T0, known)] == [None, None, None]
+
+    store.upsert_from_incident(make_incident(2, mod=1, minutes=9, short_description="Printer 2 jams"), now=T0)
+    store.upsert_from_incident(make_incident(4, minutes=4), now=T0 + timedelta(minutes=4))
+    again = {number: (version, text) for _id, number, version, text in store.duplicate_candidates(T0, known)}
+    assert [number for number, (_version, text) in again.items() if text is not None] == [
+        "INC0000002",
+        "INC0000004",
+    ]
+    version, text = again["INC0000002"]
+    assert version == (1, T0 + timedelta(minutes=9))
+    assert text is not None and "Printer 2 jams" in text
+    assert again["INC0000001"] == (known[sys_id(1)], None)
