@@ -39,11 +39,12 @@ from app.engine.events import (
     ReturnFailed,
 )
 from app.engine.views import AuditRow
+from app.ui.focus_ring import add_focus_ring
 from app.ui.format import local_time, now_utc, tooltip_text
 from app.ui.live_list import HeldRows, NewRowsButton
 from app.ui.table_model import ModelIndex, RowTableModel, refilter
 from app.ui.tasks import spawn
-from app.ui.theme import Tone, add_focus_ring, foreground, std_icon, tint, tone_icon
+from app.ui.theme import Tone, foreground, std_icon, tint, tone_icon
 from app.ui.widgets import add_record_actions, plain_label, show_row_menu
 
 if TYPE_CHECKING:

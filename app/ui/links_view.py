@@ -35,11 +35,12 @@ from PySide6.QtWidgets import (
 
 from app.engine.events import LinkChanged
 from app.engine.views import AuditRow, LinkRow
+from app.ui.focus_ring import add_focus_ring
 from app.ui.format import local_time, tooltip_text
 from app.ui.live_list import HeldRows, NewRowsButton
 from app.ui.table_model import ModelIndex, RowTableModel, refilter
 from app.ui.tasks import TaskSlot
-from app.ui.theme import Tone, add_focus_ring, foreground, monospace_font, std_icon, tone_icon
+from app.ui.theme import Tone, foreground, monospace_font, std_icon, tone_icon
 from app.ui.widgets import EmptyState, add_record_actions, plain_label, show_row_menu
 
 if TYPE_CHECKING:

@@ -32,12 +32,13 @@ from PySide6.QtWidgets import (
 from app.engine.views import ActionResult, OverrideChoices, QueueRow
 from app.ui.claims import ClaimKeeper
 from app.ui.desk_actions import EDITABLE, DeskActions
+from app.ui.focus_ring import add_focus_ring
 from app.ui.format import desk_user, plural, priority_label, reviewing_text
 from app.ui.mapping_table import COL_FROM, COL_RULE, COL_TARGET, COL_VALUE, HEADERS, fill_mapping_table
 from app.ui.override_editor import OverrideEditor
 from app.ui.queue_model import STATE_LABELS
 from app.ui.tasks import TaskSlot, spawn
-from app.ui.theme import Tone, add_focus_ring, monospace_font, std_icon
+from app.ui.theme import Tone, monospace_font, std_icon
 from app.ui.ticket_view import TicketView, field_label
 from app.ui.widgets import Banner, EmptyState, message_box, plain_label
 

@@ -42,6 +42,7 @@ from app.engine.events import ItemQueued, ItemRemoved, ItemUpdated
 from app.engine.views import QueueRow
 from app.ui.claims import loop_running
 from app.ui.desk_actions import EDITABLE
+from app.ui.focus_ring import add_focus_ring
 from app.ui.format import desk_user, plural
 from app.ui.preview_pane import PreviewPane
 from app.ui.queue_cells import QueueCells
@@ -61,7 +62,6 @@ from app.ui.queue_model import (
     QueueModel,
 )
 from app.ui.tasks import spawn
-from app.ui.theme import add_focus_ring
 from app.ui.widgets import EmptyState, add_record_actions, show_row_menu
 
 if TYPE_CHECKING:

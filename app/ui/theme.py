@@ -127,19 +127,6 @@ def hint_palette(pal: QPalette | None = None) -> QPalette:
     return result
 
 
-def add_focus_ring(widget: QWidget) -> None:
-    """A visible ring around a focused list: the keyboard's position is never a guess.
-
-    A ``:focus`` rule alone left Fusion's own 1 px frame (the ring never showed); with the resting
-    border and padding set too, the focused list gets a 2 px ring in the highlight colour and the
-    content does not shift."""
-    name = type(widget).__name__
-    widget.setStyleSheet(
-        f"{name} {{ border: 1px solid palette(mid); padding: 1px; }} "
-        f"{name}:focus {{ border: 2px solid palette(highlight); padding: 0px; }}"
-    )
-
-
 def std_icon(pixmap: QStyle.StandardPixmap, widget: QWidget | None = None) -> QIcon:
     style = widget.style() if widget is not None else QApplication.style()
     return style.standardIcon(pixmap)

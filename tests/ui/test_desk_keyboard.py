@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import qasync
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QGuiApplication, QPalette
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -25,6 +25,7 @@ from ui_fakes import FakeEngine, make_row, wait_until
 
 from app.engine.events import PushSucceeded
 from app.engine.views import LinkRow
+from app.ui.focus_ring import RINGED, has_focus_ring
 from app.ui.main_window import MainWindow
 from app.ui.shortcuts import KEYBOARD_MAP
 
@@ -99,7 +100,9 @@ def test_keyboard_map(window: MainWindow, engine: FakeEngine, loop: qasync.QEven
     loop.run_until_complete(scenario())
 
 
-def test_mnemonics_and_focus_ring(window: MainWindow) -> None:
+def test_mnemonics_and_focus_ring(
+    window: MainWindow, engine: FakeEngine, loop: qasync.QEventLoop, qtbot: Any
+) -> None:
     pane = window.queue_tab.preview
     for text in (pane.approve_button.text(), pane.reject_button.text(), window.poll_action.text()):
         assert "&" in text
@@ -109,9 +112,41 @@ def test_mnemonics_and_focus_ring(window: MainWindow) -> None:
         "&Sync",
         "&Help",
     ]
-    for view in (window.queue_tab.view, window.activity_tab.view, window.links_tab.view, pane.table):
-        assert ":focus" in view.styleSheet()
-        assert not view.tabKeyNavigation()
+
+    def ring_colour(view: QWidget) -> QColor:
+        """The pixel on the view's left edge, half-way down, as the window shows it."""
+        edge = view.mapTo(window, QPoint(0, view.height() // 2))
+        return window.grab().toImage().pixelColor(edge)
+
+    async def scenario() -> None:
+        engine.links.append(LinkRow(1, "sys000001", "INC0000001", 7001, "T1", NOW, "done", None, NOW, None))
+        await _ready(window, engine, qtbot)
+        engine.publish(PushSucceeded("sys000001", "INC0000001", 7001, "T1"))  # a row in Activity
+        await wait_until(lambda: window.activity_tab.model.rowCount() == 1)
+        highlight = window.palette().color(QPalette.ColorRole.Highlight)
+        # The preview's mapping table (behind "How was this mapped?") is ringed the same way.
+        assert pane.table.property(RINGED) and pane.table.styleSheet() == ""
+        lists = [
+            (window.queue_tab, window.queue_tab.view),
+            (window.activity_tab, window.activity_tab.view),
+            (window.links_tab, window.links_tab.view),
+        ]
+        for tab, view in lists:
+            assert not view.tabKeyNavigation()
+            # No style sheet: one routed every cell's painting through Qt's style-sheet style and
+            # repainted the widgets behind the queue with each of its repaints.
+            assert view.styleSheet() == ""
+            window.tabs.setCurrentWidget(tab)
+            view.setFocus()
+            await wait_until(lambda view=view: has_focus_ring(view))
+            assert ring_colour(view) == highlight
+            assert [other for _tab, other in lists if has_focus_ring(other)] == [view]
+        window.tabs.setCurrentWidget(window.queue_tab)
+        window.queue_tab.search.setFocus()  # not a list: no ring anywhere
+        await wait_until(lambda: not any(has_focus_ring(view) for _tab, view in lists))
+        assert ring_colour(window.queue_tab.view) != highlight
+
+    loop.run_until_complete(scenario())
 
 
 def test_row_menus_open_copy_explain_and_restore(
@@ -181,7 +216,10 @@ def test_a_focused_list_shows_a_two_pixel_ring_in_the_highlight_colour(
     """Fusion's own 1 px frame was all that showed: the ring must be seen, not only declared."""
 
     async def scenario() -> None:
+        engine.links.append(LinkRow(1, "sys000001", "INC0000001", 7001, "T1", NOW, "done", None, NOW, None))
         await _ready(window, engine, qtbot)
+        engine.publish(PushSucceeded("sys000001", "INC0000001", 7001, "T1"))  # a row in Activity
+        await wait_until(lambda: window.activity_tab.model.rowCount() == 1)
         highlight = window.palette().color(QPalette.ColorRole.Highlight).name()
         view = window.queue_tab.view
         view.setFocus()
