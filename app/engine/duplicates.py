@@ -18,6 +18,7 @@ from app.engine.convert import queue_row
 from app.engine.events import ItemUpdated
 from app.store import QueueItem, QueueState
 from app.store.duplicates import StoredSnapshot
+from app.store.session import release_in_slices
 
 Parsed = tuple[tuple[int, datetime], CandidateFields]  # (snapshot version, the candidate's fields)
 
@@ -72,7 +73,11 @@ class DuplicateWatch:
         worker thread)."""
         known = self._parsed  # swapped whole by each scan, never edited: this one stays as it is
         versions = {sys_id: version for sys_id, (version, _fields) in known.items()}
-        return self._compare(self.ctx.store.duplicate_candidates(since, versions), known)
+        items = self.ctx.store.duplicate_candidates(since, versions)
+        try:
+            return self._compare(items, known)
+        finally:
+            release_in_slices(items)  # their snapshots: freed at once, they held the GUI thread
 
     def _compare(
         self, items: list[StoredSnapshot], known: dict[str, Parsed]

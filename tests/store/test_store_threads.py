@@ -39,3 +39,25 @@ async def test_to_thread_calls(store: Store) -> None:
         *(asyncio.to_thread(store.upsert_from_incident, make_incident(n), now=T0) for n in range(1, 21))
     )
     assert len(await asyncio.to_thread(store.list_items)) == 20
+
+
+def test_a_long_list_is_released_a_slice_at_a_time() -> None:
+    """Freeing 100,000 rows with their snapshots in one go is one uninterrupted stretch of C
+    holding the interpreter lock (up to 70 ms while the desktop's GUI thread waits): the list is
+    emptied a slice at a time instead, whoever else still holds a row keeps it."""
+    from app.store.session import release_in_slices
+
+    kept = ("kept", "x" * 100)
+    rows = [(f"{n:06d}", "x" * 100) for n in range(1_201)] + [kept]
+    slices: list[int] = []
+
+    class Watched(list[tuple[str, str]]):
+        def __delitem__(self, index: slice) -> None:  # type: ignore[override]
+            slices.append(len(self[index]))
+            super().__delitem__(index)
+
+    watched = Watched(rows)
+    del rows
+    release_in_slices(watched)
+    assert watched == [] and slices == [500, 500, 202]
+    assert kept == ("kept", "x" * 100)  # still alive: only the list's references went
