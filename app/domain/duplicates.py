@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -268,15 +268,15 @@ def find_groups(candidates: Iterable[Candidate], rules: DuplicateRules) -> list[
     return [DuplicateGroup(by_id[primary], tuple(found)) for primary, found in suspects.items()]
 
 
-def comparable(rows: Iterable[CandidateFields]) -> list[Candidate]:
+def comparable(rows: Collection[CandidateFields]) -> list[Candidate]:
     """The candidates among ``rows`` that share a caller or a CI with another one: only they can
     be or have a repeat (``match`` needs one of them shared). The others are not made into
     candidates at all: with 100,000 waiting, objects made for each and kept through seconds of
-    comparing set off full garbage collections, which hold every thread (the GUI's too)."""
-    listed = list(rows)
-    callers = Counter(row[_CALLER_ID] for row in listed if row[_CALLER_ID])
-    cis = Counter(row[_CI] for row in listed if row[_CI])
-    return [Candidate(*row) for row in listed if callers[row[_CALLER_ID]] > 1 or cis[row[_CI]] > 1]
+    comparing set off full garbage collections, which hold every thread (the GUI's too). ``rows``
+    is read three times, not copied: each young collection walks a new 100,000-entry list."""
+    callers = Counter(row[_CALLER_ID] for row in rows if row[_CALLER_ID])
+    cis = Counter(row[_CI] for row in rows if row[_CI])
+    return [Candidate(*row) for row in rows if callers[row[_CALLER_ID]] > 1 or cis[row[_CI]] > 1]
 
 
 def suspicions(candidates: Sequence[Candidate], rules: DuplicateRules) -> dict[str, Suspicion]:

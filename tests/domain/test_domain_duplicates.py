@@ -168,7 +168,7 @@ def test_only_candidates_sharing_a_caller_or_ci_are_made_and_the_verdict_is_the_
         candidate(f"INC0010{n:03d}", text, caller=caller, ci=ci, minutes=minutes)
         for n, (text, caller, ci, minutes) in enumerate(rows)
     ]
-    kept = comparable(c.fields() for c in everyone)
+    kept = comparable([c.fields() for c in everyone])
     assert suspicions(kept, RULES) == suspicions(everyone, RULES)
     for c in everyone:
         shares = any(

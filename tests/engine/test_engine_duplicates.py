@@ -139,14 +139,14 @@ def test_overlapping_comparisons_do_not_trip_over_the_shared_cache(monkeypatch: 
     monkeypatch.setattr(duplicates.Candidate, "from_incident", staticmethod(lambda incident: parsed))
     monkeypatch.setattr(duplicates, "suspicions", lambda candidates, rules: {})
     watch = duplicates.DuplicateWatch.__new__(duplicates.DuplicateWatch)
-    watch._parsed, watch.rules = {}, SimpleNamespace()
+    watch._cache, watch.rules = ({}, {}), SimpleNamespace()
     errors: list[BaseException] = []
 
     def compare(prefix: str) -> None:
         try:
             for round_ in range(8):
                 # As a scan does: the store leaves out the snapshots of the cache it was given.
-                known = watch._parsed
+                known = watch._cache[1]
                 ids = [f"{prefix}{n}" if n % 2 else f"{prefix}{round_}-{n}" for n in range(20_000)]
                 watch._compare([(i, "n", (0, stamp), None if i in known else "{}") for i in ids], known)
         except BaseException as error:  # noqa: BLE001 (reported below)
@@ -243,8 +243,8 @@ async def test_the_cache_kept_between_polls_is_invisible_to_the_garbage_collecto
         harness.incident(short_description=f"VPN drops every hour {n}", caller_id=abel)
     engine = harness.engine(harness.config(duplicates=ON))
     await engine.run_once()
-    gc.collect()  # the pass that stops tracking tuples of plain values, then the dict holding them
-    cache = engine.outbound.duplicates._parsed
-    assert len(cache) == 6
-    assert not any(gc.is_tracked(entry) for entry in cache.values())
-    assert not gc.is_tracked(cache)
+    gc.collect()  # the pass that stops tracking tuples of plain values, then the dicts holding them
+    versions, fields = engine.outbound.duplicates._cache
+    assert len(versions) == len(fields) == 6
+    assert not any(gc.is_tracked(entry) for entry in [*versions.values(), *fields.values()])
+    assert not gc.is_tracked(versions) and not gc.is_tracked(fields)
