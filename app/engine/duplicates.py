@@ -18,7 +18,7 @@ from app.engine.convert import queue_row
 from app.engine.events import ItemUpdated
 from app.store import QueueItem, QueueState
 from app.store.duplicates import StoredSnapshot
-from app.store.session import release_in_slices
+from app.store.session import release_in_slices, young_collected
 
 Version = tuple[int, datetime]  # (sys_mod_count, sys_updated_on) of a snapshot
 Cache = tuple[dict[str, Version], dict[str, CandidateFields]]
@@ -91,7 +91,7 @@ class DuplicateWatch:
         every such container while it is new (10-20 ms with 100,000 entries)."""
         versions: dict[str, Version] = {}
         fields: dict[str, CandidateFields] = {}
-        for sys_id, _number, version, snapshot in items:
+        for sys_id, _number, version, snapshot in young_collected(items):
             if snapshot is None:
                 fields[sys_id] = known[sys_id]
             else:

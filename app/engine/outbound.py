@@ -182,7 +182,7 @@ class OutboundPipeline:
 
     def _open_ids(self) -> list[str]:
         """The open items' sys_ids that can go into a query (remote text never does), sorted."""
-        return sorted(i for i in self.ctx.store.open_sys_ids() if is_sys_id(i))
+        return [i for i in self.ctx.store.open_sys_ids() if is_sys_id(i)]
 
     def _sort_page(
         self, incidents: Sequence[Incident], linked: set[str], states: dict[str, QueueState]

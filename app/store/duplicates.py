@@ -8,17 +8,18 @@ them. Only waiting items are marked; pushed, rejected and dropped ones keep what
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from datetime import datetime
 
+from sqlalchemy import Connection
 from sqlalchemy import select as select_columns
 from sqlmodel import col
 
 from app.store.desk_session import WAITING, DeskSession
 from app.store.models import AuditOutcome, QueueItem, QueueState
 from app.store.queue import items_by_sys_id
-from app.store.session import chunks
+from app.store.session import chunks, young_collected
 from app.store.types import require_utc
 
 # A rejected incident was still a report of its problem: a repeat of it waits for a person too (its
@@ -39,6 +40,22 @@ COMPARED = (
 # the garbage collector stops tracking it, so 100,000 of them do not lengthen its full passes (each
 # one holds every thread, the desktop's GUI thread included).
 StoredSnapshot = tuple[str, str, tuple[int, datetime], str | None]
+
+
+def _snapshots(
+    connection: Connection, sys_ids: Sequence[str]
+) -> Iterator[tuple[str, tuple[tuple[int, datetime], str]]]:
+    """(sys_id, (version, snapshot)) of these items, the version read with the text (an item may
+    have changed since its version was listed)."""
+    for chunk in chunks(sys_ids):
+        query = select_columns(
+            col(QueueItem.sys_id),
+            col(QueueItem.sn_mod_count),
+            col(QueueItem.sn_updated_on),
+            col(QueueItem.snapshot),
+        ).where(col(QueueItem.sys_id).in_(chunk))
+        for sys_id, mod_count, updated_on, snapshot in connection.execute(query):
+            yield sys_id, ((mod_count, updated_on), snapshot)
 
 
 class DuplicateStore(DeskSession):
@@ -71,23 +88,13 @@ class DuplicateStore(DeskSession):
             connection = session.connection()  # Core rows, streamed: no ORM buffering of every row
             listed: list[StoredSnapshot] = [
                 (sys_id, number, (mod_count, updated_on), None)
-                for sys_id, number, mod_count, updated_on in connection.execute(versions)
+                for sys_id, number, mod_count, updated_on in young_collected(connection.execute(versions))
             ]
             wanted = [sys_id for sys_id, _number, version, _none in listed if known.get(sys_id) != version]
-            # The snapshot with the version it is (read again: it may have changed in between).
-            texts: dict[str, tuple[tuple[int, datetime], str]] = {}
-            for chunk in chunks(wanted):
-                snapshots = select_columns(
-                    col(QueueItem.sys_id),
-                    col(QueueItem.sn_mod_count),
-                    col(QueueItem.sn_updated_on),
-                    col(QueueItem.snapshot),
-                ).where(col(QueueItem.sys_id).in_(chunk))
-                for sys_id, mod_count, updated_on, snapshot in connection.execute(snapshots):
-                    texts[sys_id] = ((mod_count, updated_on), snapshot)
+            texts = dict(young_collected(_snapshots(connection, wanted)))
         # In place, one item at a time: building a second list and freeing the first (with 100,000
         # rows) would hold the interpreter lock for a long uninterrupted while (release_in_slices).
-        for index, (sys_id, number, _version, _none) in enumerate(listed):
+        for index, (sys_id, number, _version, _none) in young_collected(enumerate(listed)):
             if sys_id in texts:
                 listed[index] = (sys_id, number, *texts.pop(sys_id))
         return listed

@@ -235,11 +235,18 @@ class QueueStore(AuditStore):
             return list(session.exec(query).all())
 
     def open_sys_ids(self) -> list[str]:
-        """sys_ids of items still waiting (pending, approved, failed): the poller re-checks them so an
-        incident that stops matching the trigger leaves the queue. Ids only: cheap with a big queue."""
-        query = select(QueueItem.sys_id).where(col(QueueItem.state).in_(list(OPEN_STATES)))
+        """sys_ids of items still waiting (pending, approved, failed), sorted: the poller re-checks
+        them so an incident that stops matching the trigger leaves the queue. Ids only: cheap with a
+        big queue. Sorted by the database, and read row by row: with 100,000 open items, fetching
+        them in one call ran in C for 20+ ms, letting the interpreter lock go and taking it back at
+        each row, and the desktop's GUI thread lost every hand-over (sorting them here held it too)."""
+        query = (
+            select(QueueItem.sys_id)
+            .where(col(QueueItem.state).in_(list(OPEN_STATES)))
+            .order_by(col(QueueItem.sys_id))
+        )
         with self._read() as session:
-            return list(session.exec(query).all())
+            return [sys_id for (sys_id,) in session.connection().execute(query)]
 
     def states_by_sys_id(self, sys_ids: Iterable[str]) -> dict[str, QueueState]:
         """The queue state of each of these incidents that has an item (others are left out)."""

@@ -445,3 +445,13 @@ def test_user_actions_default_to_now(store: Store, make_incident: IncidentFactor
     store.upsert_from_incident(make_incident(1), now=T0)
     [result] = store.approve([S1], "user")
     assert result.item is not None and result.item.decided_at is not None and result.item.decided_at > T0
+
+
+def test_open_sys_ids_come_sorted_by_the_database(store: Store, make_incident: IncidentFactory) -> None:
+    """The poller asks ServiceNow about the open items in chunks of sorted ids; the database sorts
+    them (sorting 100,000 in Python held the interpreter lock, and the desktop's GUI thread)."""
+    for n in (7, 3, 11, 5):  # ids 2e.., 59.., 03.., 13..: not inserted in order
+        store.upsert_from_incident(make_incident(n, sys_id=f"{(n * 7919) % 97:02x}" + "a" * 30), now=T0)
+    store.reject(["INC0000005"], "anna", now=T0)  # not open
+    ids = store.open_sys_ids()
+    assert len(ids) == 3 and ids == sorted(ids)

@@ -6,6 +6,7 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import pytest
 from store_helpers import T0, make_incident
 
 from app.store import QueueState, Store
@@ -61,3 +62,16 @@ def test_a_long_list_is_released_a_slice_at_a_time() -> None:
     release_in_slices(watched)
     assert watched == [] and slices == [500, 500, 202]
     assert kept == ("kept", "x" * 100)  # still alive: only the list's references went
+
+
+def test_a_long_read_collects_its_young_objects_as_it_goes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A loop keeping a new tuple per row while freeing a temporary never reaches Python's young
+    collection threshold: 106,000 tuples piled up and the one collection walked them all (17 ms
+    holding every thread). young_collected() collects every 2,000 rows instead."""
+    from app.store import session
+
+    young: list[int] = []
+    monkeypatch.setattr(session.gc, "collect", lambda generation=2: young.append(generation) or 0)
+    rows = list(session.young_collected(iter(range(5_001))))
+    assert rows == list(range(5_001))
+    assert young == [0, 0]  # after the 2,000th and the 4,000th: young ones only
