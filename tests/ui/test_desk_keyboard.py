@@ -19,6 +19,8 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLineEdit,
     QListView,
+    QStyleFactory,
+    QVBoxLayout,
     QWidget,
 )
 from ui_fakes import FakeEngine, make_row, wait_until
@@ -114,8 +116,8 @@ def test_mnemonics_and_focus_ring(
     ]
 
     def ring_colour(view: QWidget) -> QColor:
-        """The pixel on the view's left edge, half-way down, as the window shows it."""
-        edge = view.mapTo(window, QPoint(0, view.height() // 2))
+        """The pixel just outside the view's left edge, half-way down, as the window shows it."""
+        edge = view.mapTo(window, QPoint(-1, view.height() // 2))
         return window.grab().toImage().pixelColor(edge)
 
     async def scenario() -> None:
@@ -142,9 +144,18 @@ def test_mnemonics_and_focus_ring(
             assert ring_colour(view) == highlight
             assert [other for _tab, other in lists if has_focus_ring(other)] == [view]
         window.tabs.setCurrentWidget(window.queue_tab)
+        queue = window.queue_tab.view
+        queue.setFocus()
+        await wait_until(lambda: has_focus_ring(queue))
+        for name in QStyleFactory.keys():  # the ring does not depend on the list's style
+            queue.setStyle(QStyleFactory.create(name))
+            window.queue_tab.search.setFocus()
+            queue.setFocus()
+            await wait_until(lambda: has_focus_ring(queue))
+            assert ring_colour(queue) == highlight, name
         window.queue_tab.search.setFocus()  # not a list: no ring anywhere
         await wait_until(lambda: not any(has_focus_ring(view) for _tab, view in lists))
-        assert ring_colour(window.queue_tab.view) != highlight
+        assert ring_colour(queue) != highlight
 
     loop.run_until_complete(scenario())
 
@@ -204,10 +215,12 @@ def test_custom_widgets_have_accessible_names(window: MainWindow) -> None:
 
 
 def _ring_pixels(view: QWidget) -> tuple[str, str]:
-    """The colours of the view's two outermost pixel columns, half-way down."""
-    image = view.grab().toImage()
-    middle = image.height() // 2
-    return image.pixelColor(0, middle).name(), image.pixelColor(1, middle).name()
+    """The colours of the two pixel columns just left of the view, half-way down, as its window
+    shows them (the ring is drawn around the list, above the widgets beside it)."""
+    window = view.window()
+    image = window.grab().toImage()
+    left = view.mapTo(window, QPoint(0, view.height() // 2))
+    return image.pixelColor(left.x() - 2, left.y()).name(), image.pixelColor(left.x() - 1, left.y()).name()
 
 
 def test_a_focused_list_shows_a_two_pixel_ring_in_the_highlight_colour(
@@ -230,6 +243,24 @@ def test_a_focused_list_shows_a_two_pixel_ring_in_the_highlight_colour(
         assert highlight not in _ring_pixels(view)
 
     loop.run_until_complete(scenario())
+
+
+def test_a_list_that_has_the_focus_when_it_is_ringed_shows_the_ring(qtbot: Any) -> None:
+    from app.ui.focus_ring import add_focus_ring
+
+    window = QWidget()
+    qtbot.addWidget(window)
+    layout = QVBoxLayout(window)
+    layout.addWidget(QLineEdit())
+    listed = QListView()
+    layout.addWidget(listed)
+    window.show()
+    window.activateWindow()
+    qtbot.waitActive(window)
+    listed.setFocus()
+    qtbot.waitUntil(listed.hasFocus)
+    add_focus_ring(listed)  # the focus will not move to it again: ringed at once
+    assert has_focus_ring(listed)
 
 
 def test_every_control_has_a_name_for_screen_readers(
