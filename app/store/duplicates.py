@@ -92,6 +92,9 @@ class DuplicateStore(DeskSession):
             ]
             wanted = [sys_id for sys_id, _number, version, _none in listed if known.get(sys_id) != version]
             texts = dict(young_collected(_snapshots(connection, wanted)))
+        if len(texts) < len(wanted):  # deleted since they were listed: not compared this time
+            gone = set(wanted).difference(texts)
+            listed = [item for item in listed if item[0] not in gone]
         # In place, one item at a time: building a second list and freeing the first (with 100,000
         # rows) would hold the interpreter lock for a long uninterrupted while (release_in_slices).
         for index, (sys_id, number, _version, _none) in young_collected(enumerate(listed)):
