@@ -250,12 +250,7 @@ def _desk_stall(rows: int, incidents: int) -> dict[str, Any]:
             await window.load()
 
     app = create_application()  # as the desktop app sets it up (the interpreter's switch interval)
-    try:
-        from app.ui.responsiveness import gui_event_loop
-
-        loop = gui_event_loop()  # as the desktop app runs it (its worker threads)
-    except ImportError:  # an older checkout measured for the "before" figures
-        loop = qasync.QEventLoop(app)
+    loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     simulators = RemoteSimulators(incidents)
     with tempfile.TemporaryDirectory(prefix="triage-desk-") as tmp:

@@ -23,7 +23,7 @@ os.environ.setdefault("QT_API", "pyside6")  # qasync must pick PySide6, not anot
 
 from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402  (after QT_API)
 
-from app.ui.responsiveness import gui_event_loop, share_interpreter  # noqa: E402
+from app.ui.responsiveness import share_interpreter  # noqa: E402
 from app.ui.widgets import message_box  # noqa: E402
 
 if TYPE_CHECKING:
@@ -294,6 +294,8 @@ def create_application() -> QApplication:
 
 def run_gui(config_path: str | None, demo: bool) -> int:
     """Run the desktop app until the user quits; returns the process exit code."""
+    import qasync
+
     from app.ui.qt_binding import binding_problem
 
     app = create_application()
@@ -306,14 +308,14 @@ def run_gui(config_path: str | None, demo: bool) -> int:
     controller = Controller(app, config_path, demo)
     try:
         if sys.version_info >= (3, 12):
-            return asyncio.run(controller.main(), loop_factory=gui_event_loop)
-        with asyncio.Runner(loop_factory=gui_event_loop) as runner:
+            return asyncio.run(controller.main(), loop_factory=qasync.QEventLoop)
+        with asyncio.Runner(loop_factory=qasync.QEventLoop) as runner:
             return runner.run(controller.main())
     except RuntimeError as exc:
         # The session ended (app.quit() from outside): the loop stopped before main() finished.
         if "stopped before" not in str(exc):
             raise
         log.info("Qt quit before the engine stopped; stopping it now")
-        with asyncio.Runner(loop_factory=gui_event_loop) as runner:
+        with asyncio.Runner(loop_factory=qasync.QEventLoop) as runner:
             runner.run(controller.shutdown())
         return controller.exit_code

@@ -15,25 +15,19 @@ it within a frame (16 ms) whatever the workers do (docs/performance.md, "fourth 
   waits for a thousand young ones: during bursts they are rare, while a steady heap (the quarter's
   growth not reached) saw few anyway. Cyclic garbage that outlived the young collections is freed
   later than before, not never; collecting after each poll instead cost the GUI 20-45 ms there.
-- **Worker threads run at a lower OS priority** (Linux): on a busy 2-core machine the GUI thread
-  gets a core first.
+
+Not done: running the worker threads at a lower OS priority. It changed nothing measurable on a
+quiet machine, and a worker holding the lock at a low priority would keep the GUI thread waiting
+longer on a loaded one.
 """
 
 from __future__ import annotations
 
-import contextlib
 import gc
-import os
 import sys
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
-import qasync
 
 GUI_SWITCH_INTERVAL = 0.00025  # seconds a thread may hold the interpreter while another waits
 FULL_COLLECTION_SPACING = 1000  # young (generation 1) collections between full ones; Python's: 10
-WORKER_NICENESS = 5  # added to the worker threads' nice value (Linux)
-WORKER_THREADS = 10  # as many as qasync's own default executor (some calls wait up to 15 s)
 
 
 def share_interpreter() -> None:
@@ -41,25 +35,3 @@ def share_interpreter() -> None:
     sys.setswitchinterval(GUI_SWITCH_INTERVAL)
     young, middle, _full = gc.get_threshold()
     gc.set_threshold(young, middle, FULL_COLLECTION_SPACING)
-
-
-def gui_event_loop() -> qasync.QEventLoop:
-    """The desktop's asyncio loop (on Qt's), whose worker threads run at a lower priority."""
-    loop = qasync.QEventLoop()
-    loop.set_default_executor(background_executor())
-    return loop
-
-
-def background_executor() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(
-        max_workers=WORKER_THREADS, thread_name_prefix="engine-worker", initializer=_lower_priority
-    )
-
-
-def _lower_priority() -> None:
-    """Linux schedules threads one by one: this worker thread yields the CPU to the GUI thread.
-    Elsewhere the call would change the whole process's priority: left as it is."""
-    if sys.platform.startswith("linux"):
-        thread = threading.get_native_id()
-        with contextlib.suppress(OSError):  # a sandbox may refuse: the thread just keeps its priority
-            os.setpriority(os.PRIO_PROCESS, thread, os.getpriority(os.PRIO_PROCESS, thread) + WORKER_NICENESS)
